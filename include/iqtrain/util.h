@@ -1,0 +1,102 @@
+/* util.h — status codes, error messages, small containers and file helpers.
+ *
+ * Every library function that can fail returns an iq_status and leaves a human-readable message in a
+ * thread-local buffer (iq_last_error()). The status values are the sysexits-style codes of DESIGN §5,
+ * so the CLI can exit with them unchanged; nothing in the library calls exit() except iq_oom(). */
+#ifndef IQTRAIN_UTIL_H
+#define IQTRAIN_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    IQ_OK = 0,
+    IQ_EUSAGE = 64,      /* usage error or conflicting options */
+    IQ_EDATA = 65,       /* bad data or corrupt input file */
+    IQ_ENOINPUT = 66,    /* cannot open an input */
+    IQ_EINTERNAL = 70,   /* internal error */
+    IQ_ECANTCREAT = 73,  /* cannot create output */
+    IQ_EIO = 74,         /* I/O error while writing */
+    IQ_EDIVERGED = 75,   /* NaN/Inf during training */
+} iq_status;
+
+/* Sets the thread's last error message (printf-style) and returns `st`, so callers can write
+ * `return iq_fail(IQ_EDATA, "%s:%zu: bad row", path, line);`. */
+iq_status iq_fail(iq_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The message of the last iq_fail on this thread ("" if none). */
+const char *iq_last_error(void);
+/* Prepends "prefix: " to the current message (used to add context on the way up). */
+void iq_error_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Name of a status for messages ("bad data", ...). */
+const char *iq_status_name(iq_status st);
+
+/* Allocation that cannot fail: on out-of-memory prints a message and exits 70. Use for bounded sizes
+ * computed by the program; sizes read from untrusted files are checked before they get here. */
+void *iq_xmalloc(size_t n);
+void *iq_xcalloc(size_t n, size_t size);
+void *iq_xrealloc(void *p, size_t n);
+char *iq_xstrdup(const char *s);
+char *iq_xstrndup(const char *s, size_t n);
+_Noreturn void iq_oom(size_t n);
+
+/* ---------------------------------------------------------------- growable byte buffer */
+typedef struct {
+    char *data;  /* NUL-terminated when len > 0 or after iq_buf_cstr */
+    size_t len;
+    size_t cap;
+} iq_buf;
+
+void iq_buf_reserve(iq_buf *b, size_t extra);
+void iq_buf_append(iq_buf *b, const void *p, size_t n);
+void iq_buf_putc(iq_buf *b, char c);
+void iq_buf_printf(iq_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+const char *iq_buf_cstr(iq_buf *b);
+void iq_buf_free(iq_buf *b);
+
+/* ---------------------------------------------------------------- growable id vector */
+typedef struct {
+    int32_t *v;
+    size_t len;
+    size_t cap;
+} iq_ids;
+
+void iq_ids_push(iq_ids *a, int32_t x);
+void iq_ids_reserve(iq_ids *a, size_t extra);
+void iq_ids_free(iq_ids *a);
+
+/* ---------------------------------------------------------------- byte-string -> int map */
+/* Open-addressing hash map from byte strings (copied in) to int32 values. */
+typedef struct iq_strmap iq_strmap;
+iq_strmap *iq_strmap_new(size_t expected);
+void iq_strmap_free(iq_strmap *m);
+/* Inserts or replaces; returns true if the key was new. */
+bool iq_strmap_put(iq_strmap *m, const void *key, size_t len, int32_t value);
+/* Returns true and sets *value when found. */
+bool iq_strmap_get(const iq_strmap *m, const void *key, size_t len, int32_t *value);
+size_t iq_strmap_size(const iq_strmap *m);
+
+uint64_t iq_hash_bytes(const void *p, size_t n);
+
+/* ---------------------------------------------------------------- files */
+/* Reads a whole file. 66 when it cannot be opened or is a directory, 74 on read errors. */
+iq_status iq_read_file(const char *path, char **data, size_t *len);
+/* Writes a whole file atomically: temp file in the same folder, fsync, rename. 73/74 on failure. */
+iq_status iq_write_file_atomic(const char *path, const void *data, size_t len);
+/* mkdir -p. 73 on failure. */
+iq_status iq_mkdirs(const char *path);
+bool iq_is_dir(const char *path);
+bool iq_file_exists(const char *path);
+/* path join into a malloc'd string */
+char *iq_path_join(const char *a, const char *b);
+
+/* Monotonic seconds. */
+double iq_now(void);
+
+/* Version and build facts, e.g. "0.1.0", "abc1234", "Release". */
+const char *iq_version(void);
+const char *iq_git_commit(void);
+const char *iq_build_type(void);
+
+#endif

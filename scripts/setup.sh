@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs what iqtrain's build, demo and tests need on a fresh Debian machine.
+# Idempotent: does nothing that is already done. Run as root (or with sudo available).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PKGS=(
+  build-essential cmake pkg-config git
+  libopenblas-openmp-dev   # OpenBLAS, OpenMP build (DESIGN §8)
+  libcjson-dev             # JSON: data rows, configs, state files
+  zlib1g-dev               # gzip input, CRC-32
+  python3 python3-regex python3-numpy python3-torch python3-nltk   # reference tests (/usr/bin/python3)
+  nodejs npm               # js-tiktoken reference for the tokenizer
+  gzip
+)
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+missing=()
+for p in "${APT_PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    # nodejs/npm may come from outside apt on some images: accept working binaries
+    case "$p" in
+      nodejs) command -v node >/dev/null 2>&1 && continue ;;
+      npm) command -v npm >/dev/null 2>&1 && continue ;;
+    esac
+    missing+=("$p")
+  fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -q
+  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# npm packages for test fixtures and reference tokenizers (js-tiktoken, gpt-3-encoder),
+# pinned by tests/js/package-lock.json.
+if [ -f tests/js/package.json ]; then
+  if [ ! -d tests/js/node_modules/js-tiktoken ] || [ ! -d tests/js/node_modules/gpt-3-encoder ] \
+     || [ tests/js/package-lock.json -nt tests/js/node_modules/.package-lock.json ]; then
+    echo "setup: installing npm packages in tests/js" >&2
+    (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+fi
+echo "setup: ok" >&2
