@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The README's test command: installs what is missing, builds Release and ASan+UBSan (warnings as
+# errors), and runs ctest on both (C unit tests, CLI/data tests, the Python and js-tiktoken references).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+JOBS=$(nproc 2>/dev/null || echo 2)
+
+bash scripts/setup.sh
+
+echo "== Release build" >&2
+cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DIQTRAIN_WERROR=ON >/dev/null
+cmake --build build/release -j"$JOBS"
+echo "== Release tests" >&2
+(cd build/release && ctest --output-on-failure -j"$JOBS")
+
+echo "== ASan+UBSan build" >&2
+cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DIQTRAIN_SANITIZE=ON -DIQTRAIN_WERROR=ON >/dev/null
+cmake --build build/asan -j"$JOBS"
+echo "== ASan+UBSan tests" >&2
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+export LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp:print_suppressions=0"
+# the js-tiktoken comparison does not run our code: once (above) is enough
+(cd build/asan && ctest --output-on-failure -j"$JOBS" -LE js)
+echo "== all tests passed (Release and ASan+UBSan)" >&2
