@@ -12,6 +12,18 @@ char *openblas_get_config(void);
 char *openblas_get_corename(void);
 void openblas_set_num_threads(int num_threads);
 
+void iq_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A, const float *B, float beta,
+              float *C) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {
+        /* C = beta * C */
+        for (long i = 0; i < (long)M * N; i++) C[i] = beta == 0.0f ? 0.0f : beta * C[i];
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha,
+                A, trans_a ? M : K, B, trans_b ? K : N, beta, C, N);
+}
+
 iq_status iq_blas_check(void) {
     int par = openblas_get_parallel();
     if (par != 2)
@@ -33,6 +45,8 @@ void iq_set_threads(int n) {
     omp_set_num_threads(n);
     openblas_set_num_threads(n);
 }
+
+int iq_get_threads(void) { return omp_get_max_threads(); }
 
 int iq_default_threads(void) {
     cpu_set_t set;

@@ -1,0 +1,221 @@
+/* iqlearn.c — the fused LM head + IQLearn loss and its gradient (DESIGN §1). See iqlearn.h for the maths. */
+#include "iqtrain/iqlearn.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "iqtrain/data.h"
+#include "iqtrain/matmul.h"
+
+void iq_loss_stats_add(iq_loss_stats *acc, const iq_loss_stats *x) {
+    acc->nll_sum += x->nll_sum;
+    acc->td_sum += x->td_sum;
+    acc->n_sup += x->n_sup;
+    acc->n_td += x->n_td;
+    acc->n_correct += x->n_correct;
+    acc->r_sum += x->r_sum;
+    acc->r_abs_sum += x->r_abs_sum;
+    if (x->r_abs_max > acc->r_abs_max) acc->r_abs_max = x->r_abs_max;
+}
+
+double iq_loss_value(const iq_loss_stats *s, float lambda, double *nll, double *td) {
+    double n = s->n_sup > 0 ? (double)s->n_sup : 1.0;
+    double a = s->nll_sum / n, b = s->td_sum / n;
+    if (nll) *nll = a;
+    if (td) *td = b;
+    return a + (double)lambda * b;
+}
+
+float iq_lambda_at(iq_lambda_schedule s, float start, float lambda, long warmup, long step) {
+    if (s == IQ_LSCHED_CONSTANT || warmup <= 0 || step >= warmup) return lambda;
+    double f = (double)step / (double)warmup;
+    if (s == IQ_LSCHED_COSINE) f = 0.5 * (1.0 - cos(M_PI * f));
+    return (float)((double)start + f * ((double)lambda - (double)start));
+}
+
+// ----------------------------------------------------------------------------------------------------
+// workspace
+
+enum {
+    ROW_TARGET = 1,    /* the row predicts a supervised token */
+    ROW_TERMINAL = 2,  /* ... which is a real EOS (d = 1) */
+    ROW_TD = 4,        /* ... which has a TD term */
+    ROW_VGRAD = 8,     /* the row is V(s_{t+1}) of the previous entry's step, which has a TD term, d = 0 */
+};
+
+struct iq_head {
+    int max_rows, C, V, chunk;
+    int32_t *row_idx; /* (max_rows) flattened position of each gathered row */
+    int32_t *target;  /* (max_rows) */
+    uint8_t *meta;    /* (max_rows) ROW_* */
+    float *xg;        /* (max_rows, C) gathered hidden states */
+    float *dxg;       /* (max_rows, C) their gradients */
+    float *logits;    /* (chunk + 1, V) */
+    float *lse;       /* (max_rows) */
+    float *r;         /* (max_rows) */
+    int32_t *argmax;  /* (max_rows) */
+};
+
+iq_head *iq_head_create(int max_rows, int C, int V, int chunk_rows) {
+    iq_head *h = iq_xcalloc(1, sizeof *h);
+    h->max_rows = max_rows;
+    h->C = C;
+    h->V = V;
+    if (chunk_rows <= 0) {
+        chunk_rows = (int)((4u << 20) / (unsigned)V);
+        if (chunk_rows < 16) chunk_rows = 16;
+    }
+    if (chunk_rows > max_rows) chunk_rows = max_rows;
+    h->chunk = chunk_rows;
+    size_t n = (size_t)max_rows;
+    h->row_idx = iq_xcalloc(n, sizeof *h->row_idx);
+    h->target = iq_xcalloc(n, sizeof *h->target);
+    h->meta = iq_xcalloc(n, 1);
+    h->xg = iq_xcalloc(n * (size_t)C, sizeof *h->xg);
+    h->dxg = iq_xcalloc(n * (size_t)C, sizeof *h->dxg);
+    h->logits = iq_xcalloc(((size_t)chunk_rows + 1) * (size_t)V, sizeof *h->logits);
+    h->lse = iq_xcalloc(n, sizeof *h->lse);
+    h->r = iq_xcalloc(n, sizeof *h->r);
+    h->argmax = iq_xcalloc(n, sizeof *h->argmax);
+    return h;
+}
+
+void iq_head_free(iq_head *h) {
+    if (!h) return;
+    free(h->row_idx);
+    free(h->target);
+    free(h->meta);
+    free(h->xg);
+    free(h->dxg);
+    free(h->logits);
+    free(h->lse);
+    free(h->r);
+    free(h->argmax);
+    free(h);
+}
+
+// ----------------------------------------------------------------------------------------------------
+// the loss
+
+void iq_head_loss(iq_head *h, const float *lnf, const float *wte, const int32_t *ids, const uint8_t *flags,
+                  const int *lens, int B, int T, const iq_loss_opts *o, float inv_n, float *dlnf, float *dwte,
+                  iq_loss_stats *st, float *r_out, float *logits_out) {
+    const int C = h->C, V = h->V;
+    const bool all_rows = logits_out != NULL, backward = dlnf != NULL, full = o->td_grad == IQ_TD_FULL;
+    const float lambda = o->lambda, gamma = o->gamma;
+
+    /* 1. which rows carry a term, gathered in order */
+    int n = 0;
+    for (int b = 0; b < B; b++) {
+        int L = lens[b];
+        const uint8_t *f = flags + (size_t)b * T;
+        for (int j = 0; j < L; j++) {
+            bool sup_next = j + 1 < L && (f[j + 1] & IQ_TOK_SUPERVISED);
+            bool sup_here = j >= 1 && (f[j] & IQ_TOK_SUPERVISED);
+            if (!sup_next && !sup_here && !all_rows) continue;
+            uint8_t m = 0;
+            int32_t tgt = -1;
+            if (sup_next) {
+                m |= ROW_TARGET;
+                tgt = ids[(size_t)b * T + j + 1];
+                bool term = (f[j + 1] & IQ_TOK_TERMINAL) != 0;
+                bool last = j + 1 == L - 1;
+                if (term) m |= ROW_TERMINAL;
+                if (!(o->truncation == IQ_TRUNC_DROP && last && !term)) m |= ROW_TD;
+            }
+            if (sup_here && !(f[j] & IQ_TOK_TERMINAL)) {
+                bool last = j == L - 1;
+                bool td_here = !(o->truncation == IQ_TRUNC_DROP && last);
+                if (td_here && full) m |= ROW_VGRAD;
+            }
+            h->row_idx[n] = (int32_t)((size_t)b * T + j);
+            h->target[n] = tgt;
+            h->meta[n] = m;
+            n++;
+        }
+    }
+#pragma omp parallel for
+    for (int k = 0; k < n; k++) memcpy(h->xg + (size_t)k * C, lnf + (size_t)h->row_idx[k] * C, (size_t)C * sizeof(float));
+
+    if (r_out) memset(r_out, 0, (size_t)B * T * sizeof *r_out);
+    iq_loss_stats acc = {0};
+
+    /* 2. chunks of rows: logits (+ one row of look-ahead for V(s_{t+1})), loss terms, gradient */
+    for (int ks = 0; ks < n; ks += h->chunk) {
+        int ke = ks + h->chunk < n ? ks + h->chunk : n;
+        int m = (ke < n ? ke + 1 : ke) - ks; /* rows computed */
+        float *Lg = h->logits;
+        iq_sgemm(false, true, m, V, C, 1.0f, h->xg + (size_t)ks * C, wte, 0.0f, Lg);
+#pragma omp parallel for
+        for (int i = 0; i < m; i++) {
+            const float *z = Lg + (size_t)i * V;
+            float mx = z[0];
+            int am = 0;
+            for (int v = 1; v < V; v++)
+                if (z[v] > mx) {
+                    mx = z[v];
+                    am = v;
+                }
+            float s = 0.0f;
+            for (int v = 0; v < V; v++) s += expf(z[v] - mx);
+            h->lse[ks + i] = mx + logf(s);
+            h->argmax[ks + i] = am;
+        }
+        if (logits_out)
+            for (int i = 0; i < ke - ks; i++)
+                memcpy(logits_out + (size_t)h->row_idx[ks + i] * V, Lg + (size_t)i * V, (size_t)V * sizeof(float));
+        /* loss terms, summed in order (deterministic whatever the thread count) */
+        for (int k = ks; k < ke; k++) {
+            uint8_t mt = h->meta[k];
+            if (!(mt & ROW_TARGET)) continue;
+            float zt = Lg[(size_t)(k - ks) * V + h->target[k]];
+            acc.nll_sum += (double)h->lse[k] - (double)zt;
+            acc.n_sup++;
+            acc.n_correct += h->argmax[k] == h->target[k];
+            if (mt & ROW_TD) {
+                float vnext = (mt & ROW_TERMINAL) ? 0.0f : h->lse[k + 1];
+                float r = zt - gamma * vnext;
+                h->r[k] = r;
+                acc.td_sum += (double)r * (double)r;
+                acc.n_td++;
+                acc.r_sum += r;
+                acc.r_abs_sum += fabsf(r);
+                if (fabsf(r) > acc.r_abs_max) acc.r_abs_max = fabsf(r);
+                if (r_out) r_out[h->row_idx[k] + 1] = r;
+            } else {
+                h->r[k] = 0.0f;
+            }
+        }
+        if (!backward) continue;
+        /* dL/dz per row, in place */
+#pragma omp parallel for
+        for (int k = ks; k < ke; k++) {
+            float *z = Lg + (size_t)(k - ks) * V;
+            uint8_t mt = h->meta[k];
+            float coef = (mt & ROW_TARGET) ? 1.0f : 0.0f;
+            if ((mt & ROW_VGRAD) && k >= 1) coef -= 2.0f * lambda * gamma * h->r[k - 1];
+            float lse = h->lse[k];
+            if (coef == 0.0f) {
+                memset(z, 0, (size_t)V * sizeof *z);
+            } else {
+                float c = coef * inv_n;
+                for (int v = 0; v < V; v++) z[v] = c * expf(z[v] - lse);
+            }
+            if (mt & ROW_TARGET) {
+                float t = -1.0f;
+                if (mt & ROW_TD) t += 2.0f * lambda * h->r[k];
+                z[h->target[k]] += t * inv_n;
+            }
+        }
+        int mc = ke - ks;
+        iq_sgemm(false, false, mc, C, V, 1.0f, Lg, wte, 0.0f, h->dxg + (size_t)ks * C);
+        iq_sgemm(true, false, V, C, mc, 1.0f, Lg, h->xg + (size_t)ks * C, 1.0f, dwte);
+    }
+    if (backward) {
+        memset(dlnf, 0, (size_t)B * T * C * sizeof *dlnf);
+#pragma omp parallel for
+        for (int k = 0; k < n; k++) memcpy(dlnf + (size_t)h->row_idx[k] * C, h->dxg + (size_t)k * C, (size_t)C * sizeof(float));
+    }
+    iq_loss_stats_add(st, &acc);
+}

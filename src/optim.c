@@ -1,0 +1,104 @@
+/* optim.c — AdamW, clipping, learning-rate schedules. */
+#include "iqtrain/optim.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct iq_adamw {
+    size_t n;
+    float *m, *v;      /* (n) first and second moments */
+    uint8_t *decay;    /* (n) 1 where weight decay applies */
+    long steps;
+};
+
+iq_adamw *iq_adamw_create(iq_model *model) {
+    iq_adamw *a = iq_xcalloc(1, sizeof *a);
+    a->n = iq_model_num_params(model);
+    a->m = iq_xcalloc(a->n, sizeof *a->m);
+    a->v = iq_xcalloc(a->n, sizeof *a->v);
+    a->decay = iq_xcalloc(a->n, 1);
+    int nt = iq_model_tensor_refs(model, NULL);
+    iq_tensor_ref *refs = iq_xmalloc((size_t)nt * sizeof *refs);
+    iq_model_tensor_refs(model, refs);
+    for (int i = 0; i < nt; i++)
+        if (refs[i].decay) memset(a->decay + refs[i].offset, 1, refs[i].numel);
+    free(refs);
+    return a;
+}
+
+void iq_adamw_free(iq_adamw *a) {
+    if (!a) return;
+    free(a->m);
+    free(a->v);
+    free(a->decay);
+    free(a);
+}
+
+long iq_adamw_steps(const iq_adamw *a) { return a->steps; }
+void iq_adamw_set_steps(iq_adamw *a, long k) { a->steps = k; }
+float *iq_adamw_m(iq_adamw *a) { return a->m; }
+float *iq_adamw_v(iq_adamw *a) { return a->v; }
+
+void iq_adamw_step(iq_adamw *a, iq_model *model, const iq_adamw_opts *o, float lr) {
+    size_t n;
+    float *p = iq_model_param_memory(model, &n), *g = iq_model_grad_memory(model, &n);
+    a->steps++;
+    double bc1 = 1.0 - pow((double)o->beta1, (double)a->steps);
+    double bc2 = 1.0 - pow((double)o->beta2, (double)a->steps);
+    float step_size = (float)((double)lr / bc1);
+    float bc2_sqrt = (float)sqrt(bc2);
+    float b1 = o->beta1, b2 = o->beta2, eps = o->eps, decay = 1.0f - lr * o->weight_decay;
+    float *m = a->m, *v = a->v;
+    const uint8_t *dm = a->decay;
+#pragma omp parallel for simd
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i];
+        if (dm[i]) p[i] *= decay;
+        float mi = b1 * m[i] + (1.0f - b1) * gi;
+        float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] -= step_size * mi / (sqrtf(vi) / bc2_sqrt + eps);
+    }
+}
+
+double iq_grad_norm(iq_model *model) {
+    size_t n;
+    const float *g = iq_model_grad_memory(model, &n);
+    /* fixed blocks summed in order: the same result for any thread count */
+    enum { BLOCK = 1 << 14 };
+    size_t nb = (n + BLOCK - 1) / BLOCK;
+    double *part = iq_xmalloc((nb ? nb : 1) * sizeof *part);
+#pragma omp parallel for
+    for (size_t b = 0; b < nb; b++) {
+        size_t e = (b + 1) * BLOCK < n ? (b + 1) * BLOCK : n;
+        double s = 0.0;
+        for (size_t i = b * BLOCK; i < e; i++) s += (double)g[i] * g[i];
+        part[b] = s;
+    }
+    double s = 0.0;
+    for (size_t b = 0; b < nb; b++) s += part[b];
+    free(part);
+    return sqrt(s);
+}
+
+void iq_clip_grads(iq_model *model, double norm, float max_norm) {
+    if (max_norm <= 0.0f) return;
+    double coef = (double)max_norm / (norm + 1e-6);
+    if (coef >= 1.0) return;
+    size_t n;
+    float *g = iq_model_grad_memory(model, &n);
+    float c = (float)coef;
+#pragma omp parallel for simd
+    for (size_t i = 0; i < n; i++) g[i] *= c;
+}
+
+float iq_lr_at(iq_lr_schedule s, float lr, float min_lr, long warmup, long total_steps, long step) {
+    if (warmup > 0 && step < warmup) return lr * (float)(step + 1) / (float)warmup;
+    if (s == IQ_LR_CONSTANT || total_steps <= warmup) return lr;
+    double f = (double)(step - warmup) / (double)(total_steps - warmup);
+    if (f > 1.0) f = 1.0;
+    double k = s == IQ_LR_COSINE ? 0.5 * (1.0 + cos(M_PI * f)) : 1.0 - f;
+    return (float)((double)min_lr + k * ((double)lr - (double)min_lr));
+}

@@ -1,0 +1,148 @@
+/* test_reference_dump — the C side of the PyTorch reference tests (tests/reference/test_reference.py).
+ * usage: test_reference_dump MODEL_DIR BATCH.json OUT_DIR
+ * Loads the model folder, runs the IQLearn loss on the batch (rows of ids and flags, the loss options, and
+ * `steps` AdamW steps with constant lr), and writes OUT_DIR/grads.safetensors (gradient at the initial
+ * weights, HF names), OUT_DIR/logits.safetensors ("logits" [B, T, V], zeros at padding) and
+ * OUT_DIR/result.json (loss, nll, td, n_supervised, reward stats, losses of each step). */
+#include <cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "iqtrain/checkpoint.h"
+#include "iqtrain/data.h"
+#include "iqtrain/iqlearn.h"
+#include "iqtrain/model.h"
+#include "iqtrain/optim.h"
+#include "iqtrain/safetensors.h"
+
+static int die(const char *what) {
+    fprintf(stderr, "test_reference_dump: %s: %s\n", what, iq_last_error());
+    return 1;
+}
+
+static double num(const cJSON *o, const char *k, double def) {
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(x) ? x->valuedouble : def;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 4) {
+        fprintf(stderr, "usage: %s MODEL_DIR BATCH.json OUT_DIR\n", argv[0]);
+        return 2;
+    }
+    char *text;
+    size_t len;
+    if (iq_read_file(argv[2], &text, &len)) return die("batch");
+    cJSON *batch = cJSON_Parse(text);
+    free(text);
+    const cJSON *rows = cJSON_GetObjectItemCaseSensitive(batch, "rows");
+    if (!cJSON_IsArray(rows)) {
+        fprintf(stderr, "batch.json: no rows\n");
+        return 2;
+    }
+    int B = cJSON_GetArraySize(rows), T = 0;
+    for (const cJSON *r = rows->child; r; r = r->next) {
+        int l = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r, "ids"));
+        if (l > T) T = l;
+    }
+    int32_t *ids = calloc((size_t)B * T, sizeof *ids);
+    uint8_t *flags = calloc((size_t)B * T, 1);
+    int *lens = calloc((size_t)B, sizeof *lens);
+    int b = 0;
+    long n_sup = 0;
+    for (const cJSON *r = rows->child; r; r = r->next, b++) {
+        const cJSON *ri = cJSON_GetObjectItemCaseSensitive(r, "ids"), *rf = cJSON_GetObjectItemCaseSensitive(r, "flags");
+        int j = 0;
+        for (const cJSON *x = ri->child; x; x = x->next, j++) ids[(size_t)b * T + j] = (int32_t)x->valuedouble;
+        lens[b] = j;
+        j = 0;
+        for (const cJSON *x = rf->child; x; x = x->next, j++) {
+            flags[(size_t)b * T + j] = (uint8_t)x->valuedouble;
+            n_sup += (flags[(size_t)b * T + j] & IQ_TOK_SUPERVISED) != 0;
+        }
+    }
+    iq_loss_opts lo = {(float)num(batch, "lambda", 0.1), (float)num(batch, "gamma", 0.99), IQ_TD_FULL, IQ_TRUNC_BOOTSTRAP};
+    const cJSON *tg = cJSON_GetObjectItemCaseSensitive(batch, "td_grad"), *tr = cJSON_GetObjectItemCaseSensitive(batch, "truncation");
+    if (cJSON_IsString(tg) && strcmp(tg->valuestring, "semi") == 0) lo.td_grad = IQ_TD_SEMI;
+    if (cJSON_IsString(tr) && strcmp(tr->valuestring, "drop") == 0) lo.truncation = IQ_TRUNC_DROP;
+    int steps = (int)num(batch, "steps", 1);
+    const cJSON *op = cJSON_GetObjectItemCaseSensitive(batch, "optim");
+    iq_adamw_opts ao = {(float)num(op, "lr", 1e-3), (float)num(op, "beta1", 0.9), (float)num(op, "beta2", 0.95),
+                        (float)num(op, "eps", 1e-8), (float)num(op, "weight_decay", 0.1)};
+    float clip = (float)num(op, "grad_clip", 1.0);
+
+    iq_model *m = NULL;
+    if (iq_model_load_folder(argv[1], B, T, &m, NULL)) return die("model");
+    const iq_model_config *cfg = iq_model_cfg(m);
+    int V = cfg->vocab, C = cfg->n_embd;
+    iq_head *head = iq_head_create(B * T, C, V, 7); /* small chunks: exercises the chunk boundaries */
+    iq_adamw *opt = iq_adamw_create(m);
+    float *logits = calloc((size_t)B * T * V, sizeof *logits);
+    cJSON *losses = cJSON_CreateArray();
+    iq_loss_stats first = {0};
+    if (iq_mkdirs(argv[3])) return die("out");
+    for (int s = 0; s < steps; s++) {
+        iq_model_zero_grad(m);
+        iq_model_forward(m, ids, B, T);
+        iq_loss_stats st = {0};
+        iq_head_loss(head, iq_model_lnf(m), iq_model_params(m)->wte, ids, flags, lens, B, T, &lo, 1.0f / (float)n_sup,
+                     iq_model_dlnf(m), iq_model_grads(m)->wte, &st, NULL, s == 0 ? logits : NULL);
+        iq_model_backward(m, ids, B, T);
+        double loss = iq_loss_value(&st, lo.lambda, NULL, NULL);
+        cJSON_AddItemToArray(losses, cJSON_CreateNumber(loss));
+        if (s == 0) {
+            first = st;
+            /* gradients at the initial weights */
+            int nt = iq_model_tensor_refs(m, NULL);
+            iq_tensor_ref *refs = calloc((size_t)nt, sizeof *refs);
+            iq_model_tensor_refs(m, refs);
+            iq_st_entry *e = calloc((size_t)nt, sizeof *e);
+            size_t ng;
+            float *G = iq_model_grad_memory(m, &ng);
+            for (int i = 0; i < nt; i++)
+                e[i] = (iq_st_entry){refs[i].name, IQ_DT_F32, refs[i].ndim, {refs[i].shape[0], refs[i].shape[1]}, G + refs[i].offset};
+            char *p = iq_path_join(argv[3], "grads.safetensors");
+            if (iq_st_write(p, e, nt, NULL, 0)) return die("grads");
+            free(p);
+            free(e);
+            free(refs);
+            iq_st_entry le = {"logits", IQ_DT_F32, 3, {B, T, V}, logits};
+            p = iq_path_join(argv[3], "logits.safetensors");
+            if (iq_st_write(p, &le, 1, NULL, 0)) return die("logits");
+            free(p);
+        }
+        if (s + 1 < steps || steps > 1) {
+            double norm = iq_grad_norm(m);
+            iq_clip_grads(m, norm, clip);
+            iq_adamw_step(opt, m, &ao, ao.lr);
+        }
+    }
+    double nll, td, loss = iq_loss_value(&first, lo.lambda, &nll, &td);
+    cJSON *res = cJSON_CreateObject();
+    cJSON_AddNumberToObject(res, "loss", loss);
+    cJSON_AddNumberToObject(res, "nll", nll);
+    cJSON_AddNumberToObject(res, "td", td);
+    cJSON_AddNumberToObject(res, "n_supervised", (double)first.n_sup);
+    double ntd = first.n_td ? (double)first.n_td : 1.0;
+    cJSON_AddNumberToObject(res, "reward_mean", first.r_sum / ntd);
+    cJSON_AddNumberToObject(res, "reward_abs_mean", first.r_abs_sum / ntd);
+    cJSON_AddNumberToObject(res, "reward_abs_max", first.r_abs_max);
+    cJSON_AddItemToObject(res, "losses", losses);
+    char *s = cJSON_Print(res);
+    char *p = iq_path_join(argv[3], "result.json");
+    if (iq_write_file_atomic(p, s, strlen(s))) return die("result");
+    free(p);
+    free(s);
+    cJSON_Delete(res);
+    cJSON_Delete(batch);
+    iq_head_free(head);
+    iq_adamw_free(opt);
+    iq_model_free(m);
+    free(ids);
+    free(flags);
+    free(lens);
+    free(logits);
+    return 0;
+}
