@@ -7,6 +7,7 @@
 #include <cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,11 +28,139 @@ const char *iq_row_format_name(iq_row_format f) {
 }
 
 // ----------------------------------------------------------------------------------------------------
-// line reader over zlib's gzread (which reads plain files as they are and gzip by magic bytes,
-// concatenated members included)
+// byte source: a plain file, or gzip (by its magic bytes) decompressed member after member. zlib's gzread
+// is not used because it silently ignores anything after the last gzip member that is not another
+// member ("trailing garbage"): rows appended to a .gz file would vanish without a word.
 
 typedef struct {
-    gzFile gz;
+    int fd;
+    const char *path;
+    bool gzip;
+    bool member_done; /* inflate reached the end of a member: what follows must be another member or EOF */
+    bool in_eof;
+    bool zs_init;
+    z_stream zs;
+    uint8_t *in;      /* compressed input (gzip) or the sniffed first bytes (plain) */
+    size_t in_cap;
+    size_t pending;   /* plain: sniffed bytes not yet handed out */
+    uint64_t raw_pos; /* bytes of the file read so far (progress, messages) */
+} byte_source;
+
+static ssize_t read_full(int fd, void *buf, size_t n) {
+    for (;;) {
+        ssize_t k = read(fd, buf, n);
+        if (k >= 0 || errno != EINTR) return k;
+    }
+}
+
+static iq_status src_read_error(const byte_source *s) {
+    return iq_fail(IQ_ENOINPUT, "%s: read error: %s", s->path, strerror(errno));
+}
+
+static iq_status src_open(byte_source *s, int fd, const char *path) {
+    memset(s, 0, sizeof *s);
+    s->fd = fd;
+    s->path = path;
+    s->in_cap = 1 << 17;
+    s->in = iq_xmalloc(s->in_cap);
+    size_t got = 0;
+    while (got < 2) { /* the magic bytes: 1f 8b */
+        ssize_t k = read_full(fd, s->in + got, 2 - got);
+        if (k < 0) return src_read_error(s);
+        if (k == 0) break;
+        got += (size_t)k;
+    }
+    s->raw_pos = got;
+    if (got == 2 && s->in[0] == 0x1f && s->in[1] == 0x8b) {
+        s->gzip = true;
+        if (inflateInit2(&s->zs, 15 + 16) != Z_OK) return iq_fail(IQ_EINTERNAL, "%s: cannot initialize zlib", path);
+        s->zs_init = true;
+        s->zs.next_in = s->in;
+        s->zs.avail_in = (uInt)got;
+    } else {
+        s->pending = got;
+        s->in_eof = got < 2;
+    }
+    return IQ_OK;
+}
+
+static void src_close(byte_source *s) {
+    if (s->zs_init) inflateEnd(&s->zs);
+    free(s->in);
+    close(s->fd);
+}
+
+/* Reads up to n bytes of (decompressed) data: > 0 bytes, 0 at the end, -1 on error (message set, *st). */
+static ssize_t src_read(byte_source *s, uint8_t *buf, size_t n, iq_status *st) {
+    if (!s->gzip) {
+        if (s->pending) {
+            size_t k = s->pending < n ? s->pending : n;
+            memcpy(buf, s->in, k);
+            memmove(s->in, s->in + k, s->pending - k);
+            s->pending -= k;
+            return (ssize_t)k;
+        }
+        if (s->in_eof) return 0;
+        ssize_t k = read_full(s->fd, buf, n);
+        if (k < 0) {
+            *st = src_read_error(s);
+            return -1;
+        }
+        if (k == 0) s->in_eof = true;
+        s->raw_pos += (uint64_t)k;
+        return k;
+    }
+    if (n > UINT_MAX) n = UINT_MAX;
+    for (;;) {
+        if (s->zs.avail_in == 0 && !s->in_eof) {
+            ssize_t k = read_full(s->fd, s->in, s->in_cap);
+            if (k < 0) {
+                *st = src_read_error(s);
+                return -1;
+            }
+            if (k == 0) s->in_eof = true;
+            s->raw_pos += (uint64_t)k;
+            s->zs.next_in = s->in;
+            s->zs.avail_in = (uInt)k;
+        }
+        if (s->member_done) {
+            if (s->zs.avail_in == 0) {
+                if (s->in_eof) return 0;
+                continue;
+            }
+            /* another member (inflate checks its whole header) or data that does not belong there */
+            if (s->zs.next_in[0] != 0x1f) {
+                *st = iq_fail(IQ_EDATA, "%s: data after the end of the gzip stream at byte %llu (not a gzip member)",
+                              s->path, (unsigned long long)(s->raw_pos - s->zs.avail_in));
+                return -1;
+            }
+            inflateReset(&s->zs);
+            s->member_done = false;
+        }
+        if (s->zs.avail_in == 0 && s->in_eof) {
+            *st = iq_fail(IQ_EDATA, "%s: truncated gzip stream (unexpected end of file)", s->path);
+            return -1;
+        }
+        s->zs.next_out = buf;
+        s->zs.avail_out = (uInt)n;
+        int ret = inflate(&s->zs, Z_NO_FLUSH);
+        size_t produced = n - s->zs.avail_out;
+        if (ret == Z_STREAM_END) s->member_done = true;
+        else if (ret == Z_MEM_ERROR) iq_oom(0);
+        else if (ret != Z_OK && ret != Z_BUF_ERROR) {
+            *st = iq_fail(IQ_EDATA, "%s: corrupt gzip stream: %s (near byte %llu)", s->path,
+                          s->zs.msg ? s->zs.msg : "invalid data", (unsigned long long)(s->raw_pos - s->zs.avail_in));
+            return -1;
+        }
+        if (produced > 0) return (ssize_t)produced;
+    }
+}
+
+// ----------------------------------------------------------------------------------------------------
+// line reader over a byte source
+
+typedef struct {
+    byte_source src;
     char *buf;
     size_t cap, start, end, scan;
     bool eof;
@@ -39,7 +168,7 @@ typedef struct {
 } line_reader;
 
 /* 1 = a line (NUL-terminated in place), 0 = end of file, -1 = read error (message set). */
-static int lr_next(line_reader *r, const char *path, char **line, size_t *len) {
+static int lr_next(line_reader *r, char **line, size_t *len) {
     for (;;) {
         char *nl = memchr(r->buf + r->scan, '\n', r->end - r->scan);
         if (nl) {
@@ -70,15 +199,8 @@ static int lr_next(line_reader *r, const char *path, char **line, size_t *len) {
             r->cap *= 2;
             r->buf = iq_xrealloc(r->buf, r->cap);
         }
-        int n = gzread(r->gz, r->buf + r->end, (unsigned)(r->cap - r->end - 1));
-        int errnum = Z_OK;
-        const char *msg = gzerror(r->gz, &errnum);
-        if (n < 0 || (errnum != Z_OK && errnum != Z_STREAM_END)) {
-            if (errnum == Z_BUF_ERROR) r->err = iq_fail(IQ_EDATA, "%s: truncated gzip stream (unexpected end of file)", path);
-            else if (errnum == Z_ERRNO) r->err = iq_fail(IQ_ENOINPUT, "%s: read error: %s", path, strerror(errno));
-            else r->err = iq_fail(IQ_EDATA, "%s: corrupt gzip stream: %s", path, msg);
-            return -1;
-        }
+        ssize_t n = src_read(&r->src, (uint8_t *)r->buf + r->end, r->cap - r->end - 1, &r->err);
+        if (n < 0) return -1;
         if (n == 0) r->eof = true;
         r->end += (size_t)n;
     }
@@ -101,19 +223,63 @@ static int hex4(const char *s, unsigned *v) {
     return 1;
 }
 
-/* \u0000 (cJSON would silently cut the string there) and lone surrogates inside JSON strings.
- * Malformed escapes are left for cJSON to report. Returns false with a reason. */
-static bool check_escapes(const char *s, size_t n, iq_buf *reason) {
+/* Length of an RFC 8259 number at s (-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?), 0 if malformed. */
+static size_t json_number_len(const char *s, size_t n) {
+    size_t i = 0;
+#define DIGIT(k) ((k) < n && s[k] >= '0' && s[k] <= '9')
+    if (i < n && s[i] == '-') i++;
+    if (!DIGIT(i)) return 0;
+    if (s[i] == '0') i++;
+    else
+        while (DIGIT(i)) i++;
+    if (i < n && s[i] == '.') {
+        i++;
+        if (!DIGIT(i)) return 0;
+        while (DIGIT(i)) i++;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-')) i++;
+        if (!DIGIT(i)) return 0;
+        while (DIGIT(i)) i++;
+    }
+    if (DIGIT(i) || (i < n && s[i] == '.')) return 0; /* "01", "1.2.3" */
+#undef DIGIT
+    return i;
+}
+
+/* What cJSON does not check (it is lenient where JSON is strict, and cuts strings at \u0000):
+ * control characters (raw ones in strings; outside strings anything but space, tab and CR), the number
+ * grammar ("01", "1." are not JSON), \u0000 and lone surrogates. Other malformed input is left for
+ * cJSON to report. Returns false with a reason. */
+static bool check_json_text(const char *s, size_t n, iq_buf *reason) {
     bool in_str = false;
     for (size_t i = 0; i < n; i++) {
-        char c = s[i];
+        uint8_t c = (uint8_t)s[i];
         if (!in_str) {
-            if (c == '"') in_str = true;
+            if (c == '"') {
+                in_str = true;
+            } else if (c < 0x20 && c != ' ' && c != '\t' && c != '\r') {
+                iq_buf_printf(reason, "invalid JSON at column %zu (control character 0x%02X)", i + 1, c);
+                return false;
+            } else if (c == '-' || (c >= '0' && c <= '9')) {
+                size_t k = json_number_len(s + i, n - i);
+                if (k == 0) {
+                    iq_buf_printf(reason, "invalid JSON at column %zu (malformed number)", i + 1);
+                    return false;
+                }
+                i += k - 1;
+            }
             continue;
         }
         if (c == '"') {
             in_str = false;
             continue;
+        }
+        if (c < 0x20) {
+            iq_buf_printf(reason, "invalid JSON at column %zu (control character 0x%02X in a string: write it as \\u%04X)",
+                          i + 1, c, c);
+            return false;
         }
         if (c != '\\') continue;
         if (i + 1 >= n) return true;
@@ -255,7 +421,7 @@ static iq_row_result parse_row(char *line, size_t len, bool first_line, const se
         iq_buf_printf(reason, "invalid UTF-8 at column %zu (byte 0x%02X)", bad + 1, (uint8_t)line[bad]);
         goto done;
     }
-    if (!check_escapes(line, len, reason)) goto done;
+    if (!check_json_text(line, len, reason)) goto done;
     const char *end = NULL;
     char saved = line[len];
     line[len] = 0;
@@ -416,35 +582,32 @@ static iq_status for_each_line(const char *path, uint32_t file_index, bool progr
         return iq_fail(IQ_ENOINPUT, "%s: is a directory or cannot be read", path);
     }
     line_reader r = {0};
-    r.gz = gzdopen(fd, "rb");
-    if (!r.gz) {
-        close(fd);
-        return iq_fail(IQ_ENOINPUT, "%s: cannot open", path);
+    iq_status st = src_open(&r.src, fd, path);
+    if (st) {
+        src_close(&r.src);
+        return st;
     }
-    gzbuffer(r.gz, 1 << 17);
     r.cap = 1 << 18;
     r.buf = iq_xmalloc(r.cap);
-    iq_status st = IQ_OK;
     uint64_t lineno = 0;
     double t_last = iq_now();
     bool big = progress && sb.st_size > (16 << 20);
     char *line;
     size_t len;
     int got;
-    while ((got = lr_next(&r, path, &line, &len)) == 1) {
+    while ((got = lr_next(&r, &line, &len)) == 1) {
         lineno++;
         st = fn(ctx, path, file_index, line, len, lineno);
         if (st) break;
         if (big && (lineno & 1023) == 0 && iq_now() - t_last > 1.0) {
             t_last = iq_now();
             iq_progress("reading %s: %llu lines, %.1f/%.1f MB", path, (unsigned long long)lineno,
-                        (double)gzoffset(r.gz) / 1e6, (double)sb.st_size / 1e6);
+                        (double)r.src.raw_pos / 1e6, (double)sb.st_size / 1e6);
         }
     }
     if (got < 0) st = r.err;
     if (big) iq_progress_end();
-    int zst = gzclose_r(r.gz);
-    if (!st && zst == Z_BUF_ERROR) st = iq_fail(IQ_EDATA, "%s: truncated gzip stream (unexpected end of file)", path);
+    src_close(&r.src);
     free(r.buf);
     return st;
 }

@@ -1,7 +1,7 @@
-/* model.c — GPT-2 forward and backward, llm.c-style: one function per layer with a shape comment, and the
- * model's forward/backward doing only pointer arithmetic and calls. Backward functions accumulate (+=).
+/* model.c — GPT-2 forward and backward, llm.c-style: the layers are in kernels.c; the model's
+ * forward/backward only does pointer arithmetic and calls them in order.
  *
- * Sections: layers · parameter and activation tables · model · init. */
+ * Sections: parameter and activation tables · model · init. */
 #include "iqtrain/model.h"
 
 #include <math.h>
@@ -10,237 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "iqtrain/matmul.h"
+#include "iqtrain/kernels.h"
 #include "iqtrain/rng.h"
-
-// ----------------------------------------------------------------------------------------------------
-// layers
-
-// out (B,T,C) = wte[inp] + wpe[t]; inp (B,T), wte (V,C), wpe (ctx,C)
-static void encoder_forward(float *out, const int32_t *inp, const float *wte, const float *wpe, int B, int T, int C) {
-#pragma omp parallel for collapse(2)
-    for (int b = 0; b < B; b++)
-        for (int t = 0; t < T; t++) {
-            float *o = out + ((size_t)b * T + t) * C;
-            const float *we = wte + (size_t)inp[b * T + t] * C, *pe = wpe + (size_t)t * C;
-            for (int c = 0; c < C; c++) o[c] = we[c] + pe[c];
-        }
-}
-
-// dwte (V,C) += scatter of dout (B,T,C) by inp; dwpe (ctx,C) += dout summed over B
-static void encoder_backward(float *dwte, float *dwpe, const float *dout, const int32_t *inp, int B, int T, int C) {
-    /* parallel over channels: repeated tokens never race */
-#pragma omp parallel
-    {
-        int nt = omp_get_num_threads(), it = omp_get_thread_num();
-        int c0 = (int)((long)C * it / nt), c1 = (int)((long)C * (it + 1) / nt);
-        for (int b = 0; b < B; b++)
-            for (int t = 0; t < T; t++) {
-                const float *d = dout + ((size_t)b * T + t) * C;
-                float *we = dwte + (size_t)inp[b * T + t] * C, *pe = dwpe + (size_t)t * C;
-                for (int c = c0; c < c1; c++) {
-                    we[c] += d[c];
-                    pe[c] += d[c];
-                }
-            }
-    }
-}
-
-// out (N,C) = LayerNorm(inp (N,C)) * weight (C) + bias (C); mean, rstd (N) saved for backward
-static void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
-                              const float *bias, int N, int C, float eps) {
-#pragma omp parallel for
-    for (int i = 0; i < N; i++) {
-        const float *x = inp + (size_t)i * C;
-        float m = 0.0f;
-        for (int c = 0; c < C; c++) m += x[c];
-        m /= (float)C;
-        float v = 0.0f;
-        for (int c = 0; c < C; c++) {
-            float d = x[c] - m;
-            v += d * d;
-        }
-        v /= (float)C;
-        float s = 1.0f / sqrtf(v + eps);
-        float *o = out + (size_t)i * C;
-        for (int c = 0; c < C; c++) o[c] = (s * (x[c] - m)) * weight[c] + bias[c];
-        mean[i] = m;
-        rstd[i] = s;
-    }
-}
-
-// dinp (N,C) += ..., dweight (C) += ..., dbias (C) += ... from dout (N,C)
-static void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
-                               const float *weight, const float *mean, const float *rstd, int N, int C) {
-#pragma omp parallel for
-    for (int i = 0; i < N; i++) {
-        const float *d = dout + (size_t)i * C, *x = inp + (size_t)i * C;
-        float *dx = dinp + (size_t)i * C;
-        float m = mean[i], s = rstd[i];
-        float dnorm_mean = 0.0f, dnorm_norm_mean = 0.0f;
-        for (int c = 0; c < C; c++) {
-            float norm = (x[c] - m) * s, dnorm = weight[c] * d[c];
-            dnorm_mean += dnorm;
-            dnorm_norm_mean += dnorm * norm;
-        }
-        dnorm_mean /= (float)C;
-        dnorm_norm_mean /= (float)C;
-        for (int c = 0; c < C; c++) {
-            float norm = (x[c] - m) * s, dnorm = weight[c] * d[c];
-            dx[c] += (dnorm - dnorm_mean - norm * dnorm_norm_mean) * s;
-        }
-    }
-    /* parameter gradients: parallel over channels, rows summed in order (deterministic) */
-#pragma omp parallel for
-    for (int c = 0; c < C; c++) {
-        float dw = 0.0f, db = 0.0f;
-        for (int i = 0; i < N; i++) {
-            float dd = dout[(size_t)i * C + c];
-            dw += (inp[(size_t)i * C + c] - mean[i]) * rstd[i] * dd;
-            db += dd;
-        }
-        dweight[c] += dw;
-        dbias[c] += db;
-    }
-}
-
-// out (N,OC) = inp (N,C) @ weight (C,OC) + bias (OC)
-static void matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int C, int OC) {
-#pragma omp parallel for
-    for (int i = 0; i < N; i++) memcpy(out + (size_t)i * OC, bias, (size_t)OC * sizeof *out);
-    iq_sgemm(false, false, N, OC, C, 1.0f, inp, weight, 1.0f, out);
-}
-
-// dinp (N,C) += dout (N,OC) @ weight^T; dweight (C,OC) += inp^T @ dout; dbias (OC) += sum_N dout
-static void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
-                            const float *weight, int N, int C, int OC) {
-    iq_sgemm(false, true, N, C, OC, 1.0f, dout, weight, 1.0f, dinp);
-    iq_sgemm(true, false, C, OC, N, 1.0f, inp, dout, 1.0f, dweight);
-#pragma omp parallel for
-    for (int o = 0; o < OC; o++) {
-        float s = 0.0f;
-        for (int i = 0; i < N; i++) s += dout[(size_t)i * OC + o];
-        dbias[o] += s;
-    }
-}
-
-// out (B,T,C) = causal self-attention of qkv (B,T,3C); att (B,H,T,T) keeps the probabilities (rows t, cols <= t)
-static void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int H) {
-    int hs = C / H, C3 = 3 * C;
-    float scale = 1.0f / sqrtf((float)hs);
-#pragma omp parallel for collapse(3)
-    for (int b = 0; b < B; b++)
-        for (int t = 0; t < T; t++)
-            for (int h = 0; h < H; h++) {
-                const float *q = qkv + ((size_t)b * T + t) * C3 + h * hs;
-                float *a = att + (((size_t)b * H + h) * T + t) * T;
-                float maxv = -INFINITY;
-                for (int t2 = 0; t2 <= t; t2++) {
-                    const float *k = qkv + ((size_t)b * T + t2) * C3 + h * hs + C;
-                    float v = 0.0f;
-                    for (int i = 0; i < hs; i++) v += q[i] * k[i];
-                    v *= scale;
-                    a[t2] = v;
-                    if (v > maxv) maxv = v;
-                }
-                float sum = 0.0f;
-                for (int t2 = 0; t2 <= t; t2++) {
-                    float e = expf(a[t2] - maxv);
-                    a[t2] = e;
-                    sum += e;
-                }
-                float inv = 1.0f / sum;
-                for (int t2 = 0; t2 <= t; t2++) a[t2] *= inv;
-                for (int t2 = t + 1; t2 < T; t2++) a[t2] = 0.0f;
-                float *o = out + ((size_t)b * T + t) * C + h * hs;
-                for (int i = 0; i < hs; i++) o[i] = 0.0f;
-                for (int t2 = 0; t2 <= t; t2++) {
-                    const float *v = qkv + ((size_t)b * T + t2) * C3 + h * hs + 2 * C;
-                    float w = a[t2];
-                    for (int i = 0; i < hs; i++) o[i] += w * v[i];
-                }
-            }
-}
-
-// dqkv (B,T,3C) += backward of attention_forward given dout (B,T,C); datt (B,H,T,T) is scratch
-static void attention_backward(float *dqkv, float *datt, const float *dout, const float *qkv, const float *att, int B,
-                               int T, int C, int H) {
-    int hs = C / H, C3 = 3 * C;
-    float scale = 1.0f / sqrtf((float)hs);
-    /* each (b, h) owns disjoint columns of dqkv: no races */
-#pragma omp parallel for collapse(2)
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < H; h++)
-            for (int t = 0; t < T; t++) {
-                const float *a = att + (((size_t)b * H + h) * T + t) * T;
-                float *da = datt + (((size_t)b * H + h) * T + t) * T;
-                const float *d = dout + ((size_t)b * T + t) * C + h * hs;
-                /* through the weighted sum of values */
-                for (int t2 = 0; t2 <= t; t2++) {
-                    const float *v = qkv + ((size_t)b * T + t2) * C3 + h * hs + 2 * C;
-                    float *dv = dqkv + ((size_t)b * T + t2) * C3 + h * hs + 2 * C;
-                    float s = 0.0f;
-                    for (int i = 0; i < hs; i++) {
-                        s += v[i] * d[i];
-                        dv[i] += a[t2] * d[i];
-                    }
-                    da[t2] = s;
-                }
-                /* through the softmax: dpre = a * (da - sum(a * da)) */
-                float dot = 0.0f;
-                for (int t2 = 0; t2 <= t; t2++) dot += a[t2] * da[t2];
-                const float *q = qkv + ((size_t)b * T + t) * C3 + h * hs;
-                float *dq = dqkv + ((size_t)b * T + t) * C3 + h * hs;
-                for (int t2 = 0; t2 <= t; t2++) {
-                    float dpre = a[t2] * (da[t2] - dot) * scale;
-                    const float *k = qkv + ((size_t)b * T + t2) * C3 + h * hs + C;
-                    float *dk = dqkv + ((size_t)b * T + t2) * C3 + h * hs + C;
-                    for (int i = 0; i < hs; i++) {
-                        dq[i] += k[i] * dpre;
-                        dk[i] += q[i] * dpre;
-                    }
-                }
-            }
-}
-
-#define GELU_SCALE 0.7978845608028654f /* sqrt(2/pi) */
-
-// out (N) = gelu_tanh(inp (N))
-static void gelu_forward(float *out, const float *inp, size_t N) {
-#pragma omp parallel for
-    for (size_t i = 0; i < N; i++) {
-        float x = inp[i];
-        out[i] = 0.5f * x * (1.0f + tanhf(GELU_SCALE * (x + 0.044715f * x * x * x)));
-    }
-}
-
-// dinp (N) += gelu'(inp) * dout
-static void gelu_backward(float *dinp, const float *inp, const float *dout, size_t N) {
-#pragma omp parallel for
-    for (size_t i = 0; i < N; i++) {
-        float x = inp[i];
-        float u = GELU_SCALE * (x + 0.044715f * x * x * x);
-        float th = tanhf(u);
-        float sech2 = 1.0f - th * th;
-        float g = 0.5f * (1.0f + th) + 0.5f * x * sech2 * GELU_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
-        dinp[i] += g * dout[i];
-    }
-}
-
-// out (N) = a + b
-static void residual_forward(float *out, const float *a, const float *b, size_t N) {
-#pragma omp parallel for
-    for (size_t i = 0; i < N; i++) out[i] = a[i] + b[i];
-}
-
-// da += dout, db += dout
-static void residual_backward(float *da, float *db, const float *dout, size_t N) {
-#pragma omp parallel for
-    for (size_t i = 0; i < N; i++) {
-        da[i] += dout[i];
-        db[i] += dout[i];
-    }
-}
 
 // ----------------------------------------------------------------------------------------------------
 // parameter and activation tables
@@ -497,7 +268,7 @@ void iq_model_forward(iq_model *m, const int32_t *ids, int B, int T) {
     layout_acts(m, B, T);
     iq_params *p = &m->params;
     acts *a = &m->act;
-    encoder_forward(a->encoded, ids, p->wte, p->wpe, B, T, C);
+    iq_encoder_forward(a->encoded, ids, p->wte, p->wpe, B, T, C);
     for (int l = 0; l < L; l++) {
         const float *res = l == 0 ? a->encoded : a->residual3 + (size_t)(l - 1) * N * C;
         size_t nc = (size_t)l * N * C;
@@ -506,19 +277,19 @@ void iq_model_forward(iq_model *m, const int32_t *ids, int B, int T) {
         float *attproj = a->attproj + nc, *res2 = a->residual2 + nc;
         float *ln2 = a->ln2 + nc, *ln2_mean = a->ln2_mean + (size_t)l * N, *ln2_rstd = a->ln2_rstd + (size_t)l * N;
         float *fch = a->fch + nc * 4, *fch_gelu = a->fch_gelu + nc * 4, *fcproj = a->fcproj + nc, *res3 = a->residual3 + nc;
-        layernorm_forward(ln1, ln1_mean, ln1_rstd, res, p->ln1w + l * C, p->ln1b + l * C, N, C, c->ln_eps);
-        matmul_forward(qkv, ln1, p->qkvw + (size_t)l * C * 3 * C, p->qkvb + l * 3 * C, N, C, 3 * C);
-        attention_forward(atty, att, qkv, B, T, C, H);
-        matmul_forward(attproj, atty, p->attprojw + (size_t)l * C * C, p->attprojb + l * C, N, C, C);
-        residual_forward(res2, res, attproj, (size_t)N * C);
-        layernorm_forward(ln2, ln2_mean, ln2_rstd, res2, p->ln2w + l * C, p->ln2b + l * C, N, C, c->ln_eps);
-        matmul_forward(fch, ln2, p->fcw + (size_t)l * C * 4 * C, p->fcb + l * 4 * C, N, C, 4 * C);
-        gelu_forward(fch_gelu, fch, (size_t)N * 4 * C);
-        matmul_forward(fcproj, fch_gelu, p->fcprojw + (size_t)l * 4 * C * C, p->fcprojb + l * C, N, 4 * C, C);
-        residual_forward(res3, res2, fcproj, (size_t)N * C);
+        iq_layernorm_forward(ln1, ln1_mean, ln1_rstd, res, p->ln1w + l * C, p->ln1b + l * C, N, C, c->ln_eps);
+        iq_matmul_forward(qkv, ln1, p->qkvw + (size_t)l * C * 3 * C, p->qkvb + l * 3 * C, N, C, 3 * C);
+        iq_attention_forward(atty, att, qkv, B, T, C, H);
+        iq_matmul_forward(attproj, atty, p->attprojw + (size_t)l * C * C, p->attprojb + l * C, N, C, C);
+        iq_residual_forward(res2, res, attproj, (size_t)N * C);
+        iq_layernorm_forward(ln2, ln2_mean, ln2_rstd, res2, p->ln2w + l * C, p->ln2b + l * C, N, C, c->ln_eps);
+        iq_matmul_forward(fch, ln2, p->fcw + (size_t)l * C * 4 * C, p->fcb + l * 4 * C, N, C, 4 * C);
+        iq_gelu_forward(fch_gelu, fch, (size_t)N * 4 * C);
+        iq_matmul_forward(fcproj, fch_gelu, p->fcprojw + (size_t)l * 4 * C * C, p->fcprojb + l * C, N, 4 * C, C);
+        iq_residual_forward(res3, res2, fcproj, (size_t)N * C);
     }
     const float *last = a->residual3 + (size_t)(L - 1) * N * C;
-    layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, last, p->lnfw, p->lnfb, N, C, c->ln_eps);
+    iq_layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, last, p->lnfw, p->lnfb, N, C, c->ln_eps);
 }
 
 void iq_model_backward(iq_model *m, const int32_t *ids, int B, int T) {
@@ -534,7 +305,7 @@ void iq_model_backward(iq_model *m, const int32_t *ids, int B, int T) {
     memset(m->grads_acts_memory, 0, lnf_off * sizeof(float));
 
     float *dres = ga->residual3 + (size_t)(L - 1) * N * C;
-    layernorm_backward(dres, g->lnfw, g->lnfb, ga->lnf, a->residual3 + (size_t)(L - 1) * N * C, p->lnfw, a->lnf_mean,
+    iq_layernorm_backward(dres, g->lnfw, g->lnfb, ga->lnf, a->residual3 + (size_t)(L - 1) * N * C, p->lnfw, a->lnf_mean,
                        a->lnf_rstd, N, C);
     for (int l = L - 1; l >= 0; l--) {
         const float *res = l == 0 ? a->encoded : a->residual3 + (size_t)(l - 1) * N * C;
@@ -542,26 +313,26 @@ void iq_model_backward(iq_model *m, const int32_t *ids, int B, int T) {
         size_t nc = (size_t)l * N * C;
         float *dres3 = ga->residual3 + nc;
         /* residual3 = residual2 + fcproj */
-        residual_backward(ga->residual2 + nc, ga->fcproj + nc, dres3, (size_t)N * C);
-        matmul_backward(ga->fch_gelu + nc * 4, g->fcprojw + (size_t)l * 4 * C * C, g->fcprojb + l * C, ga->fcproj + nc,
+        iq_residual_backward(ga->residual2 + nc, ga->fcproj + nc, dres3, (size_t)N * C);
+        iq_matmul_backward(ga->fch_gelu + nc * 4, g->fcprojw + (size_t)l * 4 * C * C, g->fcprojb + l * C, ga->fcproj + nc,
                         a->fch_gelu + nc * 4, p->fcprojw + (size_t)l * 4 * C * C, N, 4 * C, C);
-        gelu_backward(ga->fch + nc * 4, a->fch + nc * 4, ga->fch_gelu + nc * 4, (size_t)N * 4 * C);
-        matmul_backward(ga->ln2 + nc, g->fcw + (size_t)l * C * 4 * C, g->fcb + l * 4 * C, ga->fch + nc * 4, a->ln2 + nc,
+        iq_gelu_backward(ga->fch + nc * 4, a->fch + nc * 4, ga->fch_gelu + nc * 4, (size_t)N * 4 * C);
+        iq_matmul_backward(ga->ln2 + nc, g->fcw + (size_t)l * C * 4 * C, g->fcb + l * 4 * C, ga->fch + nc * 4, a->ln2 + nc,
                         p->fcw + (size_t)l * C * 4 * C, N, C, 4 * C);
-        layernorm_backward(ga->residual2 + nc, g->ln2w + l * C, g->ln2b + l * C, ga->ln2 + nc, a->residual2 + nc,
+        iq_layernorm_backward(ga->residual2 + nc, g->ln2w + l * C, g->ln2b + l * C, ga->ln2 + nc, a->residual2 + nc,
                            p->ln2w + l * C, a->ln2_mean + (size_t)l * N, a->ln2_rstd + (size_t)l * N, N, C);
         /* residual2 = res + attproj */
-        residual_backward(dres_in, ga->attproj + nc, ga->residual2 + nc, (size_t)N * C);
-        matmul_backward(ga->atty + nc, g->attprojw + (size_t)l * C * C, g->attprojb + l * C, ga->attproj + nc,
+        iq_residual_backward(dres_in, ga->attproj + nc, ga->residual2 + nc, (size_t)N * C);
+        iq_matmul_backward(ga->atty + nc, g->attprojw + (size_t)l * C * C, g->attprojb + l * C, ga->attproj + nc,
                         a->atty + nc, p->attprojw + (size_t)l * C * C, N, C, C);
-        attention_backward(ga->qkv + nc * 3, ga->att + (size_t)l * B * H * T * T, ga->atty + nc, a->qkv + nc * 3,
+        iq_attention_backward(ga->qkv + nc * 3, ga->att + (size_t)l * B * H * T * T, ga->atty + nc, a->qkv + nc * 3,
                            a->att + (size_t)l * B * H * T * T, B, T, C, H);
-        matmul_backward(ga->ln1 + nc, g->qkvw + (size_t)l * C * 3 * C, g->qkvb + l * 3 * C, ga->qkv + nc * 3, a->ln1 + nc,
+        iq_matmul_backward(ga->ln1 + nc, g->qkvw + (size_t)l * C * 3 * C, g->qkvb + l * 3 * C, ga->qkv + nc * 3, a->ln1 + nc,
                         p->qkvw + (size_t)l * C * 3 * C, N, C, 3 * C);
-        layernorm_backward(dres_in, g->ln1w + l * C, g->ln1b + l * C, ga->ln1 + nc, res, p->ln1w + l * C,
+        iq_layernorm_backward(dres_in, g->ln1w + l * C, g->ln1b + l * C, ga->ln1 + nc, res, p->ln1w + l * C,
                            a->ln1_mean + (size_t)l * N, a->ln1_rstd + (size_t)l * N, N, C);
     }
-    encoder_backward(g->wte, g->wpe, ga->encoded, ids, B, T, C);
+    iq_encoder_backward(g->wte, g->wpe, ga->encoded, ids, B, T, C);
 }
 
 // ----------------------------------------------------------------------------------------------------

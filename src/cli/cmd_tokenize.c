@@ -1,5 +1,6 @@
 /* cmd_tokenize.c — `iqtrain tokenize`: encode stdin, decode ids, or show what the trainer sees of data. */
 #include <cJSON.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,9 +85,11 @@ static void print_summary_json(const iq_dataset *d) {
 static int run_data(opt_set *o, const iq_tokenizer *tok) {
     /* --data a b c: the first file is the option's value, the rest arrive as positional arguments */
     int n = 0;
-    char **files = iq_xcalloc((size_t)o->n_pos + 64, sizeof *files);
     char *list = iq_xstrdup(opt_str(o, "data"));
-    for (char *save = NULL, *p = strtok_r(list, ",", &save); p && n < 64; p = strtok_r(NULL, ",", &save)) files[n++] = p;
+    size_t n_list = 1;
+    for (const char *c = list; *c; c++) n_list += *c == ',';
+    char **files = iq_xcalloc((size_t)o->n_pos + n_list, sizeof *files);
+    for (char *save = NULL, *p = strtok_r(list, ",", &save); p; p = strtok_r(NULL, ",", &save)) files[n++] = p;
     for (int i = 0; i < o->n_pos; i++) files[n++] = o->pos[i];
     iq_data_opts dopt = {.max_seq_len = (int32_t)opt_int(o, "max-seq-len"),
                          .skip_bad_rows = opt_flag(o, "skip-bad-rows"),
@@ -191,14 +194,15 @@ static int run(const cmd_spec *cmd, opt_set *o) {
             while (p < end && (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r')) p++;
             if (p >= end) break;
             char *q;
+            errno = 0;
             long v = strtol(p, &q, 10);
             if (q == p || (q < end && !(*q == ' ' || *q == '\n' || *q == '\t' || *q == '\r'))) {
                 cli_error("--decode: stdin must hold token ids separated by whitespace (at byte %zu)", (size_t)(p - in));
                 rc = IQ_EDATA;
                 break;
             }
-            if (v < 0 || v >= iq_tok_vocab_size(tok)) {
-                cli_error("--decode: token id %ld is not in the vocabulary (size %d)", v, iq_tok_vocab_size(tok));
+            if (errno == ERANGE || v < 0 || v >= iq_tok_vocab_size(tok)) {
+                cli_error("--decode: token id %.*s is not in the vocabulary (size %d)", (int)(q - p), p, iq_tok_vocab_size(tok));
                 rc = IQ_EDATA;
                 break;
             }

@@ -9,6 +9,7 @@
 #include "iqtrain/log.h"
 #include "iqtrain/matmul.h"
 #include "iqtrain/tokenizer.h"
+#include "iqtrain/train.h"
 
 static const opt_spec OPTS[] = {
     /* the method */
@@ -65,7 +66,8 @@ static const opt_spec OPTS[] = {
     {"config", OPT_STR, NULL, "FILE.json", "read options from a JSON file or a run.json (flags override it)", NULL},
 };
 
-static void print_resolved(const opt_set *o) {
+/* The resolved options as JSON (run.json's "options"): every option but config, typed. */
+static cJSON *resolved_options(const opt_set *o) {
     cJSON *j = cJSON_CreateObject();
     for (int i = 0; i < o->cmd->n_opts; i++) {
         const opt_spec *s = &o->cmd->opts[i];
@@ -76,12 +78,26 @@ static void print_resolved(const opt_set *o) {
         else if (s->kind == OPT_INT || s->kind == OPT_FLOAT) cJSON_AddNumberToObject(j, s->name, strtod(v, NULL));
         else cJSON_AddStringToObject(j, s->name, v);
     }
-    cJSON *d = cJSON_AddArrayToObject(j, "data");
-    for (int i = 0; i < o->n_pos; i++) cJSON_AddItemToArray(d, cJSON_CreateString(o->pos[i]));
-    char *s = cJSON_Print(j);
-    printf("%s\n", s);
-    free(s);
-    cJSON_Delete(j);
+    return j;
+}
+
+static int split_list(const char *v, char ***out) {
+    *out = NULL;
+    if (!v) return 0;
+    char *copy = iq_xstrdup(v);
+    int n = 0;
+    for (char *save = NULL, *p = strtok_r(copy, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
+        *out = iq_xrealloc(*out, (size_t)(n + 1) * sizeof **out);
+        (*out)[n++] = iq_xstrdup(p);
+    }
+    free(copy);
+    return n;
+}
+
+static int pick(const char *v, const char *const *names, int n) {
+    for (int i = 0; i < n; i++)
+        if (strcmp(v, names[i]) == 0) return i;
+    return 0;
 }
 
 static int run(const cmd_spec *cmd, opt_set *o) {
@@ -94,34 +110,88 @@ static int run(const cmd_spec *cmd, opt_set *o) {
         cli_error("training from scratch needs --tokenizer PATH (or start from --model DIR)");
         return IQ_EUSAGE;
     }
-    if (opt_is_set(o, "model")) {
-        cli_error("--model is not available in this version yet");
+    if (opt_is_set(o, "model") && (opt_is_set(o, "n-layer") || opt_is_set(o, "n-head") || opt_is_set(o, "n-embd") ||
+                                   opt_is_set(o, "ctx") || strcmp(opt_source(o, "preset"), "default") != 0)) {
+        cli_error("--model brings its own size: --preset, --n-layer, --n-head, --n-embd and --ctx conflict with it");
         return IQ_EUSAGE;
     }
-    iq_tokenizer *tok;
-    int rc = cli_load_tokenizer(opt_str(o, "tokenizer"), &tok);
-    if (rc) return rc;
-    iq_data_opts dopt = {.max_seq_len = opt_is_set(o, "max-seq-len") ? (int32_t)opt_int(o, "max-seq-len") : 0,
-                         .skip_bad_rows = opt_flag(o, "skip-bad-rows"),
-                         .progress = true};
-    iq_dataset *d = NULL;
-    iq_status st = iq_data_load((const char *const *)o->pos, o->n_pos, tok, &dopt, &d);
-    if (st) {
-        cli_error("%s", iq_last_error());
-        iq_tok_free(tok);
-        return st;
+    if (strcmp(opt_str(o, "matmul-backend"), "onednn") == 0 || strcmp(opt_str(o, "matmul-precision"), "bf16") == 0) {
+        cli_error("this build has only the OpenBLAS fp32 backend (--matmul-backend openblas|auto, --matmul-precision fp32)");
+        return IQ_EUSAGE;
     }
-    const iq_data_stats *s = &d->stats;
-    iq_info("data: rows %zu · tokens %zu · supervised %zu · truncated %zu · skipped %zu · bad %zu", s->rows, s->tokens,
-            s->supervised, s->truncated, s->skipped, s->bad);
-    if (opt_flag(o, "dry-run")) {
-        print_resolved(o);
-    } else {
-        cli_error("training is not available in this version yet (the data above was validated; use --dry-run)");
-        rc = IQ_EINTERNAL;
+    static const char *const LS[] = {"constant", "linear", "cosine"};
+    static const char *const LRS[] = {"cosine", "linear", "constant"};
+    static const char *const SD[] = {"f32", "bf16", "f16"};
+    static const iq_dtype SDT[] = {IQ_DT_F32, IQ_DT_BF16, IQ_DT_F16};
+    iq_train_opts t = {0};
+    t.lambda = (float)opt_float(o, "lambda");
+    t.gamma = (float)opt_float(o, "gamma");
+    t.lambda_start = (float)opt_float(o, "lambda-start");
+    t.lambda_warmup = opt_int(o, "lambda-warmup");
+    t.lambda_schedule = (iq_lambda_schedule)pick(opt_str(o, "lambda-schedule"), LS, 3);
+    t.td_grad = strcmp(opt_str(o, "td-grad"), "semi") == 0 ? IQ_TD_SEMI : IQ_TD_FULL;
+    t.truncation = strcmp(opt_str(o, "truncation"), "drop") == 0 ? IQ_TRUNC_DROP : IQ_TRUNC_BOOTSTRAP;
+    t.lr = (float)opt_float(o, "lr");
+    t.min_lr = (float)opt_float(o, "min-lr");
+    t.lr_schedule = (iq_lr_schedule)pick(opt_str(o, "lr-schedule"), LRS, 3);
+    t.warmup = opt_int(o, "warmup");
+    t.weight_decay = (float)opt_float(o, "weight-decay");
+    t.beta1 = (float)opt_float(o, "beta1");
+    t.beta2 = (float)opt_float(o, "beta2");
+    t.eps = (float)opt_float(o, "eps");
+    t.grad_clip = (float)opt_float(o, "grad-clip");
+    t.batch_size = (int)opt_int(o, "batch-size");
+    t.grad_accum = (int)opt_int(o, "grad-accum");
+    t.epochs = opt_float(o, "epochs");
+    t.max_steps = opt_is_set(o, "max-steps") ? opt_int(o, "max-steps") : -1;
+    t.model_dir = opt_str(o, "model");
+    t.tokenizer_path = opt_str(o, "tokenizer");
+    t.preset = opt_str(o, "preset");
+    t.n_layer = (int)opt_int(o, "n-layer");
+    t.n_head = (int)opt_int(o, "n-head");
+    t.n_embd = (int)opt_int(o, "n-embd");
+    t.ctx = (int)opt_int(o, "ctx");
+    t.max_seq_len = (int)opt_int(o, "max-seq-len");
+    t.data = (const char *const *)o->pos;
+    t.n_data = o->n_pos;
+    char **eval_files;
+    t.n_eval_data = split_list(opt_str(o, "eval-data"), &eval_files);
+    t.eval_data = (const char *const *)eval_files;
+    t.eval_split = opt_is_set(o, "eval-split") ? opt_float(o, "eval-split") : -1.0;
+    t.skip_bad_rows = opt_flag(o, "skip-bad-rows");
+    t.log_every = opt_int(o, "log-every");
+    t.eval_every = opt_int(o, "eval-every");
+    t.save_every = opt_int(o, "save-every");
+    t.keep_last = (int)opt_int(o, "keep-last");
+    t.keep_best = opt_flag(o, "keep-best");
+    t.save_dtype = SDT[pick(opt_str(o, "save-dtype"), SD, 3)];
+    t.out = opt_str(o, "out");
+    t.resume = opt_str(o, "resume");
+    t.seed = (uint64_t)opt_int(o, "seed");
+    t.threads = opt_is_set(o, "threads") ? (int)opt_int(o, "threads") : iq_default_threads();
+    t.json = opt_flag(o, "json");
+    t.dry_run = opt_flag(o, "dry-run");
+    if (t.threads < 1 || t.threads > 1024 || t.epochs <= 0 || t.max_steps < -1 || t.lambda_warmup < 0 || t.warmup < 0 ||
+        t.keep_last < 0 || t.lr < 0 || t.min_lr < 0 || t.n_layer < 0 || t.n_head < 0 || t.n_embd < 0 || t.ctx < 0 ||
+        t.max_seq_len < 0 || t.beta1 < 0 || t.beta1 >= 1 || t.beta2 < 0 || t.beta2 >= 1 || t.eps <= 0) {
+        cli_error("an option is out of range (threads 1..1024, epochs > 0, steps/sizes >= 0, betas in [0, 1), eps > 0)");
+        for (int i = 0; i < t.n_eval_data; i++) free(eval_files[i]);
+        free(eval_files);
+        return IQ_EUSAGE;
     }
-    iq_data_free(d);
-    iq_tok_free(tok);
+    cJSON *opts = resolved_options(o);
+    t.options = opts;
+    cJSON *summary = NULL;
+    int rc = iq_train(&t, t.json ? &summary : NULL);
+    if (summary) {
+        char *s = cJSON_PrintUnformatted(summary);
+        printf("%s\n", s);
+        free(s);
+        cJSON_Delete(summary);
+    }
+    cJSON_Delete(opts);
+    for (int i = 0; i < t.n_eval_data; i++) free(eval_files[i]);
+    free(eval_files);
     return rc;
 }
 

@@ -5,6 +5,7 @@
 #include "args.h"
 
 extern const cmd_spec cmd_train;
+extern const cmd_spec cmd_eval;
 extern const cmd_spec cmd_tokenize;
 extern const cmd_spec cmd_train_tokenizer;
 extern const cmd_spec cmd_bench;

@@ -1,0 +1,64 @@
+/* train.h — the training driver: data order, steps, logging, evaluation, checkpoints, resume, signals.
+ * Everything a run needs arrives in iq_train_opts (the CLI fills it from argv/--config); the driver owns
+ * the output folder (run.json, metrics.jsonl, checkpoint-STEP/, final/). */
+#ifndef IQTRAIN_TRAIN_H
+#define IQTRAIN_TRAIN_H
+
+#include <cJSON.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "iqtrain/iqlearn.h"
+#include "iqtrain/optim.h"
+#include "iqtrain/safetensors.h"
+#include "iqtrain/util.h"
+
+typedef struct {
+    /* the method */
+    float lambda, gamma, lambda_start;
+    long lambda_warmup;
+    iq_lambda_schedule lambda_schedule;
+    iq_td_grad td_grad;
+    iq_truncation truncation;
+    /* optimizer */
+    float lr, min_lr, weight_decay, beta1, beta2, eps, grad_clip;
+    iq_lr_schedule lr_schedule;
+    long warmup;
+    int batch_size, grad_accum;
+    double epochs;
+    long max_steps; /* -1 = the epochs decide */
+    /* model */
+    const char *model_dir;      /* NULL = from scratch */
+    const char *tokenizer_path; /* required from scratch */
+    const char *preset;
+    int n_layer, n_head, n_embd, ctx; /* 0 = the preset's */
+    int max_seq_len;                  /* 0 = ctx */
+    /* data */
+    const char *const *data;
+    int n_data;
+    const char *const *eval_data;
+    int n_eval_data;
+    double eval_split; /* < 0 = none */
+    bool skip_bad_rows;
+    /* logging and files */
+    long log_every, eval_every, save_every;
+    int keep_last;
+    bool keep_best;
+    iq_dtype save_dtype;
+    const char *out;    /* NULL = runs/<UTC date-time>-<6 hex> */
+    const char *resume; /* NULL, "auto" or a checkpoint folder */
+    uint64_t seed;
+    int threads;
+    bool json, dry_run;
+    const cJSON *options; /* resolved options for run.json (names as on the command line) */
+} iq_train_opts;
+
+/* Runs training. Returns 0, or the exit code of DESIGN §5 (64 conflicting options or a refused resume,
+ * 65 bad data, 66, 73, 74, 75 diverged, 130/143 after a signal) with a message. With o->json, *summary
+ * receives the summary object. */
+int iq_train(const iq_train_opts *o, cJSON **summary);
+
+/* Options that may change on resume (everything else must match run.json). */
+bool iq_train_option_resumable(const char *name);
+
+#endif

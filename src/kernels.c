@@ -1,0 +1,246 @@
+/* kernels.c — the layers of the GPT-2 policy, one forward and one backward function each, with shape
+ * comments. Backward functions accumulate (+=) into their input gradients. Kernels know nothing of
+ * models: they take pointers and sizes. OpenMP parallel; sums over rows run in a fixed order so results
+ * do not depend on the thread count (except inside sgemm). */
+#include "iqtrain/kernels.h"
+
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#include "iqtrain/matmul.h"
+
+// out (B,T,C) = wte[inp] + wpe[t]; inp (B,T), wte (V,C), wpe (ctx,C)
+void iq_encoder_forward(float *out, const int32_t *inp, const float *wte, const float *wpe, int B, int T, int C) {
+#pragma omp parallel for collapse(2)
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            float *o = out + ((size_t)b * T + t) * C;
+            const float *we = wte + (size_t)inp[b * T + t] * C, *pe = wpe + (size_t)t * C;
+            for (int c = 0; c < C; c++) o[c] = we[c] + pe[c];
+        }
+}
+
+// dwte (V,C) += scatter of dout (B,T,C) by inp; dwpe (ctx,C) += dout summed over B
+void iq_encoder_backward(float *dwte, float *dwpe, const float *dout, const int32_t *inp, int B, int T, int C) {
+    /* parallel over channels: repeated tokens never race */
+#pragma omp parallel
+    {
+        int nt = omp_get_num_threads(), it = omp_get_thread_num();
+        int c0 = (int)((long)C * it / nt), c1 = (int)((long)C * (it + 1) / nt);
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < T; t++) {
+                const float *d = dout + ((size_t)b * T + t) * C;
+                float *we = dwte + (size_t)inp[b * T + t] * C, *pe = dwpe + (size_t)t * C;
+                for (int c = c0; c < c1; c++) {
+                    we[c] += d[c];
+                    pe[c] += d[c];
+                }
+            }
+    }
+}
+
+// out (N,C) = LayerNorm(inp (N,C)) * weight (C) + bias (C); mean, rstd (N) saved for backward
+void iq_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
+                              const float *bias, int N, int C, float eps) {
+#pragma omp parallel for
+    for (int i = 0; i < N; i++) {
+        const float *x = inp + (size_t)i * C;
+        float m = 0.0f;
+        for (int c = 0; c < C; c++) m += x[c];
+        m /= (float)C;
+        float v = 0.0f;
+        for (int c = 0; c < C; c++) {
+            float d = x[c] - m;
+            v += d * d;
+        }
+        v /= (float)C;
+        float s = 1.0f / sqrtf(v + eps);
+        float *o = out + (size_t)i * C;
+        for (int c = 0; c < C; c++) o[c] = (s * (x[c] - m)) * weight[c] + bias[c];
+        mean[i] = m;
+        rstd[i] = s;
+    }
+}
+
+// dinp (N,C) += ..., dweight (C) += ..., dbias (C) += ... from dout (N,C)
+void iq_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                               const float *weight, const float *mean, const float *rstd, int N, int C) {
+#pragma omp parallel for
+    for (int i = 0; i < N; i++) {
+        const float *d = dout + (size_t)i * C, *x = inp + (size_t)i * C;
+        float *dx = dinp + (size_t)i * C;
+        float m = mean[i], s = rstd[i];
+        float dnorm_mean = 0.0f, dnorm_norm_mean = 0.0f;
+        for (int c = 0; c < C; c++) {
+            float norm = (x[c] - m) * s, dnorm = weight[c] * d[c];
+            dnorm_mean += dnorm;
+            dnorm_norm_mean += dnorm * norm;
+        }
+        dnorm_mean /= (float)C;
+        dnorm_norm_mean /= (float)C;
+        for (int c = 0; c < C; c++) {
+            float norm = (x[c] - m) * s, dnorm = weight[c] * d[c];
+            dx[c] += (dnorm - dnorm_mean - norm * dnorm_norm_mean) * s;
+        }
+    }
+    /* parameter gradients: parallel over channels, rows summed in order (deterministic) */
+#pragma omp parallel for
+    for (int c = 0; c < C; c++) {
+        float dw = 0.0f, db = 0.0f;
+        for (int i = 0; i < N; i++) {
+            float dd = dout[(size_t)i * C + c];
+            dw += (inp[(size_t)i * C + c] - mean[i]) * rstd[i] * dd;
+            db += dd;
+        }
+        dweight[c] += dw;
+        dbias[c] += db;
+    }
+}
+
+// out (N,OC) = inp (N,C) @ weight (C,OC) + bias (OC)
+void iq_matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int C, int OC) {
+#pragma omp parallel for
+    for (int i = 0; i < N; i++) memcpy(out + (size_t)i * OC, bias, (size_t)OC * sizeof *out);
+    iq_sgemm(false, false, N, OC, C, 1.0f, inp, weight, 1.0f, out);
+}
+
+// dinp (N,C) += dout (N,OC) @ weight^T; dweight (C,OC) += inp^T @ dout; dbias (OC) += sum_N dout
+void iq_matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                            const float *weight, int N, int C, int OC) {
+    iq_sgemm(false, true, N, C, OC, 1.0f, dout, weight, 1.0f, dinp);
+    iq_sgemm(true, false, C, OC, N, 1.0f, inp, dout, 1.0f, dweight);
+#pragma omp parallel for
+    for (int o = 0; o < OC; o++) {
+        float s = 0.0f;
+        for (int i = 0; i < N; i++) s += dout[(size_t)i * OC + o];
+        dbias[o] += s;
+    }
+}
+
+// out (B,T,C) = causal self-attention of qkv (B,T,3C); att (B,H,T,T) keeps the probabilities (rows t, cols <= t)
+void iq_attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int H) {
+    int hs = C / H, C3 = 3 * C;
+    float scale = 1.0f / sqrtf((float)hs);
+#pragma omp parallel for collapse(3)
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++)
+            for (int h = 0; h < H; h++) {
+                const float *q = qkv + ((size_t)b * T + t) * C3 + h * hs;
+                float *a = att + (((size_t)b * H + h) * T + t) * T;
+                float maxv = -INFINITY;
+                for (int t2 = 0; t2 <= t; t2++) {
+                    const float *k = qkv + ((size_t)b * T + t2) * C3 + h * hs + C;
+                    float v = 0.0f;
+                    for (int i = 0; i < hs; i++) v += q[i] * k[i];
+                    v *= scale;
+                    a[t2] = v;
+                    if (v > maxv) maxv = v;
+                }
+                float sum = 0.0f;
+                for (int t2 = 0; t2 <= t; t2++) {
+                    float e = expf(a[t2] - maxv);
+                    a[t2] = e;
+                    sum += e;
+                }
+                float inv = 1.0f / sum;
+                for (int t2 = 0; t2 <= t; t2++) a[t2] *= inv;
+                for (int t2 = t + 1; t2 < T; t2++) a[t2] = 0.0f;
+                float *o = out + ((size_t)b * T + t) * C + h * hs;
+                for (int i = 0; i < hs; i++) o[i] = 0.0f;
+                for (int t2 = 0; t2 <= t; t2++) {
+                    const float *v = qkv + ((size_t)b * T + t2) * C3 + h * hs + 2 * C;
+                    float w = a[t2];
+                    for (int i = 0; i < hs; i++) o[i] += w * v[i];
+                }
+            }
+}
+
+// dqkv (B,T,3C) += backward of attention_forward given dout (B,T,C); datt (B,H,T,T) is scratch
+void iq_attention_backward(float *dqkv, float *datt, const float *dout, const float *qkv, const float *att, int B,
+                               int T, int C, int H) {
+    int hs = C / H, C3 = 3 * C;
+    float scale = 1.0f / sqrtf((float)hs);
+    /* each (b, h) owns disjoint columns of dqkv: no races */
+#pragma omp parallel for collapse(2)
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++)
+            for (int t = 0; t < T; t++) {
+                const float *a = att + (((size_t)b * H + h) * T + t) * T;
+                float *da = datt + (((size_t)b * H + h) * T + t) * T;
+                const float *d = dout + ((size_t)b * T + t) * C + h * hs;
+                /* through the weighted sum of values */
+                for (int t2 = 0; t2 <= t; t2++) {
+                    const float *v = qkv + ((size_t)b * T + t2) * C3 + h * hs + 2 * C;
+                    float *dv = dqkv + ((size_t)b * T + t2) * C3 + h * hs + 2 * C;
+                    float s = 0.0f;
+                    for (int i = 0; i < hs; i++) {
+                        s += v[i] * d[i];
+                        dv[i] += a[t2] * d[i];
+                    }
+                    da[t2] = s;
+                }
+                /* through the softmax: dpre = a * (da - sum(a * da)) */
+                float dot = 0.0f;
+                for (int t2 = 0; t2 <= t; t2++) dot += a[t2] * da[t2];
+                const float *q = qkv + ((size_t)b * T + t) * C3 + h * hs;
+                float *dq = dqkv + ((size_t)b * T + t) * C3 + h * hs;
+                for (int t2 = 0; t2 <= t; t2++) {
+                    float dpre = a[t2] * (da[t2] - dot) * scale;
+                    const float *k = qkv + ((size_t)b * T + t2) * C3 + h * hs + C;
+                    float *dk = dqkv + ((size_t)b * T + t2) * C3 + h * hs + C;
+                    for (int i = 0; i < hs; i++) {
+                        dq[i] += k[i] * dpre;
+                        dk[i] += q[i] * dpre;
+                    }
+                }
+            }
+}
+
+#define GELU_SCALE 0.7978845608028654f /* sqrt(2/pi) */
+
+/* tanh through one expf: 2 / (1 + e^(-2u)) - 1 (libm's tanhf is several times slower); clamped so that
+ * expf never overflows. Absolute error ~1e-7, which GELU multiplies by x. */
+static inline float fast_tanh(float u) {
+    if (u > 15.0f) return 1.0f;
+    if (u < -15.0f) return -1.0f;
+    return 2.0f / (1.0f + expf(-2.0f * u)) - 1.0f;
+}
+
+// out (N) = gelu_tanh(inp (N))
+void iq_gelu_forward(float *out, const float *inp, size_t N) {
+#pragma omp parallel for
+    for (size_t i = 0; i < N; i++) {
+        float x = inp[i];
+        out[i] = 0.5f * x * (1.0f + fast_tanh(GELU_SCALE * (x + 0.044715f * x * x * x)));
+    }
+}
+
+// dinp (N) += gelu'(inp) * dout
+void iq_gelu_backward(float *dinp, const float *inp, const float *dout, size_t N) {
+#pragma omp parallel for
+    for (size_t i = 0; i < N; i++) {
+        float x = inp[i];
+        float u = GELU_SCALE * (x + 0.044715f * x * x * x);
+        float th = fast_tanh(u);
+        float sech2 = 1.0f - th * th;
+        float g = 0.5f * (1.0f + th) + 0.5f * x * sech2 * GELU_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
+        dinp[i] += g * dout[i];
+    }
+}
+
+// out (N) = a + b
+void iq_residual_forward(float *out, const float *a, const float *b, size_t N) {
+#pragma omp parallel for
+    for (size_t i = 0; i < N; i++) out[i] = a[i] + b[i];
+}
+
+// da += dout, db += dout
+void iq_residual_backward(float *da, float *db, const float *dout, size_t N) {
+#pragma omp parallel for
+    for (size_t i = 0; i < N; i++) {
+        da[i] += dout[i];
+        db[i] += dout[i];
+    }
+}
+
