@@ -84,17 +84,19 @@ void iq_layernorm_backward(float *dinp, float *dweight, float *dbias, const floa
             dx[c] += (dnorm - dnorm_mean - norm * dnorm_norm_mean) * s;
         }
     }
-    /* parameter gradients: parallel over channels, rows summed in order (deterministic) */
-#pragma omp parallel for
-    for (int c = 0; c < C; c++) {
-        float dw = 0.0f, db = 0.0f;
+    /* parameter gradients: column blocks per thread, rows in order (contiguous, deterministic) */
+#pragma omp parallel
+    {
+        int nt = omp_get_num_threads(), it = omp_get_thread_num();
+        int c0 = (int)((long)C * it / nt), c1 = (int)((long)C * (it + 1) / nt);
         for (int i = 0; i < N; i++) {
-            float dd = dout[(size_t)i * C + c];
-            dw += (inp[(size_t)i * C + c] - mean[i]) * rstd[i] * dd;
-            db += dd;
+            const float *d = dout + (size_t)i * C, *x = inp + (size_t)i * C;
+            float m = mean[i], s = rstd[i];
+            for (int c = c0; c < c1; c++) {
+                dweight[c] += (x[c] - m) * s * d[c];
+                dbias[c] += d[c];
+            }
         }
-        dweight[c] += dw;
-        dbias[c] += db;
     }
 }
 
@@ -110,11 +112,15 @@ void iq_matmul_backward(float *dinp, float *dweight, float *dbias, const float *
                             const float *weight, int N, int C, int OC) {
     iq_sgemm(false, true, N, C, OC, 1.0f, dout, weight, 1.0f, dinp);
     iq_sgemm(true, false, C, OC, N, 1.0f, inp, dout, 1.0f, dweight);
-#pragma omp parallel for
-    for (int o = 0; o < OC; o++) {
-        float s = 0.0f;
-        for (int i = 0; i < N; i++) s += dout[(size_t)i * OC + o];
-        dbias[o] += s;
+    /* column blocks per thread, rows in order: contiguous reads, deterministic sums */
+#pragma omp parallel
+    {
+        int nt = omp_get_num_threads(), it = omp_get_thread_num();
+        int o0 = (int)((long)OC * it / nt), o1 = (int)((long)OC * (it + 1) / nt);
+        for (int i = 0; i < N; i++) {
+            const float *d = dout + (size_t)i * OC;
+            for (int o = o0; o < o1; o++) dbias[o] += d[o];
+        }
     }
 }
 
