@@ -98,9 +98,9 @@ void iq_head_free(iq_head *h) {
 // ----------------------------------------------------------------------------------------------------
 // the loss
 
-void iq_head_loss(iq_head *h, const float *lnf, const float *wte, const int32_t *ids, const uint8_t *flags,
-                  const int *lens, int B, int T, const iq_loss_opts *o, float inv_n, float *dlnf, float *dwte,
-                  iq_loss_stats *st, float *r_out, float *logits_out) {
+static void head_run(iq_head *h, const float *lnf, const float *wte, const int32_t *ids, const uint8_t *flags,
+                     const int *lens, int B, int T, const iq_loss_opts *o, float inv_n, float *dlnf, float *dwte,
+                     iq_loss_stats *st, float *r_out, float *lp_out, float *logits_out) {
     const int C = h->C, V = h->V;
     const bool all_rows = logits_out != NULL, backward = dlnf != NULL, full = o->td_grad == IQ_TD_FULL;
     const float lambda = o->lambda, gamma = o->gamma;
@@ -139,6 +139,7 @@ void iq_head_loss(iq_head *h, const float *lnf, const float *wte, const int32_t 
     for (int k = 0; k < n; k++) memcpy(h->xg + (size_t)k * C, lnf + (size_t)h->row_idx[k] * C, (size_t)C * sizeof(float));
 
     if (r_out) memset(r_out, 0, (size_t)B * T * sizeof *r_out);
+    if (lp_out) memset(lp_out, 0, (size_t)B * T * sizeof *lp_out);
     iq_loss_stats acc = {0};
 
     /* 2. chunks of rows: logits (+ one row of look-ahead for V(s_{t+1})), loss terms, gradient */
@@ -171,6 +172,7 @@ void iq_head_loss(iq_head *h, const float *lnf, const float *wte, const int32_t 
             if (!(mt & ROW_TARGET)) continue;
             float zt = Lg[(size_t)(k - ks) * V + h->target[k]];
             acc.nll_sum += (double)h->lse[k] - (double)zt;
+            if (lp_out) lp_out[h->row_idx[k] + 1] = zt - h->lse[k];
             acc.n_sup++;
             acc.n_correct += h->argmax[k] == h->target[k];
             if (mt & ROW_TD) {
@@ -218,4 +220,15 @@ void iq_head_loss(iq_head *h, const float *lnf, const float *wte, const int32_t 
         for (int k = 0; k < n; k++) memcpy(dlnf + (size_t)h->row_idx[k] * C, h->dxg + (size_t)k * C, (size_t)C * sizeof(float));
     }
     iq_loss_stats_add(st, &acc);
+}
+
+void iq_head_loss(iq_head *h, const float *lnf, const float *wte, const int32_t *ids, const uint8_t *flags,
+                  const int *lens, int B, int T, const iq_loss_opts *o, float inv_n, float *dlnf, float *dwte,
+                  iq_loss_stats *st, float *r_out, float *logits_out) {
+    head_run(h, lnf, wte, ids, flags, lens, B, T, o, inv_n, dlnf, dwte, st, r_out, NULL, logits_out);
+}
+
+void iq_head_score(iq_head *h, const float *lnf, const float *wte, const int32_t *ids, const uint8_t *flags,
+                   const int *lens, int B, int T, const iq_loss_opts *o, iq_loss_stats *st, float *r_out, float *lp_out) {
+    head_run(h, lnf, wte, ids, flags, lens, B, T, o, 1.0f, NULL, NULL, st, r_out, lp_out, NULL);
 }

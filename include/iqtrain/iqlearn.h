@@ -66,6 +66,11 @@ void iq_head_loss(iq_head *h, const float *lnf, const float *wte, const int32_t 
                   const int *lens, int B, int T, const iq_loss_opts *o, float inv_n, float *dlnf, float *dwte,
                   iq_loss_stats *st, float *r_out, float *logits_out);
 
+/* Scoring (no gradients): r_out and lp_out (B*T) receive r_t and log pi(a_t|s_t) at the position of each
+ * supervised token (0 elsewhere). Rewards of a sequence are sums of r_out over its tokens (DESIGN §1). */
+void iq_head_score(iq_head *h, const float *lnf, const float *wte, const int32_t *ids, const uint8_t *flags,
+                   const int *lens, int B, int T, const iq_loss_opts *o, iq_loss_stats *st, float *r_out, float *lp_out);
+
 typedef enum { IQ_LSCHED_CONSTANT = 0, IQ_LSCHED_LINEAR = 1, IQ_LSCHED_COSINE = 2 } iq_lambda_schedule;
 /* lambda at optimizer step `step` (0-based): ramps from start to lambda over warmup steps. */
 float iq_lambda_at(iq_lambda_schedule s, float start, float lambda, long warmup, long step);

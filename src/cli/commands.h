@@ -6,6 +6,8 @@
 
 extern const cmd_spec cmd_train;
 extern const cmd_spec cmd_eval;
+extern const cmd_spec cmd_generate;
+extern const cmd_spec cmd_score;
 extern const cmd_spec cmd_tokenize;
 extern const cmd_spec cmd_train_tokenizer;
 extern const cmd_spec cmd_bench;

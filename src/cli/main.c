@@ -8,10 +8,9 @@
 #include "iqtrain/tokenizer.h"
 #include "iqtrain/util.h"
 
-static const cmd_spec *const COMMANDS[] = {&cmd_train, &cmd_eval, &cmd_tokenize, &cmd_train_tokenizer, &cmd_bench};
+static const cmd_spec *const COMMANDS[] = {&cmd_train,    &cmd_eval,            &cmd_generate, &cmd_score,
+                                           &cmd_tokenize, &cmd_train_tokenizer, &cmd_bench};
 static const int N_COMMANDS = (int)(sizeof COMMANDS / sizeof *COMMANDS);
-/* DESIGN §5 names these; they arrive with the generation/evaluation issues */
-static const char *const PLANNED[] = {"generate", "score"};
 
 int cli_load_tokenizer(const char *path, iq_tokenizer **out) {
     iq_status st = iq_tok_load(path, out);
@@ -60,17 +59,11 @@ int main(int argc, char **argv) {
             first = 2;
         }
     if (first == 1 && argv[1][0] != '-') {
-        for (size_t i = 0; i < sizeof PLANNED / sizeof *PLANNED; i++)
-            if (strcmp(argv[1], PLANNED[i]) == 0) {
-                cli_error("'%s' is not available in this version yet", argv[1]);
-                return IQ_EUSAGE;
-            }
         /* a word that is not a file but looks like a command name is a typo, not data */
         if (!iq_file_exists(argv[1])) {
             const char *names[16];
             int n = 0;
             for (int i = 0; i < N_COMMANDS; i++) names[n++] = COMMANDS[i]->name;
-            for (size_t i = 0; i < sizeof PLANNED / sizeof *PLANNED; i++) names[n++] = PLANNED[i];
             const char *dym = args_did_you_mean(argv[1], names, n);
             if (dym) {
                 cli_error("unknown command '%s' (did you mean '%s'?)", argv[1], dym);
