@@ -332,6 +332,14 @@ int args_parse(const cmd_spec *cmd, int argc, char **argv, opt_set *o) {
         }
         if (!validate(s, v, "")) return IQ_EUSAGE;
         if (s->kind == OPT_FLAG) v = (strcmp(v, "1") == 0 || strcmp(v, "true") == 0) ? "1" : "0";
+        if (s->kind == OPT_LIST && o->values[i] && strcmp(o->source[i], "command line") == 0) {
+            /* a list option given again adds to the list (--data a --data b), it does not replace it */
+            iq_buf b = {0};
+            iq_buf_printf(&b, "%s,%s", o->values[i], v);
+            set_value(o, i, iq_buf_cstr(&b), "command line");
+            iq_buf_free(&b);
+            continue;
+        }
         set_value(o, i, v, "command line");
     }
     if (o->n_pos < cmd->min_pos) {

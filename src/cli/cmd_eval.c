@@ -2,10 +2,12 @@
 #include <cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 #include "commands.h"
 #include "iqtrain/eval.h"
+#include "iqtrain/generate.h"
 #include "iqtrain/matmul.h"
 
 static const opt_spec OPTS[] = {
@@ -18,9 +20,23 @@ static const opt_spec OPTS[] = {
     {"max-seq-len", OPT_INT, NULL, "N", "truncate rows (default: the model's ctx)", NULL},
     {"skip-bad-rows", OPT_FLAG, NULL, NULL, "skip and count bad rows instead of stopping", NULL},
     {"threads", OPT_INT, NULL, "N", "threads (default: the CPUs of this process's affinity mask)", NULL},
+    {"num-samples", OPT_INT, NULL, "K", "generate K samples per prompt at each --temperatures setting", NULL},
+    {"temperatures", OPT_LIST, NULL, "T,...", "sampling temperatures, e.g. 0.1,0.3,0.5,0.7,1.0", NULL},
+    {"beam", OPT_INT, NULL, "N", "also evaluate beam search with N beams", NULL},
+    {"max-new-tokens", OPT_INT, "128", "N", "generation budget per sample", NULL},
+    {"seed", OPT_INT, "42", "S", "seed of the samples' generators", NULL},
+    {"limit", OPT_INT, NULL, "N", "generate for the first N rows only", NULL},
+    {"out", OPT_STR, NULL, "DIR", "write DIR/eval.json and DIR/samples.jsonl", NULL},
     {"json", OPT_FLAG, NULL, NULL, "print one JSON object on stdout", NULL},
     {"config", OPT_STR, NULL, "FILE.json", "read options from a JSON file (flags override it)", NULL},
 };
+
+/* a number item, also when printed raw ("%.9g") */
+static double num_of(const cJSON *v) {
+    if (cJSON_IsNumber(v)) return v->valuedouble;
+    if (cJSON_IsRaw(v) && v->valuestring) return strtod(v->valuestring, NULL);
+    return NAN;
+}
 
 static int run(const cmd_spec *cmd, opt_set *o) {
     (void)cmd;
@@ -54,11 +70,74 @@ static int run(const cmd_spec *cmd, opt_set *o) {
     e.skip_bad_rows = opt_flag(o, "skip-bad-rows");
     cJSON *res = NULL;
     iq_status st = iq_eval_command(&e, &res);
+    bool gen = opt_is_set(o, "num-samples") || opt_is_set(o, "temperatures") || opt_is_set(o, "beam");
+    float temps[64];
+    int nt = 0;
+    if (!st && gen) {
+        char *tl = opt_is_set(o, "temperatures") ? iq_xstrdup(opt_str(o, "temperatures")) : iq_xstrdup("1.0");
+        for (char *save = NULL, *p = strtok_r(tl, ",", &save); p && nt < 64; p = strtok_r(NULL, ",", &save)) {
+            char *end;
+            double t = strtod(p, &end);
+            if (*end || !(t >= 0)) {
+                cli_error("--temperatures: '%s' is not a temperature", p);
+                st = IQ_EUSAGE;
+                break;
+            }
+            if (t > 0) temps[nt++] = (float)t; /* 0 is greedy, always evaluated */
+        }
+        free(tl);
+        long long k = opt_is_set(o, "num-samples") ? opt_int(o, "num-samples") : 4;
+        long long beam = opt_is_set(o, "beam") ? opt_int(o, "beam") : 0;
+        if (!st && (k < 1 || k > 1024 || beam < 0 || beam > 64 || opt_int(o, "max-new-tokens") < 1)) {
+            cli_error("out of range: --num-samples 1..1024, --beam 0..64, --max-new-tokens >= 1");
+            st = IQ_EUSAGE;
+        }
+        if (!st) {
+            iq_gen_eval_opts g = {0};
+            g.model_dir = e.model_dir;
+            g.data = e.data;
+            g.n_data = e.n_data;
+            g.num_samples = (int)k;
+            g.temperatures = temps;
+            g.n_temperatures = nt;
+            g.beam = (int)beam;
+            g.max_new_tokens = (int)opt_int(o, "max-new-tokens");
+            g.seed = (uint64_t)opt_int(o, "seed");
+            g.gamma = e.has_gamma ? e.gamma : -1.0f;
+            g.out = opt_str(o, "out");
+            g.skip_bad_rows = e.skip_bad_rows;
+            g.limit = opt_is_set(o, "limit") ? (int)opt_int(o, "limit") : 0;
+            cJSON *gr = NULL;
+            st = iq_eval_generation(&g, &gr);
+            if (!st) {
+                for (cJSON *it = gr->child; it;) {
+                    cJSON *next = it->next;
+                    cJSON_AddItemToObject(res, it->string, cJSON_DetachItemViaPointer(gr, it));
+                    it = next;
+                }
+                cJSON_Delete(gr);
+            }
+        }
+    }
     free(files);
     free(list);
     if (st) {
-        cli_error("%s", iq_last_error());
+        if (st != IQ_EUSAGE) cli_error("%s", iq_last_error());
+        cJSON_Delete(res);
         return st;
+    }
+    if (opt_is_set(o, "out")) {
+        char *s = cJSON_Print(res);
+        char *p = iq_path_join(opt_str(o, "out"), "eval.json");
+        iq_status ws = iq_mkdirs(opt_str(o, "out"));
+        if (!ws) ws = iq_write_file_atomic(p, s, strlen(s));
+        free(p);
+        free(s);
+        if (ws) {
+            cli_error("%s", iq_last_error());
+            cJSON_Delete(res);
+            return ws;
+        }
     }
     if (opt_flag(o, "json")) {
         char *s = cJSON_PrintUnformatted(res);
@@ -72,6 +151,21 @@ static int run(const cmd_spec *cmd, opt_set *o) {
             if (cJSON_IsNumber(x)) printf("%-16s %.6g\n", keys[i], x->valuedouble);
         }
     }
+    /* the generation table, for people, on stderr */
+    const cJSON *sets = cJSON_GetObjectItemCaseSensitive(res, "settings");
+    if (cJSON_IsArray(sets)) {
+        fprintf(stderr, "%-8s %6s %5s %9s %9s %10s %12s %12s\n", "decoding", "temp", "k", "accuracy", "pass@k",
+                "self-bleu", "reward(ok)", "reward(bad)");
+        for (const cJSON *x = sets->child; x; x = x->next) {
+            const cJSON *d = cJSON_GetObjectItemCaseSensitive(x, "decoding");
+            double vals[6];
+            const char *ks[6] = {"temperature", "accuracy", "pass_at_k", "self_bleu", "reward_correct", "reward_wrong"};
+            for (int i = 0; i < 6; i++) vals[i] = num_of(cJSON_GetObjectItemCaseSensitive(x, ks[i]));
+            const cJSON *kk = cJSON_GetObjectItemCaseSensitive(x, "samples_per_prompt");
+            fprintf(stderr, "%-8s %6.2f %5d %9.4f %9.4f %10.4f %12.3f %12.3f\n", d->valuestring, vals[0],
+                    cJSON_IsNumber(kk) ? (int)kk->valuedouble : 1, vals[1], vals[2], vals[3], vals[4], vals[5]);
+        }
+    }
     cJSON_Delete(res);
     return 0;
 }
@@ -81,6 +175,9 @@ const cmd_spec cmd_eval = {
     "--model DIR --data FILE... [--lambda L] [--gamma G] [--json]",
     "Evaluate a model folder on demonstrations: nll, td, loss, token accuracy and perplexity over all supervised "
     "tokens.",
-    "lambda and gamma come from the options, else the model's \"iqtrain\" section, else 0.1 and 0.99. Generation "
-    "metrics (accuracy, Self-BLEU, rewards of samples) arrive with the evaluation issue.",
+    "lambda and gamma come from the options, else the model's \"iqtrain\" section, else 0.1 and 0.99. With "
+    "--num-samples, --temperatures or --beam it also generates: exact-match accuracy (GSM8k rule: the number after "
+    "the last ####) for greedy, beam and sampling at each temperature (mean over K samples, and pass@K), Self-BLEU-4 "
+    "within each prompt's samples, and the mean reward and log-prob of correct and wrong samples with their "
+    "Spearman correlation with correctness.",
     OPTS, N_OPTS(OPTS), 0, -1, run};

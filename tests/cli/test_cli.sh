@@ -20,10 +20,16 @@ TOK=$ROOT/tests/fixtures/gpt2
 SAMPLES=$ROOT/data/samples
 PY=/usr/bin/python3
 EOS=50256
+if [ ! -x "$BIN" ] || [ ! -f "$TOK/encoder.json" ] || [ ! -x "$PY" ]; then
+    echo "FAIL  setup: need an executable $BIN, $TOK/encoder.json and $PY"
+    echo "0 passed, 1 failed"
+    exit 1
+fi
 
 W=$(mktemp -d "${TMPDIR:-/tmp}/iqtrain-cli.XXXXXX") || exit 2
 trap 'chmod -R u+rwX "$W" 2>/dev/null; rm -rf "$W"' EXIT
 cd "$W" || exit 2
+: >"$W/enc.err"
 
 PASS=0
 FAIL=0
@@ -55,9 +61,13 @@ san_check() {
 NPAR=${IQTRAIN_TEST_JOBS:-$(nproc 2>/dev/null || echo 2)}
 NJOBS=0
 spawn() {
-    local id=$1
+    local id=$1 in=/dev/null
     shift
-    ("$@" </dev/null >"$W/job.$id.out" 2>"$W/job.$id.err"; echo $? >"$W/job.$id.rc") &
+    if [ "$1" = --in ]; then
+        in=$2
+        shift 2
+    fi
+    ("$@" <"$in" >"$W/job.$id.out" 2>"$W/job.$id.err"; echo $? >"$W/job.$id.rc") &
     NJOBS=$((NJOBS + 1))
     if [ "$NJOBS" -ge "$NPAR" ]; then
         wait -n
@@ -137,8 +147,9 @@ jstr() {
     s=${s//$'\n'/\\n}
     printf '"%s"' "$s"
 }
-# ids of ordinary text, through `iqtrain tokenize` (checked against the Python oracle below)
-enc() { printf %s "$1" | "$BIN" tokenize --tokenizer "$TOK"; }
+# ids of ordinary text, through `iqtrain tokenize` (checked against the Python oracle below); its stderr
+# is checked for sanitizer reports at the end
+enc() { printf %s "$1" | "$BIN" tokenize --tokenizer "$TOK" 2>>"$W/enc.err"; }
 # the ids as --show-mask prints supervised ones: [a] [b] ...
 sup() {
     local out="" i
@@ -190,8 +201,8 @@ BAD_REASONS=()
 bad_row() { # NAME ROW(printf format: \xNN bytes, \\ for a backslash) REASON
     N_BAD=$((N_BAD + 1))
     local f=$W/bad$N_BAD.jsonl
-    BAD_NAMES[$N_BAD]=$1
-    BAD_REASONS[$N_BAD]=$3
+    BAD_NAMES[N_BAD]=$1
+    BAD_REASONS[N_BAD]=$3
     # shellcheck disable=SC2059
     printf "$2\n" >"$f"
     printf '%s\n' "$GOOD_ROW" >>"$f"
@@ -354,6 +365,11 @@ tokenize_data "$W/good1.jsonl" "$W/bad2nd.jsonl.gz"
 want_rc 65
 want_err "$W/bad2nd.jsonl.gz:2: row is not a JSON object"
 done_check "bad row in the second member of a gzip file: FILE:LINE counts decompressed lines"
+
+tokenize_data "$SAMPLES/text.jsonl" --data "$SAMPLES/messages.jsonl" "$SAMPLES/prompt_completion.jsonl" --json
+want_rc 0
+want_eq "$(jget "$W/out" rows)" 22 "rows"
+done_check "--data A --data B C: a repeated --data adds files (8 + 6 + 8 rows)"
 
 LIST=""
 for k in $(seq 1 70); do
@@ -585,7 +601,16 @@ EOT="<|endoftext|>"
 TEXTS=("$P1" "$C1" "$P1$C1" "$TX" "$S1" "$A1" "$S2" "$A2" "$EOT" " $EOT" "Stop." "Hi there"
     "a b c d e" "one two three" " four" $'\U0001F600' "hi" "hi"$'\n')
 declare -A ENC
-for t in "${TEXTS[@]}"; do ENC[$t]=$(enc "$t"); done
+for k in "${!TEXTS[@]}"; do
+    printf %s "${TEXTS[$k]}" >"$W/text$k.txt"
+    spawn "enc$k" --in "$W/text$k.txt" "$BIN" tokenize --tokenizer "$TOK"
+done
+for k in "${!TEXTS[@]}"; do
+    collect "enc$k"
+    want_rc 0
+    ENC[${TEXTS[$k]}]=$(cat "$W/out")
+done
+done_check "tokenize (stdin) encodes ${#TEXTS[@]} texts"
 
 if "$PY" -c 'import regex' 2>/dev/null; then
     : >"$W/oracle.hex"
@@ -687,7 +712,7 @@ printf '%s\n' '{"text": "a b c d e"}' '{"prompt": "one two three", "completion":
 read -r -a ABC <<<"${ENC[a b c d e]}"
 tokenize_data "$W/trunc.jsonl" --show-mask --max-seq-len 4
 want_rc 0
-want_out_line "$EOS [${ABC[0]}] [${ABC[1]}] [${ABC[2]}]~"
+want_out_line "$EOS [${ABC[0]:-}] [${ABC[1]:-}] [${ABC[2]:-}]~"
 want_out_line "${ENC[one two three]} [${ENC[ four]}]~"
 want_out "text, 4 tokens, 3 supervised, truncated"
 want_out "truncated 3"
@@ -850,7 +875,31 @@ want_eq "$(dryget "$W/out" td-grad)" '"semi"' "td-grad"
 want_data "[\"$SAMPLES/text.jsonl\"]" 8
 done_check "a run.json-shaped config ({options, data, version, ...}) is accepted"
 
-for bad in "--lambda abc" "--batch-size 1.5" "--td-grad half" "--lambda nan" "--truncation none" "--lambda-schedule step"; do
+# a real run.json: a run of 0 steps writes it (and final/)
+run "$BIN" --preset tiny --threads 1 --tokenizer "$BYTETOK" --max-steps 0 --lambda 0.3 --td-grad semi \
+    --out "$W/run0" "$SAMPLES/text.jsonl"
+want_rc 0
+[ -s "$W/run0/run.json" ] || WHY+=("no $W/run0/run.json")
+run "$BIN" --config "$W/run0/run.json" --dry-run
+want_rc 0
+want_eq "$(dryget "$W/out" lambda)" 0.3 "lambda"
+want_eq "$(dryget "$W/out" td-grad)" '"semi"' "td-grad"
+want_data "[\"$SAMPLES/text.jsonl\"]" 8
+done_check "the run.json of a real run (--max-steps 0) is accepted by --config"
+
+run "$BIN" --preset tiny --threads 1 --tokenizer "$BYTETOK" --max-steps 0 --out "$W/run0" "$SAMPLES/text.jsonl"
+want_rc 73
+want_err "$W/run0"
+done_check "--out holding another run: exit 73"
+
+: >"$W/regular-file0"
+run "$BIN" --preset tiny --threads 1 --tokenizer "$BYTETOK" --max-steps 0 --out "$W/regular-file0/run" "$SAMPLES/text.jsonl"
+want_rc 73
+want_err "$W/regular-file0/run"
+done_check "train --out under a regular file: exit 73"
+
+for bad in "--lambda abc" "--batch-size 1.5" "--td-grad half" "--lambda nan" "--truncation none" "--lambda-schedule step" \
+    "--batch-size 0" "--gamma 2" "--lambda -1"; do
     # shellcheck disable=SC2086
     run "${DRY[@]}" $bad "$SAMPLES/text.jsonl"
     want_rc 64
@@ -1101,7 +1150,8 @@ want_err "$W/emptydir"
 done_check "a folder without tokenizer files: exit 66"
 
 mkdir -p "$W/tk_corrupt"
-head -c $(($(stat -c %s "$TK1/tokenizer.json") / 2)) "$TK1/tokenizer.json" >"$W/tk_corrupt/tokenizer.json"
+TKJ_SIZE=$(stat -c %s "$TK1/tokenizer.json" 2>/dev/null || echo 2000)
+head -c $((TKJ_SIZE / 2)) "$TK1/tokenizer.json" >"$W/tk_corrupt/tokenizer.json" 2>/dev/null
 run --in "$W/special.txt" "$BIN" tokenize --tokenizer "$W/tk_corrupt"
 want_rc 65
 want_err "$W/tk_corrupt/tokenizer.json"
@@ -1121,5 +1171,10 @@ want_err "$W/tk_corrupt/tokenizer.json"
 done_check "train with a corrupt tokenizer: exit 65"
 
 # ---------------------------------------------------------------------------------------------------
+cp "$W/enc.err" "$W/err"
+san_check
+want_eq "$(wc -c <"$W/err")" 0 "bytes on stderr"
+done_check "helper runs of 'iqtrain tokenize' (enc) printed nothing on stderr"
+
 echo "$PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]
