@@ -11,6 +11,7 @@ APT_PKGS=(
   zlib1g-dev               # gzip input, CRC-32
   python3 python3-regex python3-numpy python3-torch python3-nltk   # reference tests (/usr/bin/python3)
   nodejs npm               # js-tiktoken reference for the tokenizer
+  gnuplot-nox              # scripts/plot.sh
   gzip
 )
 

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Plots of a sweep (scripts/sweep.sh) with gnuplot, as PNG files in the sweep folder (or --png-dir):
+#   accuracy_vs_selfbleu.png   sampling accuracy against Self-BLEU per lambda across temperatures (mean ± SEM
+#                              over seeds, both axes)
+#   greedy_vs_beam.png         greedy and beam accuracy per lambda (mean ± SEM)
+#   training_curves.png        train nll, td and mean |r| per lambda over steps (mean over seeds)
+# and table.md, the numbers behind them. Usage: scripts/plot.sh SWEEP_DIR [--png-dir DIR]
+set -euo pipefail
+SWEEP=${1:?usage: scripts/plot.sh SWEEP_DIR [--png-dir DIR]}
+PNG=$SWEEP
+[ "${2:-}" = "--png-dir" ] && PNG=${3:?--png-dir needs a folder}
+command -v gnuplot >/dev/null || { echo "plot: gnuplot is missing (scripts/setup.sh installs gnuplot-nox)" >&2; exit 66; }
+[ -f "$SWEEP/results.csv" ] || { echo "plot: $SWEEP/results.csv not found (run scripts/sweep.sh first)" >&2; exit 66; }
+mkdir -p "$PNG"
+DAT=$(mktemp -d)
+trap 'rm -rf "$DAT"' EXIT
+
+/usr/bin/python3 - "$SWEEP" "$DAT" "$PNG/table.md" <<'PY'
+import csv, glob, json, math, os, sys
+from collections import defaultdict
+sweep, dat, table = sys.argv[1:4]
+
+def f(x):
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return None
+
+def mean_sem(xs):
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return None, None
+    m = sum(xs) / len(xs)
+    if len(xs) < 2:
+        return m, 0.0
+    var = sum((x - m) ** 2 for x in xs) / (len(xs) - 1)
+    return m, math.sqrt(var / len(xs))
+
+rows = list(csv.DictReader(open(os.path.join(sweep, "results.csv"))))
+lams = sorted({r.get("lambda", "") for r in rows}, key=lambda x: f(x) if f(x) is not None else -1)
+# sampling: accuracy vs self-bleu per lambda and temperature
+groups = defaultdict(list)
+for r in rows:
+    groups[(r.get("lambda", ""), r["decoding"], r.get("temperature", ""))].append(r)
+lines = ["| lambda | decoding | temperature | seeds | accuracy | self-BLEU | pass@k | nll | td |",
+         "|---|---|---|---|---|---|---|---|---|"]
+for lam in lams:
+    with open(os.path.join(dat, f"sample_{lam}.dat"), "w") as out:
+        keys = sorted((k for k in groups if k[0] == lam and k[1] == "sample"), key=lambda k: f(k[2]))
+        for k in keys:
+            g = groups[k]
+            acc, acc_e = mean_sem([f(x["accuracy"]) for x in g])
+            sb, sb_e = mean_sem([f(x["self_bleu"]) for x in g])
+            if acc is not None and sb is not None:
+                out.write(f"{sb} {acc} {sb_e} {acc_e} {k[2]}\n")
+    for k in sorted((k for k in groups if k[0] == lam), key=lambda k: (k[1], f(k[2]) or 0)):
+        g = groups[k]
+        acc, acc_e = mean_sem([f(x["accuracy"]) for x in g])
+        sb, sb_e = mean_sem([f(x["self_bleu"]) for x in g])
+        pk, _ = mean_sem([f(x["pass_at_k"]) for x in g])
+        nll, _ = mean_sem([f(x["nll"]) for x in g])
+        td, _ = mean_sem([f(x["td"]) for x in g])
+        fmt = lambda m, e=None: "" if m is None else (f"{m:.4f}" if e is None else f"{m:.4f} ± {e:.4f}")
+        lines.append(f"| {lam} | {k[1]} | {k[2]} | {len(g)} | {fmt(acc, acc_e)} | {fmt(sb, sb_e)} | {fmt(pk)} | "
+                     f"{fmt(nll)} | {fmt(td)} |")
+with open(os.path.join(dat, "greedy_beam.dat"), "w") as out:
+    for i, lam in enumerate(lams):
+        gm, ge = mean_sem([f(x["accuracy"]) for x in groups.get((lam, "greedy", "0"), [])])
+        bm, be = mean_sem([f(x["accuracy"]) for k, v in groups.items() if k[0] == lam and k[1] == "beam" for x in v])
+        out.write(f"{i} \"{lam}\" {gm if gm is not None else 'NaN'} {ge or 0} {bm if bm is not None else 'NaN'} {be or 0}\n")
+# training curves from metrics.jsonl, averaged over the runs of each lambda
+curves = defaultdict(lambda: defaultdict(list))
+for m in glob.glob(os.path.join(sweep, "*", "metrics.jsonl")):
+    run = os.path.basename(os.path.dirname(m))
+    params = dict(kv.split("=", 1) for kv in run.split(",") if "=" in kv)
+    lam = params.get("lambda", "")
+    for line in open(m):
+        try:
+            j = json.loads(line)
+        except ValueError:
+            continue
+        if j.get("type") == "train":
+            curves[lam][j["step"]].append((j["nll"], j["td"], j["reward_abs_mean"]))
+for lam in lams:
+    with open(os.path.join(dat, f"curve_{lam}.dat"), "w") as out:
+        for step in sorted(curves[lam]):
+            v = curves[lam][step]
+            out.write(f"{step} " + " ".join(str(sum(x[i] for x in v) / len(v)) for i in range(3)) + "\n")
+open(os.path.join(dat, "lambdas"), "w").write(" ".join(lams))
+open(table, "w").write("\n".join(lines) + "\n")
+PY
+
+LAMS=$(cat "$DAT/lambdas")
+plot_list() { # $1 = file prefix, $2 = using, $3 = style
+  local s="" sep=""
+  for l in $LAMS; do s="$s$sep'$DAT/$1_$l.dat' using $2 $3 title 'lambda $l'"; sep=", "; done
+  echo "$s"
+}
+gnuplot <<GP
+set terminal pngcairo size 900,600 noenhanced
+set output '$PNG/accuracy_vs_selfbleu.png'
+set title 'Sampling accuracy vs Self-BLEU-4 across temperatures (mean ± SEM over seeds)'
+set xlabel 'Self-BLEU-4 (lower = more diverse)'
+set ylabel 'exact-match accuracy'
+set key outside right
+set grid
+plot $(plot_list sample "1:2:3:4" "with xyerrorlines")
+set output '$PNG/greedy_vs_beam.png'
+set title 'Greedy and beam-search accuracy per lambda (mean ± SEM over seeds)'
+set xlabel 'lambda'
+set ylabel 'exact-match accuracy'
+set style data errorbars
+set xtics ()
+set offsets 0.5, 0.5, 0, 0
+plot '$DAT/greedy_beam.dat' using (\$1-0.1):3:4:xtic(2) with yerrorbars pt 7 title 'greedy', \
+     '$DAT/greedy_beam.dat' using (\$1+0.1):5:6 with yerrorbars pt 5 title 'beam'
+set terminal pngcairo size 1500,500 noenhanced
+set output '$PNG/training_curves.png'
+set key inside top right
+set multiplot layout 1,3 title 'Training curves (mean over seeds)'
+unset offsets
+set xtics auto
+set xlabel 'step'
+set title 'train nll'
+set ylabel ''
+plot $(plot_list curve "1:2" "with lines")
+set title 'train td'
+plot $(plot_list curve "1:3" "with lines")
+set title 'mean |r|'
+plot $(plot_list curve "1:4" "with lines")
+unset multiplot
+GP
+echo "plot: $PNG/accuracy_vs_selfbleu.png $PNG/greedy_vs_beam.png $PNG/training_curves.png $PNG/table.md" >&2
