@@ -80,6 +80,13 @@ static void changed_options(const cJSON *run, const cJSON *now, const iq_train_o
     int i = 0;
     for (const cJSON *e = same ? rd->child : NULL; e && same; e = e->next, i++)
         same = cJSON_IsString(e) && strcmp(e->valuestring, o->data[i]) == 0;
+    /* the same names with other contents are other data too */
+    const cJSON *sha = cJSON_GetObjectItemCaseSensitive(run, "data_sha256");
+    for (int k = 0; same && k < o->n_data; k++) {
+        const cJSON *h = cJSON_GetObjectItemCaseSensitive(sha, o->data[k]);
+        char hex[65];
+        if (cJSON_IsString(h) && iq_sha256_file(o->data[k], hex) == IQ_OK && strcmp(hex, h->valuestring) != 0) same = false;
+    }
     if (!same) iq_buf_printf(out, "%sdata", out->len ? ", " : "");
 }
 
@@ -152,6 +159,37 @@ static char *default_out_dir(void) {
     return iq_xstrdup(buf);
 }
 
+/* The folder holding PATH (a checkpoint folder's run folder), malloc'd. */
+static char *parent_dir(const char *path) {
+    char *d = iq_xstrdup(path);
+    size_t l = strlen(d);
+    while (l > 1 && d[l - 1] == '/') d[--l] = 0;
+    char *slash = strrchr(d, '/');
+    if (slash == d) d[1] = 0;
+    else if (slash) *slash = 0;
+    else strcpy(d, ".");
+    return d;
+}
+
+/* Reads DIR/run.json into *out; *out = NULL when there is none. */
+static iq_status read_run_json(const char *dir, cJSON **out) {
+    *out = NULL;
+    char *path = iq_path_join(dir, "run.json");
+    iq_status st = IQ_OK;
+    if (iq_file_exists(path)) {
+        char *data;
+        size_t len;
+        st = iq_read_file(path, &data, &len);
+        if (!st) {
+            *out = cJSON_ParseWithLength(data, len);
+            free(data);
+            if (!*out) st = iq_fail(IQ_EDATA, "%s: invalid JSON", path);
+        }
+    }
+    free(path);
+    return st;
+}
+
 static double peak_rss_mb(void) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -161,10 +199,21 @@ static double peak_rss_mb(void) {
 static const char *td_name(iq_td_grad g) { return g == IQ_TD_SEMI ? "semi" : "full"; }
 static const char *trunc_name(iq_truncation t) { return t == IQ_TRUNC_DROP ? "drop" : "bootstrap"; }
 
+/* The shortest decimal that reads back as f, as a double: 0.1f is written 0.1, not 0.10000000149011612. */
+static double short_float(float f) {
+    char buf[32];
+    for (int p = 1; p <= 9; p++) {
+        snprintf(buf, sizeof buf, "%.*g", p, (double)f);
+        double d = strtod(buf, NULL);
+        if ((float)d == f) return d;
+    }
+    return (double)f;
+}
+
 static cJSON *iqtrain_section(const iq_train_opts *o) {
     cJSON *s = cJSON_CreateObject();
-    cJSON_AddNumberToObject(s, "lambda", o->lambda);
-    cJSON_AddNumberToObject(s, "gamma", o->gamma);
+    cJSON_AddNumberToObject(s, "lambda", short_float(o->lambda));
+    cJSON_AddNumberToObject(s, "gamma", short_float(o->gamma));
     cJSON_AddStringToObject(s, "td_grad", td_name(o->td_grad));
     cJSON_AddStringToObject(s, "truncation", trunc_name(o->truncation));
     static const char *ls[] = {"constant", "linear", "cosine"};
@@ -376,50 +425,49 @@ int iq_train(const iq_train_opts *o, cJSON **summary) {
 
     /* ---- output folder and what to resume from */
     if (o->out) r->out = iq_xstrdup(o->out);
-    else if (o->resume && strcmp(o->resume, "auto") != 0) {
-        char *d = iq_xstrdup(o->resume);
-        size_t l = strlen(d);
-        while (l > 1 && d[l - 1] == '/') d[--l] = 0;
-        char *slash = strrchr(d, '/');
-        if (slash) *slash = 0;
-        else strcpy(d, ".");
-        r->out = d;
-    } else r->out = default_out_dir();
-    char *run_path = iq_path_join(r->out, "run.json");
-    bool has_run = iq_file_exists(run_path);
-    if (has_run && !o->dry_run) {
-        char *data;
-        size_t len;
-        st = iq_read_file(run_path, &data, &len);
-        if (!st) {
-            r->run_json = cJSON_Parse(data);
-            free(data);
-            if (!r->run_json) st = iq_fail(IQ_EDATA, "%s: invalid JSON", run_path);
-        }
-        if (st) {
-            free(run_path);
-            return fail(r, st);
-        }
+    else if (o->resume && strcmp(o->resume, "auto") != 0) r->out = parent_dir(o->resume);
+    else r->out = default_out_dir();
+    bool has_run = false;
+    if (!o->dry_run) {
+        st = read_run_json(r->out, &r->run_json);
+        if (st) return fail(r, st);
+        has_run = r->run_json != NULL;
     }
-    free(run_path);
     if (has_run && !o->resume && !o->dry_run)
         return fail(r, iq_fail(IQ_ECANTCREAT, "%s holds another run (use --resume auto to continue it, or another --out)",
                                r->out));
     if (!o->dry_run) {
         st = find_resume(r, o);
         if (st) return fail(r, st);
-        if (r->run_json && o->resume) {
+        /* a checkpoint resumed into a new --out is checked against the run.json of the folder it came from */
+        cJSON *src_run = NULL;
+        const char *src_dir = r->out;
+        char *parent = NULL;
+        if (!r->run_json && r->resume_dir) {
+            parent = parent_dir(r->resume_dir);
+            st = read_run_json(parent, &src_run);
+            if (st) {
+                free(parent);
+                return fail(r, st);
+            }
+            src_dir = parent;
+        }
+        const cJSON *against = r->run_json ? r->run_json : src_run;
+        if (against && o->resume) {
             iq_buf changed = {0};
-            changed_options(r->run_json, o->options, o, &changed);
+            changed_options(against, o->options, o, &changed);
+            cJSON_Delete(src_run);
             if (changed.len) {
                 st = iq_fail(IQ_EUSAGE, "cannot resume %s: changed options: %s (only step counts, intervals, threads "
                                         "and output options may change)",
-                             r->out, iq_buf_cstr(&changed));
+                             src_dir, iq_buf_cstr(&changed));
+                free(parent);
                 iq_buf_free(&changed);
                 return fail(r, st);
             }
             iq_buf_free(&changed);
         }
+        free(parent);
         if (o->resume && strcmp(o->resume, "auto") != 0 && !r->resume_dir)
             return fail(r, iq_fail(IQ_ENOINPUT, "%s: no checkpoint there", o->resume));
     }
@@ -578,6 +626,11 @@ int iq_train(const iq_train_opts *o, cJSON **summary) {
         const cJSON *stp = cJSON_GetObjectItemCaseSensitive(s, "step");
         if (!cJSON_IsNumber(stp)) return fail(r, iq_fail(IQ_EDATA, "%s/trainer_state.json: no step", r->resume_dir));
         start = (long)stp->valuedouble;
+        if (start > total)
+            return fail(r, iq_fail(IQ_EUSAGE,
+                                   "%s is at step %ld, past --max-steps %ld (resume an earlier checkpoint-STEP, or raise "
+                                   "--max-steps)",
+                                   r->resume_dir, start, total));
         iq_model *m2 = NULL;
         st = iq_model_load_folder(r->resume_dir, B, max_seq, &m2, NULL);
         if (!st) {
@@ -791,8 +844,7 @@ int iq_train(const iq_train_opts *o, cJSON **summary) {
     double elapsed = elapsed0 + (iq_now() - t0);
     mbegin(&r->met, "final", total, (double)total / (double)spe, elapsed);
     iq_buf_printf(&r->met.line, ",\"path\":\"final\"");
-    mfield(&r->met, "tokens", (double)tokens_seen);
-    mfield(&r->met, "peak_rss_mb", peak_rss_mb());
+    mfield(&r->met, "tokens", (double)tokens_seen); /* no peak RSS here: every field but the times is bit-exact (§7) */
     if ((st = mend(&r->met)) != IQ_OK) return fail(r, st);
     iq_info("done: %ld steps in %.1f s, final model in %s/final (peak RSS %.0f MB)", total - start, elapsed, r->out,
             peak_rss_mb());

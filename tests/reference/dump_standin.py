@@ -26,6 +26,9 @@ of the loss and the optimizer, checked by test_reference.py against the float64 
   lse_nomax         logsumexp without max subtraction (float32 overflow with large logits)
   untied_wte        wte gradient from the input embedding only (LM head use dropped)
   decay_all         AdamW weight decay on every parameter
+  decay_none        no weight decay at all
+  l2_decay          weight decay as L2 in the gradient (Adam + L2, not AdamW)
+  no_clip           no gradient clipping
   no_bias_correct   AdamW without bias correction
 """
 import json
@@ -40,7 +43,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gpt2_iqlearn as ref  # noqa: E402
 
 BUGS = ("no_bootstrap", "bootstrap_no_grad", "semi_as_full", "gamma_terminal", "td_over_ntd",
-        "pad_bootstrap", "lse_nomax", "untied_wte", "decay_all", "no_bias_correct")
+        "pad_bootstrap", "lse_nomax", "untied_wte", "decay_all", "decay_none", "l2_decay", "no_bias_correct",
+        "no_clip")
 
 
 def lse_softmax(z, bug):
@@ -163,7 +167,7 @@ def main(argv):
             first = res
         # global-norm clip (torch.nn.utils.clip_grad_norm_ semantics), then AdamW
         with torch.no_grad():
-            if o.get("grad_clip", 0.0) > 0:
+            if o.get("grad_clip", 0.0) > 0 and bug != "no_clip":
                 total = math.sqrt(sum(float((tp[n].grad.double() ** 2).sum()) for n in names))
                 coef = o["grad_clip"] / (total + 1e-6)
                 if coef < 1.0:
@@ -177,7 +181,10 @@ def main(argv):
                 bc1 = bc2 = 1.0
             for n in names:
                 p, gr = tp[n], tp[n].grad
-                if ref.is_decayed(n) or bug == "decay_all":
+                if bug == "l2_decay":
+                    if ref.is_decayed(n):
+                        gr = gr + o["weight_decay"] * p
+                elif (ref.is_decayed(n) and bug != "decay_none") or bug == "decay_all":
                     p.mul_(1.0 - o["lr"] * o["weight_decay"])
                 m[n].mul_(b1).add_((1.0 - b1) * gr)
                 v[n].mul_(b2).add_((1.0 - b2) * gr * gr)
