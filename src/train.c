@@ -10,6 +10,7 @@
  * Sections: signals · output folder · metrics · the run. */
 #include "iqtrain/train.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -654,6 +655,31 @@ int iq_train(const iq_train_opts *o, cJSON **summary) {
                     (int)th->valuedouble);
         iq_info("resuming %s at step %ld", r->resume_dir, start);
     }
+    {
+        /* checkpoints past the step we continue from belong to an abandoned future of this run: remove them,
+         * so that rotation and a later --resume auto never pick them; also leftover temp folders */
+        char **paths;
+        long *steps;
+        int n = iq_checkpoint_list(r->out, &paths, &steps);
+        for (int i = 0; i < n; i++) {
+            if (steps[i] > start) {
+                iq_warn("removing %s (newer than the resumed step %ld)", paths[i], start);
+                iq_remove_tree(paths[i]);
+            }
+            free(paths[i]);
+        }
+        free(paths);
+        free(steps);
+        DIR *dir = opendir(r->out);
+        struct dirent *de;
+        while (dir && (de = readdir(dir)) != NULL)
+            if (de->d_name[0] == '.' && strstr(de->d_name, ".tmp-")) {
+                char *p = iq_path_join(r->out, de->d_name);
+                iq_remove_tree(p);
+                free(p);
+            }
+        if (dir) closedir(dir);
+    }
     char *mpath = iq_path_join(r->out, "metrics.jsonl");
     st = metrics_truncate(mpath, start);
     if (!st) st = write_run_json(r, o);
@@ -666,7 +692,7 @@ int iq_train(const iq_train_opts *o, cJSON **summary) {
 
     iq_info("training %s: %zu parameters (L%d H%d C%d ctx %d, vocab %d), lambda %g, gamma %g, %ld steps (%ld per epoch), "
             "out %s",
-            o->model_dir ? o->model_dir : "from scratch", np, cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.ctx, cfg.vocab,
+            r->resume_dir ? "(resumed)" : o->model_dir ? o->model_dir : "from scratch", np, cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.ctx, cfg.vocab,
             (double)o->lambda, (double)o->gamma, total, spe, r->out);
 
     /* ---- the loop */
