@@ -151,26 +151,40 @@ static bool ends_with(const char *s, const char *suffix) {
 /* HF's causal-mask buffers: h.{i}.attn.bias and h.{i}.attn.masked_bias */
 static bool is_buffer_name(const char *n) { return ends_with(n, ".attn.bias") || ends_with(n, ".attn.masked_bias"); }
 
-static iq_status load_weights(iq_model *m, const char *path) {
-    iq_safetensors *st = NULL;
-    iq_status s = iq_st_open(path, &st);
-    if (s) return s;
+static bool g_allow_extra = false;
+void iq_checkpoint_allow_extra_tensors(bool allow) { g_allow_extra = allow; }
+
+/* A tensor by name across the open shard files (also with a "transformer." prefix). */
+static const iq_st_tensor *find_tensor(iq_safetensors *const *files, int nf, const char *name, int *which) {
+    char pre[200];
+    snprintf(pre, sizeof pre, "transformer.%s", name);
+    for (int f = 0; f < nf; f++) {
+        const iq_st_tensor *t = iq_st_find(files[f], name);
+        if (!t) t = iq_st_find(files[f], pre);
+        if (t) {
+            *which = f;
+            return t;
+        }
+    }
+    return NULL;
+}
+
+/* Loads the model's tensors from the given files (one model.safetensors, or the shards of an index). */
+static iq_status load_weights(iq_model *m, iq_safetensors *const *files, int nf) {
     int n = iq_model_tensor_refs(m, NULL);
     iq_tensor_ref *refs = iq_xmalloc((size_t)n * sizeof *refs);
     iq_model_tensor_refs(m, refs);
     size_t np;
     float *P = iq_model_param_memory(m, &np);
-    char name[160];
+    iq_status s = IQ_OK;
     for (int i = 0; i < n && !s; i++) {
-        const iq_st_tensor *t = iq_st_find(st, refs[i].name);
+        int f = 0;
+        const iq_st_tensor *t = find_tensor(files, nf, refs[i].name, &f);
         if (!t) {
-            snprintf(name, sizeof name, "transformer.%s", refs[i].name);
-            t = iq_st_find(st, name);
-        }
-        if (!t) {
-            s = iq_fail(IQ_EDATA, "%s: tensor %s is missing", path, refs[i].name);
+            s = iq_fail(IQ_EDATA, "%s: tensor %s is missing", iq_st_path(files[0]), refs[i].name);
             break;
         }
+        const char *path = iq_st_path(files[f]);
         bool shape_ok = t->ndim == refs[i].ndim && t->shape[0] == refs[i].shape[0] &&
                         (refs[i].ndim == 1 || t->shape[1] == refs[i].shape[1]);
         if (!shape_ok) {
@@ -185,33 +199,89 @@ static iq_status load_weights(iq_model *m, const char *path) {
                         iq_dtype_name(t->dtype));
             break;
         }
-        s = iq_st_read_f32(st, t, P + refs[i].offset);
+        s = iq_st_read_f32(files[f], t, P + refs[i].offset);
     }
-    /* everything else must be a known buffer or a tied head */
-    for (int k = 0; k < iq_st_count(st) && !s; k++) {
-        const iq_st_tensor *t = iq_st_tensor_at(st, k);
-        const char *nm = t->name;
-        const char *bare = strncmp(nm, "transformer.", 12) == 0 ? nm + 12 : nm;
-        bool known = false;
-        for (int i = 0; i < n && !known; i++) known = strcmp(bare, refs[i].name) == 0;
-        if (known || is_buffer_name(bare)) continue;
-        if (strcmp(nm, "lm_head.weight") == 0) {
-            size_t vc = refs[0].numel;
-            if (t->ndim != 2 || t->shape[0] != refs[0].shape[0] || t->shape[1] != refs[0].shape[1]) {
-                s = iq_fail(IQ_EDATA, "%s: lm_head.weight has the wrong shape (an untied head is not supported)", path);
+    /* everything else must be a known buffer, a tied head, or allowed extra */
+    for (int f = 0; f < nf && !s; f++)
+        for (int k = 0; k < iq_st_count(files[f]) && !s; k++) {
+            const iq_st_tensor *t = iq_st_tensor_at(files[f], k);
+            const char *nm = t->name, *path = iq_st_path(files[f]);
+            const char *bare = strncmp(nm, "transformer.", 12) == 0 ? nm + 12 : nm;
+            bool known = false;
+            for (int i = 0; i < n && !known; i++) known = strcmp(bare, refs[i].name) == 0;
+            if (known || is_buffer_name(bare)) continue;
+            if (strcmp(nm, "lm_head.weight") == 0) {
+                size_t vc = refs[0].numel;
+                if (t->ndim != 2 || t->shape[0] != refs[0].shape[0] || t->shape[1] != refs[0].shape[1]) {
+                    s = iq_fail(IQ_EDATA, "%s: lm_head.weight has the wrong shape (an untied head is not supported)", path);
+                    break;
+                }
+                float *tmp = iq_xmalloc(vc * sizeof *tmp);
+                s = iq_st_read_f32(files[f], t, tmp);
+                if (!s && memcmp(tmp, P + refs[0].offset, vc * sizeof *tmp) != 0)
+                    s = iq_fail(IQ_EDATA, "%s: lm_head.weight differs from wte.weight (an untied head is not supported)",
+                                path);
+                free(tmp);
+                continue;
+            }
+            if (g_allow_extra) {
+                iq_warn("%s: ignoring tensor %s (--allow-extra-tensors)", path, nm);
+                continue;
+            }
+            s = iq_fail(IQ_EDATA, "%s: unexpected tensor %s (--allow-extra-tensors ignores it)", path, nm);
+        }
+    free(refs);
+    return s;
+}
+
+/* Opens model.safetensors, or the shards named by model.safetensors.index.json. */
+static iq_status open_weight_files(const char *dir, iq_safetensors ***files, int *nf) {
+    *files = NULL;
+    *nf = 0;
+    char *single = iq_path_join(dir, "model.safetensors"), *index = iq_path_join(dir, "model.safetensors.index.json");
+    iq_status s = IQ_OK;
+    if (iq_file_exists(single) || !iq_file_exists(index)) {
+        *files = iq_xcalloc(1, sizeof **files);
+        s = iq_st_open(single, &(*files)[0]);
+        if (!s) *nf = 1;
+    } else {
+        cJSON *j = NULL;
+        s = read_json(index, &j);
+        const cJSON *wm = s ? NULL : cJSON_GetObjectItemCaseSensitive(j, "weight_map");
+        if (!s && !cJSON_IsObject(wm)) s = iq_fail(IQ_EDATA, "%s: no \"weight_map\" object", index);
+        int cap = 0;
+        const char **names = NULL;
+        for (const cJSON *e = s ? NULL : wm->child; e && !s; e = e->next) {
+            if (!cJSON_IsString(e) || strchr(e->valuestring, '/') || e->valuestring[0] == '.' || !e->valuestring[0]) {
+                s = iq_fail(IQ_EDATA, "%s: tensor %s maps to an invalid file name", index, e->string);
                 break;
             }
-            float *tmp = iq_xmalloc(vc * sizeof *tmp);
-            s = iq_st_read_f32(st, t, tmp);
-            if (!s && memcmp(tmp, P + refs[0].offset, vc * sizeof *tmp) != 0)
-                s = iq_fail(IQ_EDATA, "%s: lm_head.weight differs from wte.weight (an untied head is not supported)", path);
-            free(tmp);
-            continue;
+            bool seen = false;
+            for (int f = 0; f < *nf && !seen; f++) seen = strcmp(names[f], e->valuestring) == 0;
+            if (seen) continue;
+            if (*nf == cap) {
+                cap = cap ? 2 * cap : 8;
+                *files = iq_xrealloc(*files, (size_t)cap * sizeof **files);
+                names = iq_xrealloc(names, (size_t)cap * sizeof *names);
+            }
+            names[*nf] = e->valuestring;
+            char *p = iq_path_join(dir, e->valuestring);
+            s = iq_st_open(p, &(*files)[*nf]);
+            free(p);
+            if (!s) (*nf)++;
         }
-        s = iq_fail(IQ_EDATA, "%s: unexpected tensor %s", path, nm);
+        if (!s && *nf == 0) s = iq_fail(IQ_EDATA, "%s: the weight map is empty", index);
+        free(names);
+        cJSON_Delete(j);
     }
-    free(refs);
-    iq_st_close(st);
+    free(single);
+    free(index);
+    if (s) {
+        for (int f = 0; f < *nf; f++) iq_st_close((*files)[f]);
+        free(*files);
+        *files = NULL;
+        *nf = 0;
+    }
     return s;
 }
 
@@ -225,9 +295,12 @@ iq_status iq_model_load_folder(const char *dir, int max_batch, int max_seq, iq_m
     iq_model *m = NULL;
     s = iq_model_create(&c, max_batch, max_seq > 0 ? max_seq : c.ctx, &m);
     if (!s) {
-        char *p = iq_path_join(dir, "model.safetensors");
-        s = load_weights(m, p);
-        free(p);
+        iq_safetensors **files;
+        int nf;
+        s = open_weight_files(dir, &files, &nf);
+        if (!s) s = load_weights(m, files, nf);
+        for (int f = 0; f < nf; f++) iq_st_close(files[f]);
+        free(files);
     }
     if (s) {
         iq_model_free(m);

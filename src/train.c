@@ -60,7 +60,7 @@ static void restore_signals(void) {
 
 static const char *const RESUMABLE[] = {"max-steps", "epochs",   "save-every", "eval-every",     "log-every",
                                         "keep-last", "keep-best", "threads",    "json",           "dry-run",
-                                        "out",       "resume",   "save-dtype", "matmul-backend", "matmul-precision"};
+                                        "out",       "resume",   "save-dtype", "matmul-backend", "matmul-precision", "allow-extra-tensors"};
 
 bool iq_train_option_resumable(const char *name) {
     for (size_t i = 0; i < sizeof RESUMABLE / sizeof *RESUMABLE; i++)

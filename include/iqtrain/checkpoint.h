@@ -24,11 +24,14 @@
  * "iqtrain" object or NULL. */
 iq_status iq_model_config_read(const char *dir, iq_model_config *cfg, cJSON **iqtrain_section);
 
-/* Loads config.json + model.safetensors of DIR into a new model sized for (max_batch, max_seq); max_seq 0
+/* Loads config.json + model.safetensors (or the shards listed in model.safetensors.index.json) of DIR into a new model sized for (max_batch, max_seq); max_seq 0
  * means the model's ctx. Every expected tensor must be present with its shape; a "transformer." prefix,
  * attn.bias / attn.masked_bias buffers and an lm_head.weight equal to wte are accepted; other tensors are
  * refused (65, naming file and tensor). */
 iq_status iq_model_load_folder(const char *dir, int max_batch, int max_seq, iq_model **out, cJSON **iqtrain_section);
+
+/* Whether iq_model_load_folder ignores (with a warning) tensors it does not know instead of refusing them. */
+void iq_checkpoint_allow_extra_tensors(bool allow);
 
 /* Writes config.json, generation_config.json, model.safetensors (dtype F32, BF16 or F16) and, when tok is
  * not NULL, the tokenizer files into DIR (which must exist). iqtrain_section may be NULL. */

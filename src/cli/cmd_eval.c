@@ -6,12 +6,14 @@
 #include <string.h>
 
 #include "commands.h"
+#include "iqtrain/checkpoint.h"
 #include "iqtrain/eval.h"
 #include "iqtrain/generate.h"
 #include "iqtrain/matmul.h"
 
 static const opt_spec OPTS[] = {
     {"model", OPT_STR, NULL, "DIR", "model folder (ours or Hugging Face GPT-2) (required)", NULL},
+    {"allow-extra-tensors", OPT_FLAG, NULL, NULL, "ignore unknown tensors in a model folder (with a warning)", NULL},
     {"data", OPT_LIST, NULL, "FILE", "demonstrations (more may follow as arguments) (required)", NULL},
     {"lambda", OPT_FLOAT, NULL, "L", "TD weight (default: the model's \"iqtrain\" section, else 0.1)", NULL},
     {"gamma", OPT_FLOAT, NULL, "G", "discount (default: the model's \"iqtrain\" section, else 0.99)", NULL},
@@ -50,6 +52,7 @@ static int run(const cmd_spec *cmd, opt_set *o) {
         return IQ_EUSAGE;
     }
     iq_set_threads(threads);
+    iq_checkpoint_allow_extra_tensors(opt_flag(o, "allow-extra-tensors"));
     int n = 0;
     char **files = iq_xcalloc((size_t)o->n_pos + 64, sizeof *files);
     char *list = opt_is_set(o, "data") ? iq_xstrdup(opt_str(o, "data")) : NULL;

@@ -4,11 +4,13 @@
 #include <string.h>
 
 #include "commands.h"
+#include "iqtrain/checkpoint.h"
 #include "iqtrain/generate.h"
 #include "iqtrain/matmul.h"
 
 static const opt_spec GEN_OPTS[] = {
     {"model", OPT_STR, NULL, "DIR", "model folder (required)", NULL},
+    {"allow-extra-tensors", OPT_FLAG, NULL, NULL, "ignore unknown tensors in a model folder (with a warning)", NULL},
     {"prompt", OPT_STR, NULL, "TEXT", "one prompt, encoded like a training prompt", NULL},
     {"data", OPT_LIST, NULL, "FILE", "prompts from demonstration rows (more files may follow as arguments)", NULL},
     {"num-samples", OPT_INT, "1", "K", "samples per prompt", NULL},
@@ -42,6 +44,7 @@ static int set_threads(opt_set *o) {
         return IQ_EUSAGE;
     }
     iq_set_threads(threads);
+    iq_checkpoint_allow_extra_tensors(opt_flag(o, "allow-extra-tensors"));
     return 0;
 }
 
@@ -104,6 +107,7 @@ const cmd_spec cmd_generate = {
 
 static const opt_spec SCORE_OPTS[] = {
     {"model", OPT_STR, NULL, "DIR", "model folder (required)", NULL},
+    {"allow-extra-tensors", OPT_FLAG, NULL, NULL, "ignore unknown tensors in a model folder (with a warning)", NULL},
     {"data", OPT_LIST, NULL, "FILE", "rows to score (more files may follow as arguments) (required)", NULL},
     {"gamma", OPT_FLOAT, NULL, "G", "discount for the rewards (default: the model's, else 0.99)", NULL},
     {"out", OPT_STR, NULL, "DIR", "write DIR/scores.jsonl (default: stdout)", NULL},

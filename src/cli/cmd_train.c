@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "iqtrain/checkpoint.h"
 #include "iqtrain/data.h"
 #include "iqtrain/log.h"
 #include "iqtrain/matmul.h"
@@ -37,6 +38,7 @@ static const opt_spec OPTS[] = {
     {"max-steps", OPT_INT, NULL, "N", "optimizer steps (0 = none, still writes final/)", NULL},
     /* model */
     {"model", OPT_STR, NULL, "DIR", "start from a model folder (ours or Hugging Face GPT-2)", NULL},
+    {"allow-extra-tensors", OPT_FLAG, NULL, NULL, "ignore unknown tensors in a model folder (with a warning)", NULL},
     {"tokenizer", OPT_STR, NULL, "PATH", "tokenizer (required from scratch; --model brings its own)", NULL},
     {"preset", OPT_STR, "small", "P", "model size from scratch", "tiny|small|gpt2"},
     {"n-layer", OPT_INT, NULL, "N", "override the preset's layers", NULL},
@@ -179,6 +181,7 @@ static int run(const cmd_spec *cmd, opt_set *o) {
         free(eval_files);
         return IQ_EUSAGE;
     }
+    iq_checkpoint_allow_extra_tensors(opt_flag(o, "allow-extra-tensors"));
     cJSON *opts = resolved_options(o);
     t.options = opts;
     cJSON *summary = NULL;
