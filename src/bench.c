@@ -112,3 +112,101 @@ char *iq_bench_make_text(size_t len, size_t *out_len) {
     iq_buf_cstr(&b);
     return b.data;
 }
+
+// ----------------------------------------------------------------------------------------------------
+// training steps
+
+#include <sys/resource.h>
+
+#include "iqtrain/data.h"
+#include "iqtrain/iqlearn.h"
+#include "iqtrain/matmul.h"
+#include "iqtrain/optim.h"
+#include "iqtrain/rng.h"
+
+double iq_bench_sgemm_peak(int n) {
+    size_t nn = (size_t)n * n;
+    float *a = iq_xmalloc(nn * sizeof *a), *b = iq_xmalloc(nn * sizeof *b), *c = iq_xmalloc(nn * sizeof *c);
+    for (size_t i = 0; i < nn; i++) {
+        a[i] = (float)(i % 7) * 0.1f;
+        b[i] = (float)(i % 5) * 0.1f;
+    }
+    iq_sgemm(false, false, n, n, n, 1.0f, a, b, 0.0f, c); /* warm-up */
+    double t[5];
+    for (int k = 0; k < 5; k++) {
+        double t0 = iq_now();
+        iq_sgemm(false, false, n, n, n, 1.0f, a, b, 0.0f, c);
+        t[k] = iq_now() - t0;
+    }
+    qsort(t, 5, sizeof *t, cmp_double);
+    free(a);
+    free(b);
+    free(c);
+    return 2.0 * n * (double)nn / t[2] / 1e9;
+}
+
+iq_status iq_bench_train(const iq_bench_train_opts *o, iq_bench_train_result *r) {
+    memset(r, 0, sizeof *r);
+    int B = o->batch, T = o->seq, steps = o->steps < 2 ? 2 : o->steps;
+    iq_model *m = NULL;
+    iq_status st = iq_model_create(&o->cfg, B, T, &m);
+    if (st) return st;
+    iq_model_init_gpt2(m, o->seed);
+    const iq_model_config *c = iq_model_cfg(m);
+    iq_head *h = iq_head_create(B * T, c->n_embd, c->vocab, 0);
+    iq_adamw *opt = iq_adamw_create(m);
+    int32_t *ids = iq_xmalloc((size_t)B * T * sizeof *ids);
+    uint8_t *flags = iq_xmalloc((size_t)B * T);
+    int *lens = iq_xmalloc((size_t)B * sizeof *lens);
+    iq_rng rng;
+    iq_rng_seed(&rng, o->seed, 77);
+    long nsup = 0;
+    for (int b = 0; b < B; b++) {
+        lens[b] = T;
+        for (int t = 0; t < T; t++) {
+            ids[b * T + t] = (int32_t)iq_rng_below(&rng, (uint64_t)c->vocab);
+            flags[b * T + t] = t == 0 ? 0 : IQ_TOK_SUPERVISED;
+            nsup += t > 0;
+        }
+        flags[b * T + T - 1] |= IQ_TOK_TERMINAL;
+    }
+    r->peak_gflops = iq_bench_sgemm_peak(1024);
+    iq_loss_opts lo = {o->lambda, 0.99f, IQ_TD_FULL, IQ_TRUNC_BOOTSTRAP};
+    iq_adamw_opts ao = {1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f};
+    double *ms = iq_xmalloc((size_t)steps * sizeof *ms);
+    for (int s = 0; s < steps; s++) {
+        double t0 = iq_now();
+        iq_model_zero_grad(m);
+        iq_model_forward(m, ids, B, T);
+        iq_loss_stats ls = {0};
+        iq_head_loss(h, iq_model_lnf(m), iq_model_params(m)->wte, ids, flags, lens, B, T, &lo, 1.0f / (float)nsup,
+                     iq_model_dlnf(m), iq_model_grads(m)->wte, &ls, NULL, NULL);
+        iq_model_backward(m, ids, B, T);
+        double norm = iq_grad_norm(m);
+        iq_clip_grads(m, norm, 1.0f);
+        iq_adamw_step(opt, m, &ao, ao.lr);
+        ms[s] = (iq_now() - t0) * 1e3;
+        double loss = iq_loss_value(&ls, lo.lambda, NULL, NULL);
+        if (s == 0) r->loss_first = loss;
+        r->loss_last = loss;
+    }
+    r->first_step_ms = ms[0];
+    qsort(ms + 1, (size_t)steps - 1, sizeof *ms, cmp_double);
+    r->ms_per_step = ms[1 + (steps - 1) / 2];
+    double tokens = (double)B * T, L = c->n_layer, C = c->n_embd;
+    r->flops_per_step = 6.0 * tokens * (12.0 * L * C * C + (double)c->vocab * C) + 6.0 * B * (double)T * T * C * L;
+    r->tokens_per_s = tokens / (r->ms_per_step / 1e3);
+    r->gflops = r->flops_per_step / (r->ms_per_step / 1e3) / 1e9;
+    r->peak_fraction = r->gflops / r->peak_gflops;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    r->peak_rss_mb = (double)ru.ru_maxrss / 1024.0;
+    free(ms);
+    free(ids);
+    free(flags);
+    free(lens);
+    iq_adamw_free(opt);
+    iq_head_free(h);
+    iq_model_free(m);
+    return IQ_OK;
+}

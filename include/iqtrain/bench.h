@@ -29,3 +29,30 @@ char *iq_bench_make_text(size_t len, size_t *out_len);
 void iq_tok_encode_parallel(const iq_tokenizer *t, const char *text, size_t len, int threads, iq_ids *out);
 
 #endif
+
+/* ---------------------------------------------------------------- training steps */
+#include "iqtrain/model.h"
+
+typedef struct {
+    iq_model_config cfg;
+    int batch, seq, steps;
+    float lambda;
+    uint64_t seed;
+} iq_bench_train_opts;
+
+typedef struct {
+    double first_step_ms;   /* step 0 (page faults, first-touch) */
+    double ms_per_step;     /* median of the other steps */
+    double tokens_per_s;
+    double gflops;          /* achieved, from the FLOP count below */
+    double flops_per_step;  /* 6 x tokens x (block matmul params + LM head) + causal attention */
+    double peak_gflops;     /* sgemm peak measured at start-up with the same threads */
+    double peak_fraction;
+    double peak_rss_mb;
+    double loss_first, loss_last;
+} iq_bench_train_result;
+
+/* Full training steps (forward, IQLearn loss, backward, AdamW) of a random-init model on random tokens. */
+iq_status iq_bench_train(const iq_bench_train_opts *o, iq_bench_train_result *r);
+/* Achieved sgemm GFLOP/s on n x n x n (median of a few runs). */
+double iq_bench_sgemm_peak(int n);

@@ -10,16 +10,97 @@
 #include "iqtrain/tokenizer.h"
 
 static const opt_spec OPTS[] = {
-    {"what", OPT_STR, "tokenizer", "WHAT", "what to measure", "tokenizer"},
-    {"tokenizer", OPT_STR, NULL, "PATH", "tokenizer for --what tokenizer (required)", NULL},
+    {"what", OPT_STR, "train", "WHAT", "what to measure", "train|tokenizer"},
+    {"tokenizer", OPT_STR, NULL, "PATH", "tokenizer for --what tokenizer (required there)", NULL},
+    {"preset", OPT_STR, "small", "P", "model size for --what train", "tiny|small|gpt2"},
+    {"n-layer", OPT_INT, NULL, "N", "override the preset's layers", NULL},
+    {"n-head", OPT_INT, NULL, "N", "override the preset's heads", NULL},
+    {"n-embd", OPT_INT, NULL, "N", "override the preset's width", NULL},
+    {"ctx", OPT_INT, NULL, "N", "override the preset's positions", NULL},
+    {"vocab-size", OPT_INT, "8192", "V", "vocabulary of the random model", NULL},
+    {"batch-size", OPT_INT, "8", "B", "rows per step", NULL},
+    {"seq-len", OPT_INT, "128", "T", "tokens per row", NULL},
+    {"steps", OPT_INT, "10", "N", "training steps (step 0 reported separately)", NULL},
+    {"lambda", OPT_FLOAT, "0.1", "L", "TD weight", NULL},
+    {"matmul-precision", OPT_STR, "fp32", "P", "matmul input precision (this build: fp32)", "fp32"},
     {"input", OPT_STR, NULL, "FILE", "text to encode (default: 8 MB of generated English-like text)", NULL},
     {"threads", OPT_INT, NULL, "N", "threads (default: the CPUs of this process's affinity mask)", NULL},
     {"repeat", OPT_INT, "5", "N", "timed repeats after one warm-up; the median is reported", NULL},
     {"json", OPT_FLAG, NULL, NULL, "print one JSON object on stdout", NULL},
 };
 
+static int run_train(opt_set *o, int threads) {
+    iq_bench_train_opts b = {0};
+    if (iq_model_preset(opt_str(o, "preset"), &b.cfg)) {
+        cli_error("%s", iq_last_error());
+        return IQ_EUSAGE;
+    }
+    if (opt_is_set(o, "n-layer")) b.cfg.n_layer = (int)opt_int(o, "n-layer");
+    if (opt_is_set(o, "n-head")) b.cfg.n_head = (int)opt_int(o, "n-head");
+    if (opt_is_set(o, "n-embd")) b.cfg.n_embd = (int)opt_int(o, "n-embd");
+    if (opt_is_set(o, "ctx")) b.cfg.ctx = (int)opt_int(o, "ctx");
+    b.cfg.vocab = (int)opt_int(o, "vocab-size");
+    b.batch = (int)opt_int(o, "batch-size");
+    b.seq = (int)opt_int(o, "seq-len");
+    b.steps = (int)opt_int(o, "steps");
+    b.lambda = (float)opt_float(o, "lambda");
+    b.seed = 1;
+    if (b.batch < 1 || b.seq < 2 || b.seq > b.cfg.ctx || b.steps < 2 || b.steps > 100000) {
+        cli_error("--batch-size >= 1, --seq-len in 2..ctx (%d) and --steps >= 2 please", b.cfg.ctx);
+        return IQ_EUSAGE;
+    }
+    iq_bench_train_result r;
+    iq_status st = iq_bench_train(&b, &r);
+    if (st) {
+        cli_error("%s", iq_last_error());
+        return st == IQ_EUSAGE ? IQ_EUSAGE : st;
+    }
+    if (opt_flag(o, "json")) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "what", "train");
+        cJSON_AddNumberToObject(j, "n_layer", b.cfg.n_layer);
+        cJSON_AddNumberToObject(j, "n_head", b.cfg.n_head);
+        cJSON_AddNumberToObject(j, "n_embd", b.cfg.n_embd);
+        cJSON_AddNumberToObject(j, "vocab", b.cfg.vocab);
+        cJSON_AddNumberToObject(j, "batch", b.batch);
+        cJSON_AddNumberToObject(j, "seq_len", b.seq);
+        cJSON_AddNumberToObject(j, "threads", threads);
+        cJSON_AddNumberToObject(j, "lambda", b.lambda);
+        cJSON_AddStringToObject(j, "backend", "openblas");
+        cJSON_AddStringToObject(j, "precision", "fp32");
+        cJSON_AddNumberToObject(j, "tokens_per_s", r.tokens_per_s);
+        cJSON_AddNumberToObject(j, "ms_per_step", r.ms_per_step);
+        cJSON_AddNumberToObject(j, "first_step_ms", r.first_step_ms);
+        cJSON_AddNumberToObject(j, "gflops", r.gflops);
+        cJSON_AddNumberToObject(j, "peak_gflops", r.peak_gflops);
+        cJSON_AddNumberToObject(j, "peak_fraction", r.peak_fraction);
+        cJSON_AddNumberToObject(j, "peak_rss_mb", r.peak_rss_mb);
+        cJSON_AddNumberToObject(j, "loss_first", r.loss_first);
+        cJSON_AddNumberToObject(j, "loss_last", r.loss_last);
+        char *s = cJSON_PrintUnformatted(j);
+        printf("%s\n", s);
+        free(s);
+        cJSON_Delete(j);
+    } else {
+        printf("train L%d H%d C%d V%d, B=%d T=%d, %d thread%s: %.1f ms/step (step 0: %.1f ms), %.0f tok/s, %.1f GFLOP/s "
+               "= %.0f%% of the sgemm peak %.1f, peak RSS %.0f MB\n",
+               b.cfg.n_layer, b.cfg.n_head, b.cfg.n_embd, b.cfg.vocab, b.batch, b.seq, threads, threads == 1 ? "" : "s",
+               r.ms_per_step, r.first_step_ms, r.tokens_per_s, r.gflops, 100 * r.peak_fraction, r.peak_gflops, r.peak_rss_mb);
+    }
+    return 0;
+}
+
 static int run(const cmd_spec *cmd, opt_set *o) {
     (void)cmd;
+    int threads0 = opt_is_set(o, "threads") ? (int)opt_int(o, "threads") : iq_default_threads();
+    if (strcmp(opt_str(o, "what"), "train") == 0) {
+        if (threads0 < 1 || threads0 > 1024) {
+            cli_error("--threads must be between 1 and 1024");
+            return IQ_EUSAGE;
+        }
+        iq_set_threads(threads0);
+        return run_train(o, threads0);
+    }
     if (!opt_is_set(o, "tokenizer")) {
         cli_error("bench --what tokenizer needs --tokenizer PATH");
         return IQ_EUSAGE;
@@ -74,7 +155,8 @@ static int run(const cmd_spec *cmd, opt_set *o) {
 
 const cmd_spec cmd_bench = {
     "bench",
-    "[--what tokenizer] [--tokenizer PATH] [--input FILE] [--threads N] [--json]",
-    "Measure throughput (tokenizer MB/s; training and generation benchmarks come with the trainer).",
+    "[--what train|tokenizer] [--preset P | --n-layer ...] [--vocab-size V] [--batch-size B] [--seq-len T] "
+    "[--steps N] [--lambda L] [--tokenizer PATH --input FILE] [--threads N] [--json]",
+    "Measure throughput: full training steps of a random-init model on random tokens (default), or tokenizer MB/s.",
     NULL,
     OPTS, N_OPTS(OPTS), 0, 0, run};
