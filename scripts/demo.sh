@@ -55,4 +55,17 @@ for lam in 0.1 0; do
     /usr/bin/python3 -c 'import json,sys; r=json.load(sys.stdin); print("%-12s %10.4f %10.4f %10.4f %10.3f %16.4f" % (sys.argv[1], r["nll"], r["td"], r["loss"], r["ppl"], r["token_accuracy"]))' "lambda=$lam"
 done
 echo
-echo "demo: done (runs in $OUT). Generation metrics (accuracy, Self-BLEU) join with the evaluation issue."
+echo "== 8. generation on the first 100 eval problems: greedy, and 4 samples at temperature 0.7"
+printf '%-12s %16s %16s %10s %16s\n' model greedy_accuracy sample_accuracy pass@4 self_bleu_4
+for lam in 0.1 0; do
+  "$BIN" eval --model "$OUT/lambda-$lam/final" --data data/arith/eval.jsonl.gz --num-samples 4 --temperatures 0.7 \
+    --limit 100 --max-new-tokens 64 --out "$OUT/lambda-$lam/eval" --json 2>/dev/null |
+    /usr/bin/python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+g = [s for s in r["settings"] if s["decoding"] == "greedy"][0]
+s = [s for s in r["settings"] if s["decoding"] == "sample"][0]
+print("%-12s %16.3f %16.3f %10.3f %16.3f" % (sys.argv[1], g["accuracy"], s["accuracy"], s["pass_at_k"], s["self_bleu"]))' "lambda=$lam"
+done
+echo
+echo "demo: done (runs, samples.jsonl and eval.json in $OUT). Budget: STEPS=$STEPS per run; more steps, more accuracy."

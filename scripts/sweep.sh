@@ -8,6 +8,8 @@
 # then evaluates its final/ model (`iqtrain eval --model ... --out RUN/eval`, with --eval's options: by default
 # greedy, beam 4 and 4 samples at temperatures 0.1,0.3,0.5,0.7,1.0 on the --eval-data of the train options).
 # DIR/results.csv gets one row per run and decoding setting (rebuilt from every finished run's eval.json).
+# --slim: after a run is evaluated, delete its checkpoints and final/ and gzip its samples.jsonl, keeping
+# run.json, metrics.jsonl and eval/ (small enough to commit, e.g. under data/results/).
 # Environment: IQTRAIN (binary, default build/release/iqtrain).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,13 +17,15 @@ BIN=${IQTRAIN:-build/release/iqtrain}
 OUT=runs/sweep
 GRIDS=()
 EVAL_OPTS="--beam 4 --num-samples 4 --temperatures 0.1,0.3,0.5,0.7,1.0 --max-new-tokens 96"
+SLIM=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --out) OUT=$2; shift 2 ;;
     --grid) GRIDS+=("$2"); shift 2 ;;
     --eval) EVAL_OPTS=$2; shift 2 ;;
+    --slim) SLIM=1; shift ;;
     --) shift; break ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "sweep: unknown argument $1 (train options go after --)" >&2; exit 64 ;;
   esac
 done
@@ -72,6 +76,10 @@ for c in "${combos[@]}"; do
   # shellcheck disable=SC2086
   "$BIN" eval --model "$run/final" --data "$EVAL_DATA" $EVAL_OPTS --out "$run/eval.tmp" --json > /dev/null
   rm -rf "$run/eval" && mv "$run/eval.tmp" "$run/eval"
+  if [ "$SLIM" = 1 ]; then
+    rm -rf "$run"/checkpoint-* "$run/final"
+    gzip -9n "$run/eval/samples.jsonl"
+  fi
 done
 
 # results.csv from every finished run

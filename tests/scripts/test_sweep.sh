@@ -39,6 +39,13 @@ check "second call exits 0" test $? -eq 0
 check "finished runs are skipped" test "$(grep -c 'done, skipped' "$T/log2")" -eq 3
 check "the unfinished run is trained again" grep -q "lambda=0.1,seed=2: training" "$T/log2"
 check "results.csv is the same after the rerun" cmp -s "$T/results1.csv" "$T/sw/results.csv"
+IQTRAIN=$BIN bash scripts/sweep.sh --slim --out "$T/slim" --grid lambda=0.1 --grid seed=1 \
+  --eval "--num-samples 2 --temperatures 1.0 --max-new-tokens 4" -- --preset tiny --tokenizer "$T/tok" --max-steps 2 \
+  --save-every 1 --batch-size 4 --threads 2 --eval-data "$T/eval.jsonl" "$T/train.jsonl" > "$T/log4" 2>&1
+check "--slim keeps eval.json and gzipped samples" test -s "$T/slim/lambda=0.1,seed=1/eval/eval.json" -a \
+  -s "$T/slim/lambda=0.1,seed=1/eval/samples.jsonl.gz"
+check "--slim drops checkpoints and final/" test ! -e "$T/slim/lambda=0.1,seed=1/final" -a \
+  ! -e "$T/slim/lambda=0.1,seed=1/checkpoint-2"
 bash scripts/plot.sh "$T/sw" > "$T/log3" 2>&1
 check "plot exits 0" test $? -eq 0
 for p in accuracy_vs_selfbleu greedy_vs_beam training_curves; do
