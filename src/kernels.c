@@ -124,83 +124,59 @@ void iq_matmul_backward(float *dinp, float *dweight, float *dbias, const float *
     }
 }
 
-// out (B,T,C) = causal self-attention of qkv (B,T,3C); att (B,H,T,T) keeps the probabilities (rows t, cols <= t)
+// out (B,T,C) = causal self-attention of qkv (B,T,3C); att (B,H,T,T) keeps the probabilities (rows t, cols <= t).
+// Per (batch, head): S = Q K^T (sgemm on the strided q/k columns of qkv), causal softmax, out = P V.
 void iq_attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int H) {
     int hs = C / H, C3 = 3 * C;
     float scale = 1.0f / sqrtf((float)hs);
-#pragma omp parallel for collapse(3)
+#pragma omp parallel for collapse(2)
     for (int b = 0; b < B; b++)
-        for (int t = 0; t < T; t++)
-            for (int h = 0; h < H; h++) {
-                const float *q = qkv + ((size_t)b * T + t) * C3 + h * hs;
-                float *a = att + (((size_t)b * H + h) * T + t) * T;
-                float maxv = -INFINITY;
+        for (int h = 0; h < H; h++) {
+            const float *q = qkv + (size_t)b * T * C3 + h * hs, *k = q + C, *v = q + 2 * C;
+            float *a = att + ((size_t)b * H + h) * T * T;
+            iq_sgemm_ld(false, true, T, T, hs, scale, q, C3, k, C3, 0.0f, a, T);
+            for (int t = 0; t < T; t++) {
+                float *row = a + (size_t)t * T, maxv = -INFINITY, sum = 0.0f;
+                for (int t2 = 0; t2 <= t; t2++)
+                    if (row[t2] > maxv) maxv = row[t2];
                 for (int t2 = 0; t2 <= t; t2++) {
-                    const float *k = qkv + ((size_t)b * T + t2) * C3 + h * hs + C;
-                    float v = 0.0f;
-                    for (int i = 0; i < hs; i++) v += q[i] * k[i];
-                    v *= scale;
-                    a[t2] = v;
-                    if (v > maxv) maxv = v;
-                }
-                float sum = 0.0f;
-                for (int t2 = 0; t2 <= t; t2++) {
-                    float e = expf(a[t2] - maxv);
-                    a[t2] = e;
-                    sum += e;
+                    row[t2] = expf(row[t2] - maxv);
+                    sum += row[t2];
                 }
                 float inv = 1.0f / sum;
-                for (int t2 = 0; t2 <= t; t2++) a[t2] *= inv;
-                for (int t2 = t + 1; t2 < T; t2++) a[t2] = 0.0f;
-                float *o = out + ((size_t)b * T + t) * C + h * hs;
-                for (int i = 0; i < hs; i++) o[i] = 0.0f;
-                for (int t2 = 0; t2 <= t; t2++) {
-                    const float *v = qkv + ((size_t)b * T + t2) * C3 + h * hs + 2 * C;
-                    float w = a[t2];
-                    for (int i = 0; i < hs; i++) o[i] += w * v[i];
-                }
+                for (int t2 = 0; t2 <= t; t2++) row[t2] *= inv;
+                for (int t2 = t + 1; t2 < T; t2++) row[t2] = 0.0f;
             }
+            iq_sgemm_ld(false, false, T, hs, T, 1.0f, a, T, v, C3, 0.0f, out + (size_t)b * T * C + h * hs, C);
+        }
 }
 
-// dqkv (B,T,3C) += backward of attention_forward given dout (B,T,C); datt (B,H,T,T) is scratch
+// dqkv (B,T,3C) += backward of attention_forward given dout (B,T,C); datt (B,H,T,T) is scratch.
+// dV = P^T dO; dP = dO V^T; dS = P * (dP - rowsum(P * dP)) * scale; dQ = dS K; dK = dS^T Q.
 void iq_attention_backward(float *dqkv, float *datt, const float *dout, const float *qkv, const float *att, int B,
-                               int T, int C, int H) {
+                           int T, int C, int H) {
     int hs = C / H, C3 = 3 * C;
     float scale = 1.0f / sqrtf((float)hs);
     /* each (b, h) owns disjoint columns of dqkv: no races */
 #pragma omp parallel for collapse(2)
     for (int b = 0; b < B; b++)
-        for (int h = 0; h < H; h++)
+        for (int h = 0; h < H; h++) {
+            const float *q = qkv + (size_t)b * T * C3 + h * hs, *k = q + C, *v = q + 2 * C;
+            float *dq = dqkv + (size_t)b * T * C3 + h * hs, *dk = dq + C, *dv = dq + 2 * C;
+            const float *a = att + ((size_t)b * H + h) * T * T, *d = dout + (size_t)b * T * C + h * hs;
+            float *da = datt + ((size_t)b * H + h) * T * T;
+            iq_sgemm_ld(true, false, T, hs, T, 1.0f, a, T, d, C, 1.0f, dv, C3);
+            iq_sgemm_ld(false, true, T, T, hs, 1.0f, d, C, v, C3, 0.0f, da, T);
             for (int t = 0; t < T; t++) {
-                const float *a = att + (((size_t)b * H + h) * T + t) * T;
-                float *da = datt + (((size_t)b * H + h) * T + t) * T;
-                const float *d = dout + ((size_t)b * T + t) * C + h * hs;
-                /* through the weighted sum of values */
-                for (int t2 = 0; t2 <= t; t2++) {
-                    const float *v = qkv + ((size_t)b * T + t2) * C3 + h * hs + 2 * C;
-                    float *dv = dqkv + ((size_t)b * T + t2) * C3 + h * hs + 2 * C;
-                    float s = 0.0f;
-                    for (int i = 0; i < hs; i++) {
-                        s += v[i] * d[i];
-                        dv[i] += a[t2] * d[i];
-                    }
-                    da[t2] = s;
-                }
-                /* through the softmax: dpre = a * (da - sum(a * da)) */
-                float dot = 0.0f;
-                for (int t2 = 0; t2 <= t; t2++) dot += a[t2] * da[t2];
-                const float *q = qkv + ((size_t)b * T + t) * C3 + h * hs;
-                float *dq = dqkv + ((size_t)b * T + t) * C3 + h * hs;
-                for (int t2 = 0; t2 <= t; t2++) {
-                    float dpre = a[t2] * (da[t2] - dot) * scale;
-                    const float *k = qkv + ((size_t)b * T + t2) * C3 + h * hs + C;
-                    float *dk = dqkv + ((size_t)b * T + t2) * C3 + h * hs + C;
-                    for (int i = 0; i < hs; i++) {
-                        dq[i] += k[i] * dpre;
-                        dk[i] += q[i] * dpre;
-                    }
-                }
+                const float *ar = a + (size_t)t * T;
+                float *dr = da + (size_t)t * T, dot = 0.0f;
+                for (int t2 = 0; t2 <= t; t2++) dot += ar[t2] * dr[t2];
+                for (int t2 = 0; t2 <= t; t2++) dr[t2] = ar[t2] * (dr[t2] - dot) * scale;
+                for (int t2 = t + 1; t2 < T; t2++) dr[t2] = 0.0f;
             }
+            iq_sgemm_ld(false, false, T, hs, T, 1.0f, da, T, k, C3, 1.0f, dq, C3);
+            iq_sgemm_ld(true, false, T, hs, T, 1.0f, da, T, q, C3, 1.0f, dk, C3);
+        }
 }
 
 #define GELU_SCALE 0.7978845608028654f /* sqrt(2/pi) */

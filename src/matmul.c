@@ -24,6 +24,13 @@ void iq_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, cons
                 A, trans_a ? M : K, B, trans_b ? K : N, beta, C, N);
 }
 
+void iq_sgemm_ld(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                 int ldb, float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0 || K <= 0) return;
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha,
+                A, lda, B, ldb, beta, C, ldc);
+}
+
 iq_status iq_blas_check(void) {
     int par = openblas_get_parallel();
     if (par != 2)

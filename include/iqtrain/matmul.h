@@ -12,6 +12,10 @@
 void iq_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A, const float *B, float beta,
               float *C);
 
+/* The same with explicit leading dimensions (row-major strides of A, B and C). */
+void iq_sgemm_ld(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                 int ldb, float beta, float *C, int ldc);
+
 /* Checks that the OpenBLAS loaded at run time is the OpenMP build (one thread pool with our OpenMP
  * loops). 70 with an explanation otherwise. */
 iq_status iq_blas_check(void);
