@@ -154,96 +154,179 @@ static bool is_buffer_name(const char *n) { return ends_with(n, ".attn.bias") ||
 static bool g_allow_extra = false;
 void iq_checkpoint_allow_extra_tensors(bool allow) { g_allow_extra = allow; }
 
-/* A tensor by name across the open shard files (also with a "transformer." prefix). */
-static const iq_st_tensor *find_tensor(iq_safetensors *const *files, int nf, const char *name, int *which) {
-    char pre[200];
-    snprintf(pre, sizeof pre, "transformer.%s", name);
-    for (int f = 0; f < nf; f++) {
-        const iq_st_tensor *t = iq_st_find(files[f], name);
-        if (!t) t = iq_st_find(files[f], pre);
-        if (t) {
-            *which = f;
-            return t;
-        }
+/* How much of a (possibly hostile) tensor or file name goes into a message. */
+#define NAME_SHOW 120
+
+/* A tensor the config calls for: its HF name (no prefix) and shape, in iq_model_tensor_refs's order, and
+ * where it was found. */
+typedef struct {
+    char name[64];
+    int ndim;
+    int64_t shape[2];
+    int file;
+    const iq_st_tensor *t;
+} wanted_tensor;
+
+/* The tensors of a config, computed without allocating the model (so that a config.json that claims a
+ * huge model is checked against the files before anything that size is allocated). Returns the count;
+ * fills w when not NULL. */
+static int wanted_tensors(const iq_model_config *c, wanted_tensor *w) {
+    int64_t V = c->vocab, C = c->n_embd, P = c->ctx;
+    int n = 0;
+#define WANT(ND, S0, S1, ...)                                                                                \
+    do {                                                                                                     \
+        if (w) {                                                                                             \
+            memset(&w[n], 0, sizeof w[n]);                                                                   \
+            snprintf(w[n].name, sizeof w[n].name, __VA_ARGS__);                                              \
+            w[n].ndim = ND;                                                                                  \
+            w[n].shape[0] = S0;                                                                              \
+            w[n].shape[1] = S1;                                                                              \
+        }                                                                                                    \
+        n++;                                                                                                 \
+    } while (0)
+    WANT(2, V, C, "wte.weight");
+    WANT(2, P, C, "wpe.weight");
+    for (int l = 0; l < c->n_layer; l++) {
+        WANT(1, C, 0, "h.%d.ln_1.weight", l);
+        WANT(1, C, 0, "h.%d.ln_1.bias", l);
+        WANT(2, C, 3 * C, "h.%d.attn.c_attn.weight", l);
+        WANT(1, 3 * C, 0, "h.%d.attn.c_attn.bias", l);
+        WANT(2, C, C, "h.%d.attn.c_proj.weight", l);
+        WANT(1, C, 0, "h.%d.attn.c_proj.bias", l);
+        WANT(1, C, 0, "h.%d.ln_2.weight", l);
+        WANT(1, C, 0, "h.%d.ln_2.bias", l);
+        WANT(2, C, 4 * C, "h.%d.mlp.c_fc.weight", l);
+        WANT(1, 4 * C, 0, "h.%d.mlp.c_fc.bias", l);
+        WANT(2, 4 * C, C, "h.%d.mlp.c_proj.weight", l);
+        WANT(1, C, 0, "h.%d.mlp.c_proj.bias", l);
     }
-    return NULL;
+    WANT(1, C, 0, "ln_f.weight");
+    WANT(1, C, 0, "ln_f.bias");
+#undef WANT
+    return n;
 }
 
-/* Loads the model's tensors from the given files (one model.safetensors, or the shards of an index). */
-static iq_status load_weights(iq_model *m, iq_safetensors *const *files, int nf) {
-    int n = iq_model_tensor_refs(m, NULL);
+/* "[2, 3]" into buf */
+static const char *dims_str(int ndim, const int64_t *shape, char *buf, size_t cap) {
+    size_t k = (size_t)snprintf(buf, cap, "[");
+    for (int d = 0; d < ndim && k < cap; d++) k += (size_t)snprintf(buf + k, cap - k, "%s%lld", d ? ", " : "", (long long)shape[d]);
+    if (k < cap) snprintf(buf + k, cap - k, "]");
+    return buf;
+}
+
+/* Finds w->name, bare or with a "transformer." prefix, across the files. A second copy is refused: which
+ * one would be loaded would depend on the order of the files and of the header. */
+static iq_status find_wanted(iq_safetensors *const *files, int nf, const char *src, wanted_tensor *w) {
+    char pre[80];
+    snprintf(pre, sizeof pre, "transformer.%s", w->name);
+    const char *names[2] = {w->name, pre};
+    w->t = NULL;
+    for (int f = 0; f < nf; f++)
+        for (int k = 0; k < 2; k++) {
+            const iq_st_tensor *t = iq_st_find(files[f], names[k]);
+            if (!t) continue;
+            if (w->t)
+                return iq_fail(IQ_EDATA, "%s: tensor %s is stored twice: as %s in %s and as %s in %s", src, w->name,
+                               w->t->name, iq_st_path(files[w->file]), t->name, iq_st_path(files[f]));
+            w->t = t;
+            w->file = f;
+        }
+    return IQ_OK;
+}
+
+/* Checks the files against the config before the model is allocated: every wanted tensor once, with its
+ * shape and a float dtype; everything else a known buffer, an lm_head.weight of wte's shape (its values
+ * are compared after loading), or an extra tensor allowed by --allow-extra-tensors. src names the folder's
+ * weights in messages (model.safetensors or the shard index). */
+static iq_status check_weights(iq_safetensors *const *files, int nf, const char *src, wanted_tensor *w, int n) {
+    char sh[160], want[64];
+    for (int i = 0; i < n; i++) {
+        iq_status s = find_wanted(files, nf, src, &w[i]);
+        if (s) return s;
+        const iq_st_tensor *t = w[i].t;
+        if (!t) return iq_fail(IQ_EDATA, "%s: tensor %s is missing", src, w[i].name);
+        const char *path = iq_st_path(files[w[i].file]);
+        if (t->ndim != w[i].ndim || t->shape[0] != w[i].shape[0] || (w[i].ndim == 2 && t->shape[1] != w[i].shape[1]))
+            return iq_fail(IQ_EDATA, "%s: tensor %s has shape %s, expected %s (config.json)", path, t->name,
+                           dims_str(t->ndim, t->shape, sh, sizeof sh), dims_str(w[i].ndim, w[i].shape, want, sizeof want));
+        if (t->dtype != IQ_DT_F32 && t->dtype != IQ_DT_F16 && t->dtype != IQ_DT_BF16)
+            return iq_fail(IQ_EDATA, "%s: tensor %s has dtype %s (F32, F16 or BF16 expected)", path, t->name,
+                           iq_dtype_name(t->dtype));
+    }
+    iq_strmap *known = iq_strmap_new((size_t)n);
+    for (int i = 0; i < n; i++) iq_strmap_put(known, w[i].name, strlen(w[i].name), i);
+    iq_status s = IQ_OK;
+    for (int f = 0; f < nf && !s; f++)
+        for (int k = 0; k < iq_st_count(files[f]) && !s; k++) {
+            const iq_st_tensor *t = iq_st_tensor_at(files[f], k);
+            const char *nm = t->name, *path = iq_st_path(files[f]);
+            const char *bare = strncmp(nm, "transformer.", 12) == 0 ? nm + 12 : nm;
+            int32_t idx;
+            if (iq_strmap_get(known, bare, strlen(bare), &idx) || is_buffer_name(bare)) continue;
+            if (strcmp(nm, "lm_head.weight") == 0) {
+                if (t->ndim != 2 || t->shape[0] != w[0].shape[0] || t->shape[1] != w[0].shape[1])
+                    s = iq_fail(IQ_EDATA, "%s: lm_head.weight has shape %s, not wte's %s (an untied head is not supported)",
+                                path, dims_str(t->ndim, t->shape, sh, sizeof sh), dims_str(2, w[0].shape, want, sizeof want));
+                else if (t->dtype != IQ_DT_F32 && t->dtype != IQ_DT_F16 && t->dtype != IQ_DT_BF16)
+                    s = iq_fail(IQ_EDATA, "%s: lm_head.weight has dtype %s (F32, F16 or BF16 expected)", path,
+                                iq_dtype_name(t->dtype));
+                continue;
+            }
+            if (g_allow_extra) {
+                iq_warn("%s: ignoring tensor %.*s (--allow-extra-tensors)", path, NAME_SHOW, nm);
+                continue;
+            }
+            s = iq_fail(IQ_EDATA, "%s: unexpected tensor %.*s (--allow-extra-tensors ignores it)", path, NAME_SHOW, nm);
+        }
+    iq_strmap_free(known);
+    return s;
+}
+
+/* Reads the checked tensors into the model, then compares every stored lm_head.weight with wte. */
+static iq_status read_weights(iq_model *m, iq_safetensors *const *files, int nf, const wanted_tensor *w, int n) {
+    int nr = iq_model_tensor_refs(m, NULL);
+    if (nr != n) return iq_fail(IQ_EINTERNAL, "model has %d tensors, the folder check expected %d", nr, n);
     iq_tensor_ref *refs = iq_xmalloc((size_t)n * sizeof *refs);
     iq_model_tensor_refs(m, refs);
     size_t np;
     float *P = iq_model_param_memory(m, &np);
     iq_status s = IQ_OK;
     for (int i = 0; i < n && !s; i++) {
-        int f = 0;
-        const iq_st_tensor *t = find_tensor(files, nf, refs[i].name, &f);
-        if (!t) {
-            s = iq_fail(IQ_EDATA, "%s: tensor %s is missing", iq_st_path(files[0]), refs[i].name);
-            break;
-        }
-        const char *path = iq_st_path(files[f]);
-        bool shape_ok = t->ndim == refs[i].ndim && t->shape[0] == refs[i].shape[0] &&
-                        (refs[i].ndim == 1 || t->shape[1] == refs[i].shape[1]);
-        if (!shape_ok) {
-            s = iq_fail(IQ_EDATA, "%s: tensor %s has shape [%lld%s%lld], expected [%lld%s%lld]", path, t->name,
-                        (long long)(t->ndim > 0 ? t->shape[0] : 0), t->ndim > 1 ? ", " : "",
-                        (long long)(t->ndim > 1 ? t->shape[1] : 0), (long long)refs[i].shape[0], refs[i].ndim > 1 ? ", " : "",
-                        (long long)(refs[i].ndim > 1 ? refs[i].shape[1] : 0));
-            break;
-        }
-        if (t->dtype != IQ_DT_F32 && t->dtype != IQ_DT_F16 && t->dtype != IQ_DT_BF16) {
-            s = iq_fail(IQ_EDATA, "%s: tensor %s has dtype %s (F32, F16 or BF16 expected)", path, t->name,
-                        iq_dtype_name(t->dtype));
-            break;
-        }
-        s = iq_st_read_f32(files[f], t, P + refs[i].offset);
+        if (strcmp(refs[i].name, w[i].name) != 0 || refs[i].ndim != w[i].ndim || refs[i].shape[0] != w[i].shape[0] ||
+            (refs[i].ndim == 2 && refs[i].shape[1] != w[i].shape[1]))
+            s = iq_fail(IQ_EINTERNAL, "model tensor %d is %s, the folder check expected %s", i, refs[i].name, w[i].name);
+        else
+            s = iq_st_read_f32(files[w[i].file], w[i].t, P + refs[i].offset);
     }
-    /* everything else must be a known buffer, a tied head, or allowed extra */
-    for (int f = 0; f < nf && !s; f++)
-        for (int k = 0; k < iq_st_count(files[f]) && !s; k++) {
-            const iq_st_tensor *t = iq_st_tensor_at(files[f], k);
-            const char *nm = t->name, *path = iq_st_path(files[f]);
-            const char *bare = strncmp(nm, "transformer.", 12) == 0 ? nm + 12 : nm;
-            bool known = false;
-            for (int i = 0; i < n && !known; i++) known = strcmp(bare, refs[i].name) == 0;
-            if (known || is_buffer_name(bare)) continue;
-            if (strcmp(nm, "lm_head.weight") == 0) {
-                size_t vc = refs[0].numel;
-                if (t->ndim != 2 || t->shape[0] != refs[0].shape[0] || t->shape[1] != refs[0].shape[1]) {
-                    s = iq_fail(IQ_EDATA, "%s: lm_head.weight has the wrong shape (an untied head is not supported)", path);
-                    break;
-                }
-                float *tmp = iq_xmalloc(vc * sizeof *tmp);
-                s = iq_st_read_f32(files[f], t, tmp);
-                if (!s && memcmp(tmp, P + refs[0].offset, vc * sizeof *tmp) != 0)
-                    s = iq_fail(IQ_EDATA, "%s: lm_head.weight differs from wte.weight (an untied head is not supported)",
-                                path);
-                free(tmp);
-                continue;
-            }
-            if (g_allow_extra) {
-                iq_warn("%s: ignoring tensor %s (--allow-extra-tensors)", path, nm);
-                continue;
-            }
-            s = iq_fail(IQ_EDATA, "%s: unexpected tensor %s (--allow-extra-tensors ignores it)", path, nm);
-        }
+    for (int f = 0; f < nf && !s; f++) {
+        const iq_st_tensor *t = iq_st_find(files[f], "lm_head.weight");
+        if (!t) continue;
+        size_t vc = refs[0].numel;
+        float *tmp = iq_xmalloc(vc * sizeof *tmp);
+        s = iq_st_read_f32(files[f], t, tmp);
+        if (!s && memcmp(tmp, P + refs[0].offset, vc * sizeof *tmp) != 0)
+            s = iq_fail(IQ_EDATA, "%s: lm_head.weight differs from wte.weight (an untied head is not supported)",
+                        iq_st_path(files[f]));
+        free(tmp);
+    }
     free(refs);
     return s;
 }
 
-/* Opens model.safetensors, or the shards named by model.safetensors.index.json. */
-static iq_status open_weight_files(const char *dir, iq_safetensors ***files, int *nf) {
+/* Opens model.safetensors, or the shards named by model.safetensors.index.json. *src receives the path
+ * that names the weights in messages (malloc'd). */
+static iq_status open_weight_files(const char *dir, iq_safetensors ***files, int *nf, char **src) {
     *files = NULL;
     *nf = 0;
+    *src = NULL;
     char *single = iq_path_join(dir, "model.safetensors"), *index = iq_path_join(dir, "model.safetensors.index.json");
     iq_status s = IQ_OK;
     if (iq_file_exists(single) || !iq_file_exists(index)) {
         *files = iq_xcalloc(1, sizeof **files);
         s = iq_st_open(single, &(*files)[0]);
         if (!s) *nf = 1;
+        *src = single;
+        single = NULL;
     } else {
         cJSON *j = NULL;
         s = read_json(index, &j);
@@ -252,8 +335,11 @@ static iq_status open_weight_files(const char *dir, iq_safetensors ***files, int
         int cap = 0;
         const char **names = NULL;
         for (const cJSON *e = s ? NULL : wm->child; e && !s; e = e->next) {
+            /* a plain file name in the folder: no path, no "..", no hidden file */
             if (!cJSON_IsString(e) || strchr(e->valuestring, '/') || e->valuestring[0] == '.' || !e->valuestring[0]) {
-                s = iq_fail(IQ_EDATA, "%s: tensor %s maps to an invalid file name", index, e->string);
+                s = iq_fail(IQ_EDATA, "%s: tensor %.*s maps to an invalid file name %s%.*s%s (a file in the folder expected)",
+                            index, NAME_SHOW, e->string, cJSON_IsString(e) ? "'" : "", NAME_SHOW,
+                            cJSON_IsString(e) ? e->valuestring : "(not a string)", cJSON_IsString(e) ? "'" : "");
                 break;
             }
             bool seen = false;
@@ -273,6 +359,8 @@ static iq_status open_weight_files(const char *dir, iq_safetensors ***files, int
         if (!s && *nf == 0) s = iq_fail(IQ_EDATA, "%s: the weight map is empty", index);
         free(names);
         cJSON_Delete(j);
+        *src = index;
+        index = NULL;
     }
     free(single);
     free(index);
@@ -281,6 +369,8 @@ static iq_status open_weight_files(const char *dir, iq_safetensors ***files, int
         free(*files);
         *files = NULL;
         *nf = 0;
+        free(*src);
+        *src = NULL;
     }
     return s;
 }
@@ -292,16 +382,21 @@ iq_status iq_model_load_folder(const char *dir, int max_batch, int max_seq, iq_m
     iq_model_config c;
     iq_status s = iq_model_config_read(dir, &c, iqtrain_section);
     if (s) return s;
+    iq_safetensors **files = NULL;
+    int nf = 0;
+    char *src = NULL;
     iq_model *m = NULL;
-    s = iq_model_create(&c, max_batch, max_seq > 0 ? max_seq : c.ctx, &m);
-    if (!s) {
-        iq_safetensors **files;
-        int nf;
-        s = open_weight_files(dir, &files, &nf);
-        if (!s) s = load_weights(m, files, nf);
-        for (int f = 0; f < nf; f++) iq_st_close(files[f]);
-        free(files);
-    }
+    int n = wanted_tensors(&c, NULL);
+    wanted_tensor *w = iq_xcalloc((size_t)n, sizeof *w);
+    wanted_tensors(&c, w);
+    s = open_weight_files(dir, &files, &nf, &src);
+    if (!s) s = check_weights(files, nf, src, w, n); /* before the model (sized by config.json) is allocated */
+    if (!s) s = iq_model_create(&c, max_batch, max_seq > 0 ? max_seq : c.ctx, &m);
+    if (!s) s = read_weights(m, files, nf, w, n);
+    for (int f = 0; f < nf; f++) iq_st_close(files[f]);
+    free(files);
+    free(src);
+    free(w);
     if (s) {
         iq_model_free(m);
         if (iqtrain_section && *iqtrain_section) {

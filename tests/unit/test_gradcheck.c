@@ -264,8 +264,9 @@ static void test_model_gradient(iq_truncation tr, float lambda) {
         float *v = randn(refs[i].numel, 1);
         double an = dot(grad + refs[i].offset, v, refs[i].numel);
         double fd = numeric(model_loss, &c, P + refs[i].offset, v, refs[i].numel, 2e-3f);
-        bool good = close_enough(an, fd, 2e-3);
-        if (!good) fprintf(stderr, "  %s: analytic %.7g, finite differences %.7g\n", refs[i].name, an, fd);
+        /* fp32 forward passes: the central difference carries ~|L| eps / h of round-off, about 1e-4 here */
+        bool good = fabs(an - fd) <= 2e-3 * (fabs(an) + fabs(fd)) + 2e-4;
+        if (!good || getenv("GRADCHECK_VERBOSE")) fprintf(stderr, "  %s: analytic %.7g, finite differences %.7g\n", refs[i].name, an, fd);
         ok += good;
         free(v);
     }
