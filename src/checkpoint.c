@@ -600,6 +600,22 @@ iq_status iq_checkpoint_save(const char *out_dir, long step, iq_model *m, iq_ada
     return s;
 }
 
+/* trainer_state.json is not covered by a CRC: the numbers resuming converts to integers (step, tokens_seen,
+ * build.threads) must be in range, or the conversion is undefined (found by tests/fuzz). */
+static iq_status check_state_numbers(const char *dir, const cJSON *ts) {
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(ts, "step");
+    if (!cJSON_IsNumber(x) || !(x->valuedouble >= 0 && x->valuedouble < 9007199254740992.0) ||
+        x->valuedouble != floor(x->valuedouble))
+        return iq_fail(IQ_EDATA, "%s/trainer_state.json: \"step\" is not an integer >= 0", dir);
+    x = cJSON_GetObjectItemCaseSensitive(ts, "tokens_seen");
+    if (cJSON_IsNumber(x) && !(x->valuedouble >= 0 && x->valuedouble < 9007199254740992.0))
+        return iq_fail(IQ_EDATA, "%s/trainer_state.json: \"tokens_seen\" is out of range", dir);
+    x = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(ts, "build"), "threads");
+    if (cJSON_IsNumber(x) && !(x->valuedouble >= 0 && x->valuedouble <= 1e6))
+        return iq_fail(IQ_EDATA, "%s/trainer_state.json: \"build.threads\" is out of range", dir);
+    return IQ_OK;
+}
+
 iq_status iq_checkpoint_verify(const char *dir, cJSON **state) {
     *state = NULL;
     if (!iq_is_dir(dir)) return iq_fail(IQ_ENOINPUT, "%s: no such checkpoint folder", dir);
@@ -619,6 +635,7 @@ iq_status iq_checkpoint_verify(const char *dir, cJSON **state) {
         else if ((double)crc != c->valuedouble) s = iq_fail(IQ_EDATA, "%s: CRC-32 mismatch (the file is corrupt)", fp);
         free(fp);
     }
+    if (!s) s = check_state_numbers(dir, ts);
     if (s) {
         cJSON_Delete(ts);
         return s;

@@ -145,8 +145,12 @@ static char *json_to_value(const cJSON *v, const opt_spec *s) {
     char buf[64];
     if (cJSON_IsBool(v)) return iq_xstrdup(cJSON_IsTrue(v) ? (s->kind == OPT_FLAG ? "1" : "true") : (s->kind == OPT_FLAG ? "0" : "false"));
     if (cJSON_IsNumber(v)) {
-        if (s->kind == OPT_INT || (v->valuedouble == (double)(long long)v->valuedouble && fabs(v->valuedouble) < 1e15))
-            snprintf(buf, sizeof buf, "%lld", (long long)v->valuedouble);
+        /* integral values print as integers, others as they are (so that an int option refuses 1.5
+         * like on the command line instead of truncating it); the range test comes first because
+         * converting a double outside long long's range is undefined */
+        double d = v->valuedouble;
+        if (fabs(d) < 9e18 && d == (double)(long long)d && (s->kind == OPT_INT || fabs(d) < 1e15))
+            snprintf(buf, sizeof buf, "%lld", (long long)d);
         else
             snprintf(buf, sizeof buf, "%.17g", v->valuedouble);
         return iq_xstrdup(buf);

@@ -4,10 +4,12 @@
  * The input is the config file (a plain config, or a run.json with "options" and "data"). Properties:
  * args_parse returns 0, 64 or 65 (never crashes or exits); on 0 every value set is valid for its
  * option, as if typed on the command line (ints parse completely, floats are finite, choices are
- * respected, flags are 0/1 after normalisation on the command line), and a flag given on the command
- * line overrides the config. */
+ * respected, flags are 0/1 after normalisation on the command line), an int option given as a JSON
+ * number holds exactly that number, and a flag given on the command line overrides the config. */
 #include <errno.h>
 #include <math.h>
+
+#include <cJSON.h>
 
 #include "args.h"
 #include "fuzz_common.h"
@@ -78,6 +80,23 @@ static void check_values(const opt_set *o) {
     }
 }
 
+/* An int option set from a JSON number holds exactly that number (1.5 is refused, not truncated). */
+static void check_numbers(const opt_set *o, const uint8_t *data, size_t size) {
+    cJSON *root = cJSON_ParseWithLength((const char *)data, size);
+    const cJSON *opts = cJSON_GetObjectItemCaseSensitive(root, "options");
+    if (!cJSON_IsObject(opts)) opts = root;
+    for (int i = 0; i < CMD.n_opts; i++) {
+        if (OPTS[i].kind != OPT_INT || !o->values[i] || strcmp(o->source[i], "config") != 0) continue;
+        const cJSON *v = NULL; /* the last of duplicate keys wins, as in args.c */
+        for (const cJSON *e = opts->child; e; e = e->next)
+            if (strcmp(e->string, OPTS[i].name) == 0) v = e;
+        if (cJSON_IsNumber(v))
+            FUZZ_CHECK((double)strtoll(o->values[i], NULL, 10) == v->valuedouble, "--%s = %s from the number %.17g",
+                       OPTS[i].name, o->values[i], v->valuedouble);
+    }
+    cJSON_Delete(root);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fuzz_write(g_file, data, size);
     char a0[] = "--config", a2[] = "--json", a3[] = "--seed=7";
@@ -93,6 +112,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 FUZZ_CHECK(opt_flag(&o, "json") && opt_int(&o, "seed") == 7, "command-line flags did not override");
                 FUZZ_CHECK(!strcmp(opt_source(&o, "seed"), "command line"), "seed source %s", opt_source(&o, "seed"));
             }
+            if (!with_flags) check_numbers(&o, data, size);
             for (int i = 0; i < o.n_pos; i++) FUZZ_CHECK(o.pos[i] != NULL, "positional %d", i);
             (void)opt_float(&o, "lambda");
             (void)opt_str(&o, "temperatures");

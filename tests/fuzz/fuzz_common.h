@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -114,6 +115,9 @@ static inline const char *fuzz_gpt2_dir(void) {
     return e ? e : "tests/fixtures/gpt2";
 #endif
 }
+
+/* memcmp == 0 that accepts NULL pointers for n == 0 (empty containers have no buffer) */
+static inline bool fuzz_eq(const void *a, const void *b, size_t n) { return n == 0 || memcmp(a, b, n) == 0; }
 
 /* A small deterministic hash of the input, to derive options without spending input bytes on them. */
 static inline uint32_t fuzz_hash(const uint8_t *d, size_t n) {

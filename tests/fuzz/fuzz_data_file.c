@@ -94,8 +94,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             } else if (r == IQ_ROW_OK) {
                 FUZZ_CHECK(st != IQ_OK || (rows < d->n_rows && d->row_line[rows] == lineno &&
                                            d->row_off[rows + 1] - d->row_off[rows] == row.ids.len &&
-                                           memcmp(d->ids + d->row_off[rows], row.ids.v, row.ids.len * sizeof *row.ids.v) == 0 &&
-                                           memcmp(d->tok_flags + d->row_off[rows], row.flags.data, row.flags.len) == 0),
+                                           fuzz_eq(d->ids + d->row_off[rows], row.ids.v, row.ids.len * sizeof *row.ids.v) &&
+                                           fuzz_eq(d->tok_flags + d->row_off[rows], row.flags.data, row.flags.len)),
                            "line %zu differs from the loaded row %zu", lineno, rows);
                 rows++;
                 tokens += row.ids.len;

@@ -57,7 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     iq_row full = {0}, cut = {0}, other = {0};
     iq_buf reason = {0};
     iq_row_result r1 = iq_data_encode_row(g_tok, line, size, true, 0, &full, &reason);
-    FUZZ_CHECK(memcmp(line, copy, size + 1) == 0, "the line was modified");
+    FUZZ_CHECK(fuzz_eq(line, copy, size + 1), "the line was modified");
     check_row(&full, r1);
     if (r1 == IQ_ROW_BAD) FUZZ_CHECK(reason.len > 0 && strlen(reason.data) == reason.len, "a bad row without a reason");
     FUZZ_CHECK(r1 != IQ_ROW_SKIPPED, "skipped without a length limit");
@@ -65,7 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     /* the same row under a length limit (derived from the input, so that a crash reproduces) */
     int32_t lim = 1 + (int32_t)(fuzz_hash(data, size) % 24);
     iq_row_result r2 = iq_data_encode_row(g_tok, line, size, true, lim, &cut, NULL);
-    FUZZ_CHECK(memcmp(line, copy, size + 1) == 0, "the line was modified");
+    FUZZ_CHECK(fuzz_eq(line, copy, size + 1), "the line was modified");
     check_row(&cut, r2);
     if (r1 != IQ_ROW_OK) {
         FUZZ_CHECK(r2 == r1, "result %d without a limit, %d with limit %d", (int)r1, (int)r2, lim);
@@ -76,8 +76,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     } else {
         FUZZ_CHECK(r2 == IQ_ROW_OK, "result %d with limit %d", (int)r2, lim);
         FUZZ_CHECK(cut.ids.len <= (size_t)lim && cut.ids.len <= full.ids.len, "%zu ids with limit %d", cut.ids.len, lim);
-        FUZZ_CHECK(memcmp(cut.ids.v, full.ids.v, cut.ids.len * sizeof *cut.ids.v) == 0, "ids are not a prefix");
-        FUZZ_CHECK(memcmp(cut.flags.data, full.flags.data, cut.ids.len) == 0, "flags are not a prefix");
+        FUZZ_CHECK(fuzz_eq(cut.ids.v, full.ids.v, cut.ids.len * sizeof *cut.ids.v), "ids are not a prefix");
+        FUZZ_CHECK(fuzz_eq(cut.flags.data, full.flags.data, cut.ids.len), "flags are not a prefix");
         FUZZ_CHECK(cut.truncated == (full.ids.len > (size_t)lim), "truncated %d: %zu ids, limit %d", cut.truncated,
                    full.ids.len, lim);
         FUZZ_CHECK(cut.format == full.format, "format changed");
@@ -89,11 +89,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     check_row(&other, r3);
     if (!bom) {
         FUZZ_CHECK(r3 == r1 && other.ids.len == full.ids.len &&
-                       memcmp(other.ids.v, full.ids.v, full.ids.len * sizeof *full.ids.v) == 0,
+                       fuzz_eq(other.ids.v, full.ids.v, full.ids.len * sizeof *full.ids.v),
                    "first_line changed the result of a line without a BOM");
     } else if (r1 == IQ_ROW_OK && r3 == IQ_ROW_OK) {
         /* (cJSON itself skips a BOM, so a later line that starts with one may be accepted too) */
-        FUZZ_CHECK(other.ids.len == full.ids.len && memcmp(other.ids.v, full.ids.v, full.ids.len * sizeof *full.ids.v) == 0,
+        FUZZ_CHECK(other.ids.len == full.ids.len && fuzz_eq(other.ids.v, full.ids.v, full.ids.len * sizeof *full.ids.v),
                    "a BOM line encodes differently as a later line");
     }
 

@@ -44,7 +44,7 @@ static float raw_to_f32(iq_dtype dt, const uint8_t *p) {
 
 static bool same_float(float a, float b) {
     if (isnan(a) || isnan(b)) return isnan(a) && isnan(b);
-    return memcmp(&a, &b, 4) == 0;
+    return fuzz_eq(&a, &b, 4);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -77,7 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         uint8_t *raw = malloc(nb ? nb : 1);
         rc = iq_st_read_raw(st, t, raw);
         FUZZ_CHECK(rc == IQ_OK, "read_raw %d: %s", i, iq_last_error());
-        FUZZ_CHECK(nb == 0 || memcmp(raw, data + 8 + hlen + t->begin, nb) == 0, "read_raw %d: wrong bytes", i);
+        FUZZ_CHECK(nb == 0 || fuzz_eq(raw, data + 8 + hlen + t->begin, nb), "read_raw %d: wrong bytes", i);
         if (t->dtype == IQ_DT_F32 || t->dtype == IQ_DT_F16 || t->dtype == IQ_DT_BF16 || t->dtype == IQ_DT_F64) {
             float *f = malloc((size_t)numel * sizeof *f + 1);
             rc = iq_st_read_f32(st, t, f);
@@ -116,11 +116,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (int i = 0; i < n; i++) {
         const iq_st_tensor *a = iq_st_tensor_at(st, i), *b = iq_st_tensor_at(st2, i);
         FUZZ_CHECK(strcmp(a->name, b->name) == 0 && a->dtype == b->dtype && a->ndim == b->ndim &&
-                       memcmp(a->shape, b->shape, sizeof a->shape) == 0 && iq_st_nbytes(a) == iq_st_nbytes(b),
+                       fuzz_eq(a->shape, b->shape, sizeof a->shape) && iq_st_nbytes(a) == iq_st_nbytes(b),
                    "written tensor %d differs", i);
         uint8_t *raw = malloc(iq_st_nbytes(b) ? iq_st_nbytes(b) : 1);
         FUZZ_CHECK(iq_st_read_raw(st2, b, raw) == IQ_OK, "reading back %d", i);
-        FUZZ_CHECK(iq_st_nbytes(b) == 0 || memcmp(raw, bufs[i], iq_st_nbytes(b)) == 0, "written bytes of %d differ", i);
+        FUZZ_CHECK(iq_st_nbytes(b) == 0 || fuzz_eq(raw, bufs[i], iq_st_nbytes(b)), "written bytes of %d differ", i);
         free(raw);
     }
     for (int i = 0; i < nm; i++) {

@@ -39,7 +39,7 @@ static void roundtrip(const iq_tokenizer *t, const uint8_t *data, size_t size) {
         iq_buf out = {0};
         iq_tok_encode_special(t, texts[k], lens[k], &ids);
         FUZZ_CHECK(iq_tok_decode(t, ids.v, ids.len, &out) == IQ_OK, "decode: %s", iq_last_error());
-        FUZZ_CHECK(out.len == lens[k] && (lens[k] == 0 || memcmp(out.data, texts[k], lens[k]) == 0),
+        FUZZ_CHECK(out.len == lens[k] && (lens[k] == 0 || fuzz_eq(out.data, texts[k], lens[k])),
                    "decode(encode(x)) != x for text %d", k);
         iq_buf_free(&out);
         iq_ids_free(&ids);
@@ -112,13 +112,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             for (int32_t id = 0; id < V; id++) {
                 size_t l1 = 0, l2 = 0;
                 const uint8_t *b1 = iq_tok_token_bytes(t, id, &l1), *b2 = iq_tok_token_bytes(u, id, &l2);
-                FUZZ_CHECK((b1 == NULL) == (b2 == NULL) && l1 == l2 && (!b1 || memcmp(b1, b2, l1) == 0),
+                FUZZ_CHECK((b1 == NULL) == (b2 == NULL) && l1 == l2 && (!b1 || fuzz_eq(b1, b2, l1)),
                            "layout %d: token %d differs after save/load", layout, id);
             }
             iq_ids x = {0}, y = {0};
             iq_tok_encode_special(t, data, size, &x);
             iq_tok_encode_special(u, data, size, &y);
-            FUZZ_CHECK(x.len == y.len && memcmp(x.v, y.v, x.len * sizeof *x.v) == 0,
+            FUZZ_CHECK(x.len == y.len && fuzz_eq(x.v, y.v, x.len * sizeof *x.v),
                        "layout %d: the reloaded tokenizer encodes differently", layout);
             iq_ids_free(&x);
             iq_ids_free(&y);

@@ -6,6 +6,7 @@
 --iqtrain  the iqtrain binary;  --dump  tests' test_reference_dump (MODEL_DIR BATCH.json OUT_DIR -> logits).
 --keep     keep the work folder as DIR (default: a temp folder, removed at the end).
 --only     run only the checks whose name matches one of the comma-separated fnmatch patterns.
+--list     print the check names;  -v  print every command with its exit code, time, RSS and stderr tail.
 
 Every model is a tiny GPT-2 (2 layers, 2 heads, 32-dim, 64 positions) with GPT-2's real vocabulary (50257:
 the folders carry vocab.json + merges.txt copied from tests/fixtures/gpt2), written the way Hugging Face
@@ -28,7 +29,9 @@ Checks (one line each; the script ends with `N passed, M failed` and exits 1 on 
                  and the greedy completion against PyTorch
   extra_*        an unknown tensor is refused (65) unless --allow-extra-tensors, which warns
   hostile_*      corrupt or hostile folders and files: exit 65 (66 for a missing file), a message naming
-                 the file (and the tensor), no sanitizer report, max RSS < 200 MB
+                 the file (and the tensor), no sanitizer report, max RSS < 200 MB (measured by /usr/bin/time);
+                 this includes a config.json claiming a model of terabytes over small tensors (the files are
+                 checked against the config before the model is allocated) and a tensor stored twice
 Every iqtrain run also fails its check on any AddressSanitizer / UBSan / LeakSanitizer report on stderr, so
 the script serves the sanitizer build too.
 """
@@ -38,6 +41,7 @@ import json
 import math
 import os
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -277,12 +281,13 @@ def run(args, stdin_bytes=None):
     t0 = time.time()
     with open(po, "wb") as fo, open(pe, "wb") as fe, open(pi, "rb") as fi:
         p = subprocess.Popen(["/usr/bin/time", "-f", "%M", "-o", pm] + [str(a) for a in args],
-                             stdin=fi, stdout=fo, stderr=fe, env=env)
+                             stdin=fi, stdout=fo, stderr=fe, env=env, start_new_session=True)
         try:
             rc = p.wait(timeout=TIMEOUT_S)
         except subprocess.TimeoutExpired:
-            p.kill()
+            os.killpg(p.pid, signal.SIGKILL)     # time and the program under it
             rc = p.wait()
+            fe.write(b"\n[test] killed after %d s\n" % TIMEOUT_S)
     secs = time.time() - t0
     with open(po, "rb") as f:
         out = f.read().decode("utf-8", "replace")
@@ -587,18 +592,21 @@ SPECIAL_F32_BITS = [
     0x3F807FFF, 0x3F808001, 0x3F800FFF, 0x3F801001,     # just below / above the ties
     0x477FEFFF, 0x477FF000, 0x47800000, 0x4B189680,     # 65519.99.. -> 65504, 65520 -> inf (f16), 65536, 1e7
     0x33000000, 0x33400000, 0x33800000, 0x35800000,     # 2^-25 (-> 0 in f16), 1.5*2^-25, 2^-24, f16 subnormal
-    0x38800000, 0x387FE000, 0x00000001, 0x007FFFFF,     # smallest f16 normal, f16 subnormal tie, f32 subnormals
+    0x38800000, 0x387FE000, 0x34200000, 0x34600000,     # smallest f16 normal, just below (rounds up to it),
+                                                        # f16 subnormal ties 2.5 and 3.5 units (-> 2, -> 4)
+    0x00000001, 0x007FFFFF, 0x80000001, 0x00400000,     # f32 subnormals (-> 0 in f16, kept in bf16)
     0x80000000, 0x00000000, 0x7F7FFFFF, 0xFF7FFFFF,     # -0, +0, f32 max (-> inf in both), -max
     0x3EAAAAAB, 0xC0490FDB, 0x3DCCCCCD, 0x42F6E979,     # 1/3, -pi, 0.1, 123.456
 ]
 
 
 def roundtrip_params():
-    """Random weights with the special values in wpe's last rows (never read: the data is short)."""
+    """Random weights with the special values (repeated) in wpe's last two rows, which the training data
+    never reaches."""
     p = make_params(21)
     sp = np.array(SPECIAL_F32_BITS, dtype=np.uint32).view(np.float32)
-    w = p["wpe.weight"]
-    w[-2:, :] = sp.reshape(2, -1)[:, :w.shape[1]] if sp.size >= 2 * w.shape[1] else np.resize(sp, (2, w.shape[1]))
+    assert sp.size <= 2 * CFG["n_embd"]
+    p["wpe.weight"][-2:, :] = np.resize(sp, (2, CFG["n_embd"]))
     return p
 
 
@@ -613,8 +621,8 @@ def roundtrip_run(c, save_dtype):
     if not os.path.isdir(src):
         write_hf_folder(src, roundtrip_params(), "F32")
     out = os.path.join(WORK, "rt-out-" + save_dtype)
-    r = iqtrain("--model", src, "--max-steps", "0", "--out", out, "--save-dtype", save_dtype, "--threads", "2",
-                data_file())
+    dt = [] if save_dtype == "f32" else ["--save-dtype", save_dtype]     # f32 is the default
+    r = iqtrain(*(["--model", src, "--max-steps", "0", "--out", out, "--threads", "2"] + dt + [data_file()]))
     ok = c.ran(r, 0, "iqtrain --max-steps 0 --save-dtype " + save_dtype)
     _RT[save_dtype] = (os.path.join(out, "final") if ok else None, r)
     return _RT[save_dtype]
@@ -679,7 +687,7 @@ def _(c):
     a = dump_logits(c, os.path.join(WORK, "rt-src"), "rt-src")
     b = dump_logits(c, final, "rt-final")
     if a is not None and b is not None:
-        c.that(np.array_equal(a, b), "logits differ: max |diff| %.3e" % float(np.max(np.abs(a - b))))
+        c.that(a.tobytes() == b.tobytes(), "logits differ: max |diff| %.3e" % float(np.nanmax(np.abs(a - b))))
 
 
 def save_dtype_check(save_dtype, st_dtype, torch_dtype):
@@ -1022,8 +1030,9 @@ hostile("lm_head_wrong_shape", needles=("model.safetensors", "lm_head.weight"),
                                  else e for e in es])
 hostile("not_json_header", needles=("model.safetensors", "JSON"),
         **header_edit(lambda h: h.update({"__metadata__": float("nan")})))
-hostile("duplicate_with_and_without_prefix", needles=("model.safetensors", "wte.weight"),
-        edit_entries=lambda es: es + [("wte.weight", "F32", (VOCAB, CFG["n_embd"]),
+# wte twice (and no lm_head to tell them apart): which copy a loader takes is arbitrary, so it is refused
+hostile("duplicate_with_and_without_prefix", needles=("model.safetensors", "transformer.wte.weight", "twice"),
+        lm_head=False, edit_entries=lambda es: es + [("wte.weight", "F32", (VOCAB, CFG["n_embd"]),
                                        encode(np.zeros((VOCAB, CFG["n_embd"])), "F32"))])
 
 
@@ -1187,14 +1196,15 @@ def _shard_hostile_header(c):
 
 def _shard_duplicate(c):
     """The same tensor in both shards with different data: ambiguous, refused (naming both files)."""
-    d = hostile_folder("index_duplicate", shards=2)
+    d = hostile_folder("index_duplicate", shards=2, lm_head=False)
     p2 = os.path.join(d, "model-00002-of-00002.safetensors")
     header, meta, raw = st_read_raw(p2)
     entries = [(n, h["dtype"], tuple(h["shape"]), raw[n]) for n, h in header.items()]
     entries.append(("transformer.wte.weight", "F32", (VOCAB, CFG["n_embd"]), encode(np.zeros((VOCAB, CFG["n_embd"])), "F32")))
     with open(p2, "wb") as f:
         f.write(st_build(entries, meta))
-    expect_refusal(c, d, 65, ("wte.weight", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"))
+    expect_refusal(c, d, 65, ("wte.weight", "twice", "model-00001-of-00002.safetensors",
+                              "model-00002-of-00002.safetensors"))
 
 
 check("hostile_index_tensor_in_no_shard")(_tensor_in_no_shard)
