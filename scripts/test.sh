@@ -25,5 +25,5 @@ export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp:print_suppressions=0"
 # the js-tiktoken comparison and the script tests do not exercise more of our code: once (above) is enough
-(cd build/asan && ctest --output-on-failure -j"$JOBS" -LE "js|scripts")
+(cd build/asan && ctest --output-on-failure -j"$JOBS" -LE "js|scripts|fuzz")
 echo "== all tests passed (Release and ASan+UBSan)" >&2

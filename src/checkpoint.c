@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "iqtrain/fault.h"
 #include "iqtrain/log.h"
 
 // ----------------------------------------------------------------------------------------------------
@@ -552,6 +553,7 @@ iq_status iq_checkpoint_save(const char *out_dir, long step, iq_model *m, iq_ada
     snprintf(tmpname, sizeof tmpname, ".%s.tmp-%ld", name, (long)getpid());
     char *final_dir = iq_path_join(out_dir, name), *tmp = iq_path_join(out_dir, tmpname);
     iq_remove_tree(tmp);
+    iq_fault_point("ckpt-begin");
     iq_status s = IQ_OK;
     if (mkdir(tmp, 0755) != 0) s = iq_fail(IQ_ECANTCREAT, "%s: cannot create: %s", tmp, strerror(errno));
     if (!s) s = iq_model_save_folder(m, tok, tmp, IQ_DT_F32, iqtrain_section);
@@ -568,6 +570,7 @@ iq_status iq_checkpoint_save(const char *out_dir, long step, iq_model *m, iq_ada
         s = file_crc(p, &crc);
         if (s) s = IQ_EIO;
         else cJSON_AddNumberToObject(files, CKPT_FILES[i], (double)crc);
+        iq_fault_point("ckpt-file");
         free(p);
     }
     cJSON_DeleteItemFromObject(ts, "files");
@@ -580,6 +583,7 @@ iq_status iq_checkpoint_save(const char *out_dir, long step, iq_model *m, iq_ada
     cJSON_Delete(ts);
     if (!s) {
         fsync_path(tmp);
+        iq_fault_point("ckpt-before-rename");
         if (iq_is_dir(final_dir)) { /* re-saving a step (after a resume): replace the old folder */
             char old[128];
             snprintf(old, sizeof old, ".%s.old-%ld", name, (long)getpid());
@@ -592,6 +596,7 @@ iq_status iq_checkpoint_save(const char *out_dir, long step, iq_model *m, iq_ada
             s = iq_fail(IQ_EIO, "%s: rename failed: %s", final_dir, strerror(errno));
         }
         if (!s) fsync_path(out_dir);
+        if (!s) iq_fault_point("ckpt-after-rename");
     }
     if (s) iq_remove_tree(tmp);
     free(tmp);

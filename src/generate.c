@@ -148,7 +148,8 @@ static void beam_search(iq_infer *inf, const int32_t *prompt, int plen, int32_t 
         for (int i = 0; i < nc && nn < N; i++) {
             const cand_t *c = &cands[i];
             const beam_t *p = &cur[c->parent];
-            bool full = iq_infer_len(inf, p->slot) + 1 > max_len;
+            /* prompt + ids + tok must fit max_len (the scoring pass holds max_len positions) */
+            bool full = iq_infer_len(inf, p->slot) + 1 >= max_len;
             if (c->tok == eos || last || full) {
                 double norm = c->score / (double)(p->ids.len + 1);
                 if (norm > best_norm) {
@@ -325,6 +326,7 @@ typedef struct {
     iq_model *m;
     iq_head *head;
     iq_dataset *d;
+    int len; /* positions the buffers hold: the longest prompt or row + the generation budget, <= ctx */
 } loaded;
 
 static void loaded_free(loaded *L) {
@@ -334,39 +336,51 @@ static void loaded_free(loaded *L) {
     iq_data_free(L->d);
 }
 
-static iq_status load_all(const char *model_dir, const char *const *data, int n_data, bool skip_bad, loaded *L) {
+/* Loads the tokenizer, the data and then the model, sized for what this command needs (never for a whole
+ * huge context that no row uses). */
+static iq_status load_all(const char *model_dir, const char *const *data, int n_data, bool skip_bad, const char *prompt,
+                          int max_new, loaded *L) {
     memset(L, 0, sizeof *L);
-    iq_status st = iq_tok_load(model_dir, &L->tok);
-    if (!st) st = iq_model_load_folder(model_dir, 1, 0, &L->m, NULL);
+    iq_model_config cfg;
+    iq_status st = iq_model_config_read(model_dir, &cfg, NULL);
+    if (!st) st = iq_tok_load(model_dir, &L->tok);
     if (!st && iq_tok_eos(L->tok) < 0) st = iq_fail(IQ_EDATA, "%s: the tokenizer has no %s", model_dir, IQ_EOS_TEXT);
-    if (!st && iq_tok_vocab_size(L->tok) > iq_model_cfg(L->m)->vocab)
+    if (!st && iq_tok_vocab_size(L->tok) > cfg.vocab)
         st = iq_fail(IQ_EDATA, "%s: the tokenizer has more ids than the model", model_dir);
+    long longest = 1;
     if (!st && n_data > 0) {
-        iq_data_opts dopt = {.max_seq_len = iq_model_cfg(L->m)->ctx, .skip_bad_rows = skip_bad, .progress = true};
+        iq_data_opts dopt = {.max_seq_len = cfg.ctx, .skip_bad_rows = skip_bad, .progress = true};
         st = iq_data_load(data, n_data, L->tok, &dopt, &L->d);
+        if (!st) longest = (long)L->d->stats.max_len;
+    } else if (!st && prompt) {
+        iq_ids ids = {0};
+        iq_tok_encode(L->tok, prompt, strlen(prompt), &ids);
+        longest = ids.len > 0 ? (long)ids.len : 1;
+        iq_ids_free(&ids);
     }
     if (!st) {
-        const iq_model_config *c = iq_model_cfg(L->m);
-        L->head = iq_head_create(c->ctx, c->n_embd, c->vocab, 0);
+        long need = longest + (max_new > 0 ? max_new : 0);
+        L->len = need < cfg.ctx ? (int)need : cfg.ctx;
+        st = iq_model_load_folder(model_dir, 1, L->len, &L->m, NULL);
     }
+    if (!st) L->head = iq_head_create(L->len, cfg.n_embd, cfg.vocab, 0);
     return st;
 }
 
 iq_status iq_generate_command(const iq_generate_cmd *c) {
     loaded L;
-    iq_status st = load_all(c->model_dir, c->data, c->n_data, c->skip_bad_rows, &L);
+    iq_status st = load_all(c->model_dir, c->data, c->n_data, c->skip_bad_rows, c->prompt, c->gen.max_new_tokens, &L);
     if (st) {
         loaded_free(&L);
         return st;
     }
-    const iq_model_config *cfg = iq_model_cfg(L.m);
     float gamma = model_gamma(c->model_dir, c->gamma);
     int32_t eos = iq_tok_eos(L.tok);
     size_t n_prompts = c->prompt ? 1 : L.d->n_rows;
-    iq_infer *inf = iq_infer_create(L.m, iq_gen_slots(&c->gen), cfg->ctx);
+    iq_infer *inf = iq_infer_create(L.m, iq_gen_slots(&c->gen), L.len);
     int K = c->gen.beam > 0 ? 1 : (c->gen.num_samples > 0 ? c->gen.num_samples : 1);
     iq_gen_out *outs = iq_xcalloc((size_t)K, sizeof *outs);
-    float *rw = iq_xmalloc((size_t)cfg->ctx * sizeof *rw), *lp = iq_xmalloc((size_t)cfg->ctx * sizeof *lp);
+    float *rw = iq_xmalloc((size_t)L.len * sizeof *rw), *lp = iq_xmalloc((size_t)L.len * sizeof *lp);
     FILE *f = NULL;
     st = open_out(c->out, "samples.jsonl", &f);
     const char *decoding = c->gen.beam > 0 ? "beam" : c->gen.sampler.temperature <= 0 ? "greedy" : "sample";
@@ -382,8 +396,8 @@ iq_status iq_generate_command(const iq_generate_cmd *c) {
             for (size_t i = 0; i < pl; i++) iq_ids_push(&prompt, L.d->ids[a + i]);
         }
         if (prompt.len == 0) iq_ids_push(&prompt, eos);
-        if ((int)prompt.len >= cfg->ctx) {
-            iq_warn("prompt %zu has %zu tokens and leaves no room in the context (%d): skipped", r, prompt.len, cfg->ctx);
+        if ((int)prompt.len >= L.len) {
+            iq_warn("prompt %zu has %zu tokens and leaves no room in the context (%d): skipped", r, prompt.len, L.len);
             continue;
         }
         iq_generate(inf, prompt.v, (int)prompt.len, eos, &c->gen, r, outs);
@@ -431,15 +445,14 @@ iq_status iq_generate_command(const iq_generate_cmd *c) {
 
 iq_status iq_score_command(const iq_score_cmd *c) {
     loaded L;
-    iq_status st = load_all(c->model_dir, c->data, c->n_data, c->skip_bad_rows, &L);
+    iq_status st = load_all(c->model_dir, c->data, c->n_data, c->skip_bad_rows, NULL, 0, &L);
     if (st) {
         loaded_free(&L);
         return st;
     }
-    const iq_model_config *cfg = iq_model_cfg(L.m);
     float gamma = model_gamma(c->model_dir, c->gamma);
     int32_t eos = iq_tok_eos(L.tok);
-    float *rw = iq_xmalloc((size_t)cfg->ctx * sizeof *rw), *lp = iq_xmalloc((size_t)cfg->ctx * sizeof *lp);
+    float *rw = iq_xmalloc((size_t)L.len * sizeof *rw), *lp = iq_xmalloc((size_t)L.len * sizeof *lp);
     FILE *f = NULL;
     st = open_out(c->out, "scores.jsonl", &f);
     for (size_t r = 0; r < L.d->n_rows && !st; r++) {
@@ -516,12 +529,11 @@ static cJSON *mean_where(const double *x, const double *ok, size_t n, double wan
 iq_status iq_eval_generation(const iq_gen_eval_opts *o, cJSON **result) {
     *result = NULL;
     loaded L;
-    iq_status st = load_all(o->model_dir, o->data, o->n_data, o->skip_bad_rows, &L);
+    iq_status st = load_all(o->model_dir, o->data, o->n_data, o->skip_bad_rows, NULL, o->max_new_tokens, &L);
     if (st) {
         loaded_free(&L);
         return st;
     }
-    const iq_model_config *cfg = iq_model_cfg(L.m);
     float gamma = model_gamma(o->model_dir, o->gamma);
     int32_t eos = iq_tok_eos(L.tok);
     int K = o->num_samples > 0 ? o->num_samples : 1;
@@ -533,9 +545,9 @@ iq_status iq_eval_generation(const iq_gen_eval_opts *o, cJSON **result) {
     for (int t = 0; t < o->n_temperatures; t++) S[si++] = (setting){.name = "sample", .temperature = o->temperatures[t], .k = K};
     int slots = K > 2 * o->beam ? K : 2 * o->beam;
     if (slots < 1) slots = 1;
-    iq_infer *inf = iq_infer_create(L.m, slots, cfg->ctx);
+    iq_infer *inf = iq_infer_create(L.m, slots, L.len);
     iq_gen_out *outs = iq_xcalloc((size_t)(K > 1 ? K : 1), sizeof *outs);
-    float *rw = iq_xmalloc((size_t)cfg->ctx * sizeof *rw), *lpb = iq_xmalloc((size_t)cfg->ctx * sizeof *lpb);
+    float *rw = iq_xmalloc((size_t)L.len * sizeof *rw), *lpb = iq_xmalloc((size_t)L.len * sizeof *lpb);
     FILE *f = NULL;
     st = open_out(o->out, "samples.jsonl", &f);
     size_t rows = L.d->n_rows;

@@ -5,6 +5,8 @@
  * tensors · writing. */
 #include "iqtrain/safetensors.h"
 
+#include "iqtrain/fault.h"
+
 #include <cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -702,6 +704,7 @@ typedef struct {
 
 static int write_all(int fd, const void *p, size_t n) {
     const char *c = p;
+    if (n > 0 && iq_fault_write()) return ENOSPC;
     while (n > 0) {
         ssize_t w = write(fd, c, n);
         if (w < 0) {

@@ -29,13 +29,19 @@ uint32_t iq_byte_to_unicode(uint8_t b) {
 }
 
 uint8_t iq_byte_order(int i) {
-    /* printable bytes first (in byte order), then the rest */
-    int k = 0;
-    for (int b = 0; b < 256; b++)
-        if (byte_is_printable(b) && k++ == i) return (uint8_t)b;
-    for (int b = 0; b < 256; b++)
-        if (!byte_is_printable(b) && k++ == i) return (uint8_t)b;
-    return 0;
+    /* printable bytes first (in byte order), then the rest; tabulated at first use (racing threads
+     * write equal bytes) */
+    static uint8_t order[256];
+    static int ready = 0;
+    if (!__atomic_load_n(&ready, __ATOMIC_ACQUIRE)) {
+        int k = 0;
+        for (int b = 0; b < 256; b++)
+            if (byte_is_printable(b)) order[k++] = (uint8_t)b;
+        for (int b = 0; b < 256; b++)
+            if (!byte_is_printable(b)) order[k++] = (uint8_t)b;
+        __atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
+    }
+    return i >= 0 && i < 256 ? order[i] : 0;
 }
 
 /* Inverse map: code point -> byte, or -1. */

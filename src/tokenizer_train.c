@@ -83,7 +83,7 @@ typedef struct {
 static size_t ptab_hash(uint64_t k, size_t cap) { return (size_t)((k * 0x9E3779B97F4A7C15ULL) >> 17) & (cap - 1); }
 
 static void ptab_grow(pair_table *t) {
-    size_t ncap = t->cap ? t->cap * 2 : 1 << 16;
+    size_t ncap = t->cap ? t->cap * 2 : 1 << 10;
     uint64_t *nk = iq_xmalloc(ncap * sizeof *nk);
     int32_t *ni = iq_xmalloc(ncap * sizeof *ni);
     for (size_t i = 0; i < ncap; i++) nk[i] = UINT64_MAX;
@@ -114,7 +114,7 @@ static pair_info *ptab_get(pair_table *t, int32_t a, int32_t b, bool create) {
     }
     if (!create) return NULL;
     if (t->n_infos == t->cap_infos) {
-        t->cap_infos = t->cap_infos ? t->cap_infos * 2 : 1 << 15;
+        t->cap_infos = t->cap_infos ? t->cap_infos * 2 : 1 << 9;
         t->infos = iq_xrealloc(t->infos, t->cap_infos * sizeof *t->infos);
         t->info_key = iq_xrealloc(t->info_key, t->cap_infos * sizeof *t->info_key);
     }
@@ -152,7 +152,7 @@ typedef struct {
 
 static void cheap_push(cand_heap *q, cand x) {
     if (q->n == q->cap) {
-        q->cap = q->cap ? q->cap * 2 : 1 << 15;
+        q->cap = q->cap ? q->cap * 2 : 1 << 9;
         q->h = iq_xrealloc(q->h, q->cap * sizeof *q->h);
     }
     size_t i = q->n++;

@@ -24,6 +24,7 @@
 #include "iqtrain/checkpoint.h"
 #include "iqtrain/data.h"
 #include "iqtrain/eval.h"
+#include "iqtrain/fault.h"
 #include "iqtrain/log.h"
 #include "iqtrain/matmul.h"
 #include "iqtrain/model.h"
@@ -132,8 +133,11 @@ static iq_status metrics_truncate(const char *path, long keep_step) {
         if (!nl) break; /* a torn last line (killed mid-write) is dropped */
         cJSON *j = cJSON_ParseWithLength(p, (size_t)(nl - p));
         const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "step"), *ty = cJSON_GetObjectItemCaseSensitive(j, "type");
+        /* the ckpt row of the resumed step is written again after reopening (a kill between the rename and
+         * that row must not lose it) */
         bool keep = cJSON_IsNumber(st) && st->valuedouble <= (double)keep_step &&
-                    !(cJSON_IsString(ty) && strcmp(ty->valuestring, "final") == 0);
+                    !(cJSON_IsString(ty) && strcmp(ty->valuestring, "final") == 0) &&
+                    !(cJSON_IsString(ty) && strcmp(ty->valuestring, "ckpt") == 0 && st->valuedouble == (double)keep_step);
         if (keep) iq_buf_append(&out, p, (size_t)(nl - p) + 1);
         cJSON_Delete(j);
         p = nl + 1;
@@ -245,6 +249,7 @@ static iq_status save_final(const char *out, iq_model *m, const iq_tokenizer *to
     iq_status s = iq_mkdirs(tmp);
     if (!s) s = iq_model_save_folder(m, tok, tmp, dt, section);
     if (!s) {
+        iq_fault_point("final-before-rename");
         iq_remove_tree(fin);
         if (rename(tmp, fin) != 0) s = iq_fail(IQ_EIO, "%s: rename failed: %s", fin, strerror(errno));
     }
@@ -687,6 +692,17 @@ int iq_train(const iq_train_opts *o, cJSON **summary) {
         r->met.f = fopen(mpath, start > 0 ? "ab" : "wb");
         if (!r->met.f) st = iq_fail(IQ_ECANTCREAT, "%s: %s", mpath, strerror(errno));
     }
+    if (!st && r->resume_dir && start > 0) {
+        char nm[48];
+        snprintf(nm, sizeof nm, "checkpoint-%ld", start);
+        char *here = iq_path_join(r->out, nm);
+        if (iq_is_dir(here)) {
+            mbegin(&r->met, "ckpt", start, (double)start / (double)spe, elapsed0);
+            iq_buf_printf(&r->met.line, ",\"path\":\"%s\"", nm);
+            st = mend(&r->met);
+        }
+        free(here);
+    }
     free(mpath);
     if (st) return fail(r, st);
 
@@ -749,6 +765,7 @@ int iq_train(const iq_train_opts *o, cJSON **summary) {
             rc = IQ_EDIVERGED;
             break;
         }
+        iq_fault_point("step-mid");
         iq_clip_grads(r->model, grad_norm, o->grad_clip);
         lr = iq_lr_at(o->lr_schedule, o->lr, o->min_lr, o->warmup, total, step);
         iq_adamw_step(r->opt, r->model, &ao, (float)lr);

@@ -1,6 +1,8 @@
 /* util.c — status and error messages, containers, file helpers. */
 #include "iqtrain/util.h"
 
+#include "iqtrain/fault.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -345,6 +347,7 @@ iq_status iq_write_file_atomic(const char *path, const void *data, size_t len) {
     }
     const char *p = data;
     size_t left = len;
+    if (iq_fault_write()) goto io_error;
     while (left > 0) {
         ssize_t w = write(fd, p, left);
         if (w < 0) {

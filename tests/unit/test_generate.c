@@ -149,6 +149,31 @@ static void test_reward_identity(iq_model *m) {
     iq_head_free(h);
 }
 
+/* Generation stops at the context end: prompt + completion never exceed the cache (and the scoring pass's
+ * buffers), for sampling and beam search alike. */
+static void test_context_end(iq_model *m) {
+    int32_t prompt[40];
+    for (int i = 0; i < 40; i++) prompt[i] = (int32_t)(i % 50);
+    iq_infer *inf = iq_infer_create(m, 4, CTX);
+    iq_head *h = iq_head_create(CTX, iq_model_cfg(m)->n_embd, V, 0);
+    iq_gen_opts s = {2, {1.0f, 0, 1.0f}, 0, 30, 5}, b = {1, {0.0f, 0, 1.0f}, 2, 30, 5};
+    iq_gen_out out[2] = {0};
+    float rw[CTX], lp[CTX];
+    double reward, logprob;
+    iq_generate(inf, prompt, 40, -1, &s, 0, out);
+    for (int k = 0; k < 2; k++) {
+        CHECK_MSG(40 + out[k].ids.len == CTX, "sample %d: %zu tokens after a 40-token prompt (ctx %d)", k, out[k].ids.len, CTX);
+        iq_score_sequence(m, h, prompt, 40, out[k].ids.v, (int)out[k].ids.len, false, 0.99f, rw, lp, &reward, &logprob);
+        CHECK(isfinite(reward) && isfinite(logprob));
+    }
+    iq_generate(inf, prompt, 40, -1, &b, 0, out);
+    CHECK_MSG(40 + out[0].ids.len <= CTX, "beam: %zu tokens after a 40-token prompt (ctx %d)", out[0].ids.len, CTX);
+    iq_ids_free(&out[0].ids);
+    iq_ids_free(&out[1].ids);
+    iq_head_free(h);
+    iq_infer_free(inf);
+}
+
 int main(void) {
     iq_set_threads(2);
     iq_model *m = make_model();
@@ -158,6 +183,7 @@ int main(void) {
     test_sampling_reproducible(m);
     test_beam1_equals_greedy_and_samplers(m);
     test_reward_identity(m);
+    test_context_end(m);
     iq_model_free(m);
     CHECK_DONE();
 }
