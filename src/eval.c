@@ -99,16 +99,6 @@ void iq_eval_stats_json(cJSON *j, const iq_loss_stats *st, float lambda) {
     cJSON_AddNumberToObject(j, "ppl", exp(nll));
 }
 
-/* The shortest decimal that reads back as f, as a double: 0.1f is printed 0.1, not 0.10000000149011612. */
-static double short_float(float f) {
-    char buf[32];
-    for (int p = 1; p <= 9; p++) {
-        snprintf(buf, sizeof buf, "%.*g", p, (double)f);
-        double d = strtod(buf, NULL);
-        if ((float)d == f) return d;
-    }
-    return (double)f;
-}
 
 static double section_num(const cJSON *s, const char *k, double def) {
     const cJSON *x = cJSON_GetObjectItemCaseSensitive(s, k);
@@ -155,8 +145,8 @@ iq_status iq_eval_command(const iq_eval_opts *o, cJSON **result) {
     iq_eval_dataset(m, h, d, &lo, bs, &ls);
     cJSON *j = cJSON_CreateObject();
     iq_eval_stats_json(j, &ls, lo.lambda);
-    cJSON_AddNumberToObject(j, "lambda", short_float(lo.lambda));
-    cJSON_AddNumberToObject(j, "gamma", short_float(lo.gamma));
+    cJSON_AddNumberToObject(j, "lambda", iq_short_float(lo.lambda));
+    cJSON_AddNumberToObject(j, "gamma", iq_short_float(lo.gamma));
     cJSON_AddNumberToObject(j, "rows", (double)d->stats.rows);
     double ntd = ls.n_td ? (double)ls.n_td : 1.0;
     cJSON_AddNumberToObject(j, "reward_mean", ls.r_sum / ntd);

@@ -418,7 +418,7 @@ iq_status iq_generate_command(const iq_generate_cmd *c) {
                 cJSON_AddStringToObject(j, "prompt", ptext);
                 cJSON_AddStringToObject(j, "completion", ctext);
                 cJSON_AddStringToObject(j, "decoding", decoding);
-                cJSON_AddItemToObject(j, "temperature", num9(c->gen.beam > 0 ? 0.0 : c->gen.sampler.temperature));
+                cJSON_AddItemToObject(j, "temperature", num9(c->gen.beam > 0 ? 0.0 : iq_short_float(c->gen.sampler.temperature)));
                 cJSON_AddNumberToObject(j, "sample", k);
                 cJSON_AddItemToObject(j, "logprob", num9(logprob));
                 cJSON_AddItemToObject(j, "reward", num9(reward));
@@ -582,7 +582,7 @@ iq_status iq_eval_generation(const iq_gen_eval_opts *o, cJSON **result) {
                     cJSON_AddStringToObject(j, "prompt", ptext);
                     cJSON_AddStringToObject(j, "completion", ctext);
                     cJSON_AddStringToObject(j, "decoding", S_->name);
-                    cJSON_AddItemToObject(j, "temperature", num9(S_->temperature));
+                    cJSON_AddItemToObject(j, "temperature", num9(iq_short_float(S_->temperature)));
                     cJSON_AddNumberToObject(j, "sample", k);
                     cJSON_AddItemToObject(j, "logprob", num9(logprob));
                     cJSON_AddItemToObject(j, "reward", num9(reward));
@@ -617,7 +617,7 @@ iq_status iq_eval_generation(const iq_gen_eval_opts *o, cJSON **result) {
         setting *x = &S[s];
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "decoding", x->name);
-        cJSON_AddItemToObject(j, "temperature", num9(x->temperature));
+        cJSON_AddItemToObject(j, "temperature", num9(iq_short_float(x->temperature)));
         if (x->beam) cJSON_AddNumberToObject(j, "beam", x->beam);
         cJSON_AddNumberToObject(j, "samples_per_prompt", x->k);
         cJSON_AddItemToObject(j, "accuracy", num9(x->n > 0 ? x->correct / x->n : 0.0));
@@ -626,7 +626,7 @@ iq_status iq_eval_generation(const iq_gen_eval_opts *o, cJSON **result) {
             double b = x->bleu_n ? x->bleu_sum / x->bleu_n : NAN;
             cJSON_AddItemToObject(j, "self_bleu", num9(b));
             char key[32];
-            snprintf(key, sizeof key, "%g", (double)x->temperature);
+            snprintf(key, sizeof key, "%g", iq_short_float(x->temperature));
             cJSON_AddItemToObject(sb, key, num9(b));
         }
         cJSON_AddItemToObject(j, "reward_correct", mean_where(x->rew, x->ok, x->ns, 1.0));

@@ -204,21 +204,11 @@ static double peak_rss_mb(void) {
 static const char *td_name(iq_td_grad g) { return g == IQ_TD_SEMI ? "semi" : "full"; }
 static const char *trunc_name(iq_truncation t) { return t == IQ_TRUNC_DROP ? "drop" : "bootstrap"; }
 
-/* The shortest decimal that reads back as f, as a double: 0.1f is written 0.1, not 0.10000000149011612. */
-static double short_float(float f) {
-    char buf[32];
-    for (int p = 1; p <= 9; p++) {
-        snprintf(buf, sizeof buf, "%.*g", p, (double)f);
-        double d = strtod(buf, NULL);
-        if ((float)d == f) return d;
-    }
-    return (double)f;
-}
 
 static cJSON *iqtrain_section(const iq_train_opts *o) {
     cJSON *s = cJSON_CreateObject();
-    cJSON_AddNumberToObject(s, "lambda", short_float(o->lambda));
-    cJSON_AddNumberToObject(s, "gamma", short_float(o->gamma));
+    cJSON_AddNumberToObject(s, "lambda", iq_short_float(o->lambda));
+    cJSON_AddNumberToObject(s, "gamma", iq_short_float(o->gamma));
     cJSON_AddStringToObject(s, "td_grad", td_name(o->td_grad));
     cJSON_AddStringToObject(s, "truncation", trunc_name(o->truncation));
     static const char *ls[] = {"constant", "linear", "cosine"};

@@ -412,3 +412,13 @@ const char *iq_build_type(void) {
     return IQ_BUILD_TYPE;
 #endif
 }
+
+double iq_short_float(float f) {
+    char buf[32];
+    for (int p = 1; p <= 9; p++) {
+        snprintf(buf, sizeof buf, "%.*g", p, (double)f);
+        double d = strtod(buf, NULL);
+        if ((float)d == f) return d;
+    }
+    return (double)f;
+}

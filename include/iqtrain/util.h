@@ -94,6 +94,10 @@ char *iq_path_join(const char *a, const char *b);
 /* Monotonic seconds. */
 double iq_now(void);
 
+/* The shortest decimal that reads back as f, as a double (for JSON: 0.1f is written 0.1, not
+ * 0.10000000149011612). */
+double iq_short_float(float f);
+
 /* Version and build facts, e.g. "0.1.0", "abc1234", "Release". */
 const char *iq_version(void);
 const char *iq_git_commit(void);
