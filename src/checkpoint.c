@@ -79,7 +79,7 @@ iq_status iq_model_config_read(const char *dir, iq_model_config *cfg, cJSON **iq
     /* GPT-2 variants iqtrain does not implement are refused by name */
     if (!st && (x = cJSON_GetObjectItemCaseSensitive(j, "n_inner")) && !cJSON_IsNull(x)) {
         int ni;
-        if (!get_int(j, "n_inner", &ni) || ni != 4 * c.n_embd)
+        if (!get_int(j, "n_inner", &ni) || (long long)ni != 4LL * c.n_embd) /* (n_embd is only range-checked below) */
             st = iq_fail(IQ_EDATA, "%s: unsupported n_inner (only 4 * n_embd)", path);
     }
     if (!st && (x = cJSON_GetObjectItemCaseSensitive(j, "scale_attn_weights")) && cJSON_IsFalse(x))
