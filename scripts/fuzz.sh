@@ -41,6 +41,13 @@ COMMON=(-rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=30)
 export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1:strict_string_checks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 mkdir -p "$B/logs"
+# the targets' scratch folders (one per process; left behind by a crashing one): all under one folder that
+# goes away with this script, in /dev/shm when possible (many small writes and fsyncs)
+TMPROOT=$B
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then TMPROOT=/dev/shm; fi
+IQ_FUZZ_TMP=$(mktemp -d "$TMPROOT/iqtrain-fuzz-run.XXXXXX")
+export IQ_FUZZ_TMP
+trap 'rm -rf "$IQ_FUZZ_TMP"' EXIT
 
 # one target: regressions, then fuzzing; writes $B/logs/<t>.result ("ok EXECS" or "crash FILE")
 run_one() {

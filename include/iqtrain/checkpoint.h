@@ -44,7 +44,8 @@ iq_status iq_model_save_folder(iq_model *m, const iq_tokenizer *tok, const char 
 iq_status iq_checkpoint_save(const char *out_dir, long step, iq_model *m, iq_adamw *opt, const iq_tokenizer *tok,
                              const cJSON *iqtrain_section, const cJSON *state, char **path_out);
 
-/* Verifies a checkpoint folder: trainer_state.json parses and every file's CRC-32 matches. 65 naming the
+/* Verifies a checkpoint folder: trainer_state.json parses, its step, tokens_seen and build.threads are
+ * integers in range (the file has no CRC of its own), and every other file's CRC-32 matches. 65 naming the
  * file that fails, 66 when the folder or a file is missing. On success *state receives trainer_state.json. */
 iq_status iq_checkpoint_verify(const char *dir, cJSON **state);
 
