@@ -648,6 +648,11 @@ int iq_train(const iq_train_opts *o, cJSON **summary) {
         if (!bit_exact)
             iq_warn("resuming with %d threads where the checkpoint used %d: the curve is no longer bit-exact", o->threads,
                     (int)th->valuedouble);
+        const cJSON *ts = cJSON_GetObjectItemCaseSensitive(s, "total_steps");
+        if (cJSON_IsNumber(ts) && (long)ts->valuedouble != total && o->lr_schedule != IQ_LR_CONSTANT)
+            iq_warn("the run now has %ld steps where the checkpoint planned %ld: the learning-rate schedule changes "
+                    "from here, so the curve differs from a run that had %ld steps from the start",
+                    total, (long)ts->valuedouble, total);
         iq_info("resuming %s at step %ld", r->resume_dir, start);
     }
     {
