@@ -20,19 +20,6 @@
 // ----------------------------------------------------------------------------------------------------
 // config.json
 
-static iq_status read_json(const char *path, cJSON **out) {
-    char *data;
-    size_t len;
-    iq_status st = iq_read_file(path, &data, &len);
-    if (st) return st;
-    const char *end = NULL;
-    cJSON *j = cJSON_ParseWithLengthOpts(data, len + 1, &end, 1);
-    free(data);
-    if (!j) return iq_fail(IQ_EDATA, "%s: invalid JSON", path);
-    *out = j;
-    return IQ_OK;
-}
-
 static iq_status write_json(const char *path, const cJSON *j) {
     char *s = cJSON_Print(j);
     if (!s) return iq_fail(IQ_EINTERNAL, "out of memory printing %s", path);
@@ -56,7 +43,7 @@ iq_status iq_model_config_read(const char *dir, iq_model_config *cfg, cJSON **iq
     if (iqtrain_section) *iqtrain_section = NULL;
     char *path = iq_path_join(dir, "config.json");
     cJSON *j = NULL;
-    iq_status st = read_json(path, &j);
+    iq_status st = iq_read_json(path, &j);
     if (st) {
         free(path);
         return st;
@@ -330,7 +317,7 @@ static iq_status open_weight_files(const char *dir, iq_safetensors ***files, int
         single = NULL;
     } else {
         cJSON *j = NULL;
-        s = read_json(index, &j);
+        s = iq_read_json(index, &j);
         const cJSON *wm = s ? NULL : cJSON_GetObjectItemCaseSensitive(j, "weight_map");
         if (!s && !cJSON_IsObject(wm)) s = iq_fail(IQ_EDATA, "%s: no \"weight_map\" object", index);
         int cap = 0;
@@ -626,7 +613,7 @@ iq_status iq_checkpoint_verify(const char *dir, cJSON **state) {
     if (!iq_is_dir(dir)) return iq_fail(IQ_ENOINPUT, "%s: no such checkpoint folder", dir);
     char *p = iq_path_join(dir, "trainer_state.json");
     cJSON *ts = NULL;
-    iq_status s = read_json(p, &ts);
+    iq_status s = iq_read_json(p, &ts);
     free(p);
     if (s) return s == IQ_ENOINPUT ? iq_fail(IQ_EDATA, "%s: trainer_state.json is missing", dir) : s;
     const cJSON *files = cJSON_GetObjectItemCaseSensitive(ts, "files");

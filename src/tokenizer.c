@@ -438,23 +438,6 @@ iq_status iq_tok_decode(const iq_tokenizer *t, const int32_t *ids, size_t n, iq_
 // ----------------------------------------------------------------------------------------------------
 // loading
 
-static iq_status parse_json_file(const char *path, cJSON **out) {
-    char *data;
-    size_t len;
-    iq_status st = iq_read_file(path, &data, &len);
-    if (st) return st;
-    const char *end = NULL;
-    cJSON *j = cJSON_ParseWithLengthOpts(data, len + 1, &end, 1) /* + the NUL iq_read_file adds */;
-    if (!j) {
-        size_t off = end ? (size_t)(end - data) : 0;
-        free(data);
-        return iq_fail(IQ_EDATA, "%s: invalid JSON near byte %zu", path, off);
-    }
-    free(data);
-    *out = j;
-    return IQ_OK;
-}
-
 /* Adds the vocabulary object {"token": id, ...} to a new tokenizer. */
 static iq_status load_vocab(const char *path, const cJSON *vocab, const cJSON *added, iq_tokenizer **out) {
     if (!cJSON_IsObject(vocab)) return iq_fail(IQ_EDATA, "%s: the vocabulary is not a JSON object", path);
@@ -546,7 +529,7 @@ static iq_status load_merges_txt(iq_tokenizer *t, const char *path) {
 
 static iq_status load_tokenizer_json(const char *path, iq_tokenizer **out) {
     cJSON *root;
-    iq_status st = parse_json_file(path, &root);
+    iq_status st = iq_read_json(path, &root);
     if (st) return st;
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     const cJSON *pre = cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer");
@@ -602,7 +585,7 @@ static iq_status load_tokenizer_json(const char *path, iq_tokenizer **out) {
 
 static iq_status load_vocab_and_merges(const char *vocab_path, const char *merges_path, iq_tokenizer **out) {
     cJSON *root;
-    iq_status st = parse_json_file(vocab_path, &root);
+    iq_status st = iq_read_json(vocab_path, &root);
     if (st) return st;
     iq_tokenizer *t = NULL;
     st = load_vocab(vocab_path, root, NULL, &t);

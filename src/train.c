@@ -181,16 +181,7 @@ static iq_status read_run_json(const char *dir, cJSON **out) {
     *out = NULL;
     char *path = iq_path_join(dir, "run.json");
     iq_status st = IQ_OK;
-    if (iq_file_exists(path)) {
-        char *data;
-        size_t len;
-        st = iq_read_file(path, &data, &len);
-        if (!st) {
-            *out = cJSON_ParseWithLength(data, len);
-            free(data);
-            if (!*out) st = iq_fail(IQ_EDATA, "%s: invalid JSON", path);
-        }
-    }
+    if (iq_file_exists(path)) st = iq_read_json(path, out);
     free(path);
     return st;
 }
@@ -259,17 +250,14 @@ static void rotate_checkpoints(const char *out, int keep_last, bool keep_best) {
     if (keep_best)
         for (int i = 0; i < n; i++) {
             char *p = iq_path_join(paths[i], "trainer_state.json");
-            char *data;
-            size_t len;
-            if (iq_read_file(p, &data, &len) == IQ_OK) {
-                cJSON *j = cJSON_Parse(data);
+            cJSON *j = NULL;
+            if (iq_read_json(p, &j) == IQ_OK) {
                 const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "eval_loss");
                 if (cJSON_IsNumber(e) && e->valuedouble < best_loss) {
                     best_loss = e->valuedouble;
                     best = i;
                 }
                 cJSON_Delete(j);
-                free(data);
             }
             free(p);
         }

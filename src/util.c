@@ -3,6 +3,7 @@
 
 #include "iqtrain/fault.h"
 
+#include <cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -314,6 +315,21 @@ iq_status iq_read_file(const char *path, char **data, size_t *len) {
     b.data[b.len] = 0; /* always NUL-terminated, so text parsers can rely on it */
     *data = b.data;
     *len = b.len;
+    return IQ_OK;
+}
+
+iq_status iq_read_json(const char *path, cJSON **out) {
+    *out = NULL;
+    char *data;
+    size_t len;
+    iq_status st = iq_read_file(path, &data, &len);
+    if (st) return st;
+    const char *end = NULL;
+    cJSON *j = cJSON_ParseWithLengthOpts(data, len + 1, &end, 1); /* + the NUL iq_read_file adds */
+    size_t off = end ? (size_t)(end - data) : 0;
+    free(data);
+    if (!j) return iq_fail(IQ_EDATA, "%s: invalid JSON near byte %zu", path, off);
+    *out = j;
     return IQ_OK;
 }
 

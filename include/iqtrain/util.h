@@ -82,6 +82,10 @@ uint64_t iq_hash_bytes(const void *p, size_t n);
 /* ---------------------------------------------------------------- files */
 /* Reads a whole file. 66 when it cannot be opened or is a directory, 74 on read errors. */
 iq_status iq_read_file(const char *path, char **data, size_t *len);
+/* Reads and parses a JSON file (strict: nothing but whitespace after the value). 66 when it cannot be read,
+ * 65 "PATH: invalid JSON near byte N". Free *out with cJSON_Delete. */
+struct cJSON;
+iq_status iq_read_json(const char *path, struct cJSON **out);
 /* Writes a whole file atomically: temp file in the same folder, fsync, rename. 73/74 on failure. */
 iq_status iq_write_file_atomic(const char *path, const void *data, size_t len);
 /* mkdir -p. 73 on failure. */

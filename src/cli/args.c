@@ -176,23 +176,17 @@ static char *json_to_value(const cJSON *v, const opt_spec *s) {
 
 static int load_config(opt_set *o, const char *path) {
     const cmd_spec *cmd = o->cmd;
-    char *data;
-    size_t len;
-    iq_status st = iq_read_file(path, &data, &len);
+    cJSON *root = NULL;
+    iq_status st = iq_read_json(path, &root);
     if (st) {
         cli_error("--config %s", iq_last_error());
         return st;
     }
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(data, len + 1, &end, 1) /* + the NUL iq_read_file adds */;
-    if (!root || !cJSON_IsObject(root)) {
-        cli_error("%s: %s", path, root ? "a config file must be a JSON object" : "invalid JSON");
-        if (!root && end) fprintf(stderr, "  near byte %zu\n", (size_t)(end - data));
+    if (!cJSON_IsObject(root)) {
+        cli_error("%s: a config file must be a JSON object", path);
         cJSON_Delete(root);
-        free(data);
         return IQ_EDATA;
     }
-    free(data);
     /* a run.json: {"options": {...}, "data": [...], "version": ...} */
     const cJSON *opts = cJSON_GetObjectItemCaseSensitive(root, "options");
     bool run_json = cJSON_IsObject(opts);
@@ -385,6 +379,29 @@ void args_print_help(const cmd_spec *cmd) {
     }
     printf("\nExit codes: 0 ok, 64 usage, 65 bad data or corrupt input, 66 cannot open input, 70 internal error,\n"
            "73 cannot create output, 74 I/O error, 75 diverged, 130 SIGINT, 143 SIGTERM.\n");
+}
+
+// ----------------------------------------------------------------------------------------------------
+// file lists
+
+int args_files(const opt_set *o, const char *list_opt, bool with_pos, char ***files) {
+    const char *v = opt_str(o, list_opt);
+    int n = 0, cap = (with_pos ? o->n_pos : 0) + 1;
+    for (const char *c = v; c && *c; c++) cap += *c == ',';
+    *files = iq_xcalloc((size_t)cap, sizeof **files);
+    if (v) {
+        char *copy = iq_xstrdup(v);
+        for (char *save = NULL, *p = strtok_r(copy, ",", &save); p; p = strtok_r(NULL, ",", &save))
+            (*files)[n++] = iq_xstrdup(p);
+        free(copy);
+    }
+    for (int i = 0; with_pos && i < o->n_pos; i++) (*files)[n++] = iq_xstrdup(o->pos[i]);
+    return n;
+}
+
+void args_files_free(char **files, int n) {
+    for (int i = 0; i < n; i++) free(files[i]);
+    free(files);
 }
 
 // ----------------------------------------------------------------------------------------------------

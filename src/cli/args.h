@@ -58,6 +58,12 @@ double opt_float(const opt_set *o, const char *name);
 /* Where a value came from: "default", "config" or "command line". */
 const char *opt_source(const opt_set *o, const char *name);
 
+/* File names from a list option (comma-separated; repeats accumulate) followed, when with_pos, by the
+ * positional arguments: `--data a,b c d` gives a b c d. Returns the count; *files holds copies, freed with
+ * args_files_free. */
+int args_files(const opt_set *o, const char *list_opt, bool with_pos, char ***files);
+void args_files_free(char **files, int n);
+
 /* The closest of `n` names to `s` by edit distance, or NULL when none is close. */
 const char *args_did_you_mean(const char *s, const char *const *names, int n);
 

@@ -53,12 +53,8 @@ static int run(const cmd_spec *cmd, opt_set *o) {
     }
     iq_set_threads(threads);
     iq_checkpoint_allow_extra_tensors(opt_flag(o, "allow-extra-tensors"));
-    int n = 0;
-    char **files = iq_xcalloc((size_t)o->n_pos + 64, sizeof *files);
-    char *list = opt_is_set(o, "data") ? iq_xstrdup(opt_str(o, "data")) : NULL;
-    for (char *save = NULL, *p = list ? strtok_r(list, ",", &save) : NULL; p && n < 64; p = strtok_r(NULL, ",", &save))
-        files[n++] = p;
-    for (int i = 0; i < o->n_pos; i++) files[n++] = o->pos[i];
+    char **files;
+    int n = args_files(o, "data", true, &files);
     iq_eval_opts e = {0};
     e.model_dir = opt_str(o, "model");
     e.data = (const char *const *)files;
@@ -122,8 +118,7 @@ static int run(const cmd_spec *cmd, opt_set *o) {
             }
         }
     }
-    free(files);
-    free(list);
+    args_files_free(files, n);
     if (st) {
         if (st != IQ_EUSAGE) cli_error("%s", iq_last_error());
         cJSON_Delete(res);

@@ -27,16 +27,6 @@ static const opt_spec GEN_OPTS[] = {
     {"config", OPT_STR, NULL, "FILE.json", "read options from a JSON file (flags override it)", NULL},
 };
 
-static int collect_files(opt_set *o, char ***files, char **list) {
-    int n = 0;
-    *files = iq_xcalloc((size_t)o->n_pos + 64, sizeof **files);
-    *list = opt_is_set(o, "data") ? iq_xstrdup(opt_str(o, "data")) : NULL;
-    for (char *save = NULL, *p = *list ? strtok_r(*list, ",", &save) : NULL; p && n < 64; p = strtok_r(NULL, ",", &save))
-        (*files)[n++] = p;
-    for (int i = 0; i < o->n_pos; i++) (*files)[n++] = o->pos[i];
-    return n;
-}
-
 static int set_threads(opt_set *o) {
     int threads = opt_is_set(o, "threads") ? (int)opt_int(o, "threads") : iq_default_threads();
     if (threads < 1 || threads > 1024) {
@@ -50,8 +40,8 @@ static int set_threads(opt_set *o) {
 
 static int run_generate(const cmd_spec *cmd, opt_set *o) {
     (void)cmd;
-    char **files, *list;
-    int n = collect_files(o, &files, &list);
+    char **files;
+    int n = args_files(o, "data", true, &files);
     int rc = 0;
     if (!opt_is_set(o, "model") || (!opt_is_set(o, "prompt") && n == 0) || (opt_is_set(o, "prompt") && n > 0)) {
         cli_error("generate needs --model DIR and either --prompt TEXT or --data FILE...");
@@ -89,8 +79,7 @@ static int run_generate(const cmd_spec *cmd, opt_set *o) {
             rc = st;
         }
     }
-    free(files);
-    free(list);
+    args_files_free(files, n);
     return rc;
 }
 
@@ -118,8 +107,8 @@ static const opt_spec SCORE_OPTS[] = {
 
 static int run_score(const cmd_spec *cmd, opt_set *o) {
     (void)cmd;
-    char **files, *list;
-    int n = collect_files(o, &files, &list);
+    char **files;
+    int n = args_files(o, "data", true, &files);
     int rc = 0;
     if (!opt_is_set(o, "model") || n == 0) {
         cli_error("score needs --model DIR and --data FILE...");
@@ -135,8 +124,7 @@ static int run_score(const cmd_spec *cmd, opt_set *o) {
             rc = st;
         }
     }
-    free(files);
-    free(list);
+    args_files_free(files, n);
     return rc;
 }
 

@@ -84,20 +84,14 @@ static void print_summary_json(const iq_dataset *d) {
 
 static int run_data(opt_set *o, const iq_tokenizer *tok) {
     /* --data a b c: the first file is the option's value, the rest arrive as positional arguments */
-    int n = 0;
-    char *list = iq_xstrdup(opt_str(o, "data"));
-    size_t n_list = 1;
-    for (const char *c = list; *c; c++) n_list += *c == ',';
-    char **files = iq_xcalloc((size_t)o->n_pos + n_list, sizeof *files);
-    for (char *save = NULL, *p = strtok_r(list, ",", &save); p; p = strtok_r(NULL, ",", &save)) files[n++] = p;
-    for (int i = 0; i < o->n_pos; i++) files[n++] = o->pos[i];
+    char **files;
+    int n = args_files(o, "data", true, &files);
     iq_data_opts dopt = {.max_seq_len = (int32_t)opt_int(o, "max-seq-len"),
                          .skip_bad_rows = opt_flag(o, "skip-bad-rows"),
                          .progress = true};
     iq_dataset *d = NULL;
     iq_status st = iq_data_load((const char *const *)files, n, tok, &dopt, &d);
-    free(files);
-    free(list);
+    args_files_free(files, n);
     if (st) {
         cli_error("%s", iq_last_error());
         return st;

@@ -83,19 +83,6 @@ static cJSON *resolved_options(const opt_set *o) {
     return j;
 }
 
-static int split_list(const char *v, char ***out) {
-    *out = NULL;
-    if (!v) return 0;
-    char *copy = iq_xstrdup(v);
-    int n = 0;
-    for (char *save = NULL, *p = strtok_r(copy, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
-        *out = iq_xrealloc(*out, (size_t)(n + 1) * sizeof **out);
-        (*out)[n++] = iq_xstrdup(p);
-    }
-    free(copy);
-    return n;
-}
-
 static int pick(const char *v, const char *const *names, int n) {
     for (int i = 0; i < n; i++)
         if (strcmp(v, names[i]) == 0) return i;
@@ -157,7 +144,7 @@ static int run(const cmd_spec *cmd, opt_set *o) {
     t.data = (const char *const *)o->pos;
     t.n_data = o->n_pos;
     char **eval_files;
-    t.n_eval_data = split_list(opt_str(o, "eval-data"), &eval_files);
+    t.n_eval_data = args_files(o, "eval-data", false, &eval_files);
     t.eval_data = (const char *const *)eval_files;
     t.eval_split = opt_is_set(o, "eval-split") ? opt_float(o, "eval-split") : -1.0;
     t.skip_bad_rows = opt_flag(o, "skip-bad-rows");
@@ -177,8 +164,7 @@ static int run(const cmd_spec *cmd, opt_set *o) {
         t.keep_last < 0 || t.lr < 0 || t.min_lr < 0 || t.n_layer < 0 || t.n_head < 0 || t.n_embd < 0 || t.ctx < 0 ||
         t.max_seq_len < 0 || t.beta1 < 0 || t.beta1 >= 1 || t.beta2 < 0 || t.beta2 >= 1 || t.eps <= 0) {
         cli_error("an option is out of range (threads 1..1024, epochs > 0, steps/sizes >= 0, betas in [0, 1), eps > 0)");
-        for (int i = 0; i < t.n_eval_data; i++) free(eval_files[i]);
-        free(eval_files);
+        args_files_free(eval_files, t.n_eval_data);
         return IQ_EUSAGE;
     }
     iq_checkpoint_allow_extra_tensors(opt_flag(o, "allow-extra-tensors"));
@@ -193,8 +179,7 @@ static int run(const cmd_spec *cmd, opt_set *o) {
         cJSON_Delete(summary);
     }
     cJSON_Delete(opts);
-    for (int i = 0; i < t.n_eval_data; i++) free(eval_files[i]);
-    free(eval_files);
+    args_files_free(eval_files, t.n_eval_data);
     return rc;
 }
 
