@@ -183,8 +183,7 @@ iq_status iq_bench_train(const iq_bench_train_opts *o, iq_bench_train_result *r)
                      iq_model_dlnf(m), iq_model_grads(m)->wte, &ls, NULL, NULL);
         iq_model_backward(m, ids, B, T);
         double norm = iq_grad_norm(m);
-        iq_clip_grads(m, norm, 1.0f);
-        iq_adamw_step(opt, m, &ao, ao.lr);
+        iq_adamw_step(opt, m, &ao, ao.lr, iq_clip_coef(norm, 1.0f));
         ms[s] = (iq_now() - t0) * 1e3;
         double loss = iq_loss_value(&ls, lo.lambda, NULL, NULL);
         if (s == 0) r->loss_first = loss;
@@ -207,6 +206,67 @@ iq_status iq_bench_train(const iq_bench_train_opts *o, iq_bench_train_result *r)
     free(lens);
     iq_adamw_free(opt);
     iq_head_free(h);
+    iq_model_free(m);
+    return IQ_OK;
+}
+
+// ----------------------------------------------------------------------------------------------------
+// generation
+
+#include "iqtrain/infer.h"
+
+iq_status iq_bench_generate(const iq_bench_gen_opts *o, iq_bench_gen_result *r) {
+    memset(r, 0, sizeof *r);
+    int B = o->batch, P = o->prompt_len, N = o->new_tokens, reps = o->repeats < 1 ? 1 : o->repeats;
+    if (P + N > o->cfg.ctx)
+        return iq_fail(IQ_EUSAGE, "prompt %d + new tokens %d exceed the context %d", P, N, o->cfg.ctx);
+    iq_model *m = NULL;
+    iq_status st = iq_model_create(&o->cfg, 1, 2, &m);
+    if (st) return st;
+    iq_model_init_gpt2(m, o->seed);
+    int V = o->cfg.vocab;
+    iq_infer *inf = iq_infer_create(m, B, P + N > B * P ? P + N : B * P);
+    int32_t *tok = iq_xmalloc((size_t)B * P * sizeof *tok);
+    int *slots = iq_xmalloc((size_t)B * sizeof *slots);
+    float *logits = iq_xmalloc((size_t)B * V * sizeof *logits);
+    iq_rng rng;
+    iq_rng_seed(&rng, o->seed, 78);
+    double *secs = iq_xmalloc((size_t)(reps + 1) * sizeof *secs), *pre = iq_xmalloc((size_t)(reps + 1) * sizeof *pre);
+    for (int k = 0; k <= reps; k++) { /* k = 0 warms up */
+        for (int b = 0; b < B; b++) {
+            slots[b] = b;
+            iq_infer_reset(inf, b);
+            for (int t = 0; t < P; t++) tok[b * P + t] = (int32_t)iq_rng_below(&rng, (uint64_t)V);
+        }
+        double t0 = iq_now();
+        iq_infer_step(inf, slots, tok, B, P, logits);
+        pre[k] = (iq_now() - t0) * 1e3;
+        for (int i = 0; i < N; i++) {
+            for (int b = 0; b < B; b++) {
+                const float *z = logits + (size_t)b * V;
+                int am = 0;
+                for (int v = 1; v < V; v++)
+                    if (z[v] > z[am]) am = v;
+                tok[b] = am;
+            }
+            if (i + 1 < N) iq_infer_step(inf, slots, tok, B, 1, logits);
+        }
+        secs[k] = iq_now() - t0;
+    }
+    qsort(secs + 1, (size_t)reps, sizeof *secs, cmp_double);
+    qsort(pre + 1, (size_t)reps, sizeof *pre, cmp_double);
+    r->seconds = secs[1 + reps / 2];
+    r->prefill_ms = pre[1 + reps / 2];
+    r->tokens_per_s = (double)B * N / r->seconds;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    r->peak_rss_mb = (double)ru.ru_maxrss / 1024.0;
+    free(secs);
+    free(pre);
+    free(tok);
+    free(slots);
+    free(logits);
+    iq_infer_free(inf);
     iq_model_free(m);
     return IQ_OK;
 }

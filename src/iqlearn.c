@@ -7,6 +7,7 @@
 
 #include "iqtrain/data.h"
 #include "iqtrain/matmul.h"
+#include "vecmath.h"
 
 void iq_loss_stats_add(iq_loss_stats *acc, const iq_loss_stats *x) {
     acc->nll_sum += x->nll_sum;
@@ -78,6 +79,9 @@ iq_head *iq_head_create(int max_rows, int C, int V, int chunk_rows) {
     h->lse = iq_xcalloc(n, sizeof *h->lse);
     h->r = iq_xcalloc(n, sizeof *h->r);
     h->argmax = iq_xcalloc(n, sizeof *h->argmax);
+    iq_prefault(h->xg, n * (size_t)C * sizeof *h->xg);
+    iq_prefault(h->dxg, n * (size_t)C * sizeof *h->dxg);
+    iq_prefault(h->logits, ((size_t)chunk_rows + 1) * (size_t)V * sizeof *h->logits);
     return h;
 }
 
@@ -152,14 +156,13 @@ static void head_run(iq_head *h, const float *lnf, const float *wte, const int32
         for (int i = 0; i < m; i++) {
             const float *z = Lg + (size_t)i * V;
             float mx = z[0];
+#pragma omp simd reduction(max : mx)
+            for (int v = 1; v < V; v++) mx = z[v] > mx ? z[v] : mx;
             int am = 0;
-            for (int v = 1; v < V; v++)
-                if (z[v] > mx) {
-                    mx = z[v];
-                    am = v;
-                }
+            while (am < V - 1 && z[am] != mx) am++; /* the first maximum, as a scan with > finds */
             float s = 0.0f;
-            for (int v = 0; v < V; v++) s += expf(z[v] - mx);
+#pragma omp simd reduction(+ : s)
+            for (int v = 0; v < V; v++) s += iq_vexp(z[v] - mx);
             h->lse[ks + i] = mx + logf(s);
             h->argmax[ks + i] = am;
         }
@@ -202,7 +205,8 @@ static void head_run(iq_head *h, const float *lnf, const float *wte, const int32
                 memset(z, 0, (size_t)V * sizeof *z);
             } else {
                 float c = coef * inv_n;
-                for (int v = 0; v < V; v++) z[v] = c * expf(z[v] - lse);
+#pragma omp simd
+                for (int v = 0; v < V; v++) z[v] = c * iq_vexp(z[v] - lse);
             }
             if (mt & ROW_TARGET) {
                 float t = -1.0f;

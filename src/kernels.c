@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "iqtrain/matmul.h"
+#include "vecmath.h"
 
 // out (B,T,C) = wte[inp] + wpe[t]; inp (B,T), wte (V,C), wpe (ctx,C)
 void iq_encoder_forward(float *out, const int32_t *inp, const float *wte, const float *wpe, int B, int T, int C) {
@@ -137,12 +138,12 @@ void iq_attention_forward(float *out, float *att, const float *qkv, int B, int T
             iq_sgemm_ld(false, true, T, T, hs, scale, q, C3, k, C3, 0.0f, a, T);
             for (int t = 0; t < T; t++) {
                 float *row = a + (size_t)t * T, maxv = -INFINITY, sum = 0.0f;
-                for (int t2 = 0; t2 <= t; t2++)
-                    if (row[t2] > maxv) maxv = row[t2];
-                for (int t2 = 0; t2 <= t; t2++) {
-                    row[t2] = expf(row[t2] - maxv);
-                    sum += row[t2];
-                }
+#pragma omp simd reduction(max : maxv)
+                for (int t2 = 0; t2 <= t; t2++) maxv = row[t2] > maxv ? row[t2] : maxv;
+#pragma omp simd
+                for (int t2 = 0; t2 <= t; t2++) row[t2] = iq_vexp(row[t2] - maxv);
+#pragma omp simd reduction(+ : sum)
+                for (int t2 = 0; t2 <= t; t2++) sum += row[t2];
                 float inv = 1.0f / sum;
                 for (int t2 = 0; t2 <= t; t2++) row[t2] *= inv;
                 for (int t2 = t + 1; t2 < T; t2++) row[t2] = 0.0f;
@@ -170,6 +171,7 @@ void iq_attention_backward(float *dqkv, float *datt, const float *dout, const fl
             for (int t = 0; t < T; t++) {
                 const float *ar = a + (size_t)t * T;
                 float *dr = da + (size_t)t * T, dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
                 for (int t2 = 0; t2 <= t; t2++) dot += ar[t2] * dr[t2];
                 for (int t2 = 0; t2 <= t; t2++) dr[t2] = ar[t2] * (dr[t2] - dot) * scale;
                 for (int t2 = t + 1; t2 < T; t2++) dr[t2] = 0.0f;
@@ -181,33 +183,11 @@ void iq_attention_backward(float *dqkv, float *datt, const float *dout, const fl
 
 #define GELU_SCALE 0.7978845608028654f /* sqrt(2/pi) */
 
-/* exp for the GELU: 2^n * p(r), r = x - n ln2 in [-ln2/2, ln2/2], a degree-6 polynomial (relative error
- * ~2.5e-7, like libm's expf) written without calls or branches so that the compiler vectorizes the loops.
- * Only for |x| <= 87 (the caller clamps). */
-static inline float vexp(float x) {
-    /* round to nearest through the 1.5 * 2^23 trick (|x log2 e| < 2^22), which vectorizes on plain SSE2 */
-    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    float r = x - n * 0.693145751953125f; /* ln 2 split in two: n * hi is exact */
-    r = r - n * 1.42860682030941723212e-6f;
-    float p = 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    union {
-        int32_t i;
-        float f;
-    } scale = {.i = ((int32_t)n + 127) << 23};
-    return p * scale.f;
-}
-
 /* tanh through one exp: 2 / (1 + e^(-2u)) - 1 (libm's tanhf is several times slower and does not
  * vectorize); the clamp keeps e^(-2u) finite. Absolute error ~2e-7, which GELU multiplies by x. */
 static inline float fast_tanh(float u) {
-    u = fminf(fmaxf(u, -15.0f), 15.0f);
-    return 2.0f / (1.0f + vexp(-2.0f * u)) - 1.0f;
+    u = u < -15.0f ? -15.0f : (u > 15.0f ? 15.0f : u); /* blends, not fminf/fmaxf calls: the loop vectorizes */
+    return 2.0f / (1.0f + iq_vexp(-2.0f * u)) - 1.0f;
 }
 
 // out (N) = gelu_tanh(inp (N))

@@ -131,8 +131,8 @@ iq_status iq_model_config_check(const iq_model_config *c) {
 }
 
 static void *alloc_floats(size_t n) {
-    /* touched at allocation (calloc) so that step 0 pays no page faults */
     float *p = calloc(n ? n : 1, sizeof(float));
+    if (p) iq_prefault(p, (n ? n : 1) * sizeof(float)); /* step 0 pays no page faults */
     return p;
 }
 

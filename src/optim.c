@@ -17,6 +17,8 @@ iq_adamw *iq_adamw_create(iq_model *model) {
     a->n = iq_model_num_params(model);
     a->m = iq_xcalloc(a->n, sizeof *a->m);
     a->v = iq_xcalloc(a->n, sizeof *a->v);
+    iq_prefault(a->m, a->n * sizeof *a->m);
+    iq_prefault(a->v, a->n * sizeof *a->v);
     a->decay = iq_xcalloc(a->n, 1);
     int nt = iq_model_tensor_refs(model, NULL);
     iq_tensor_ref *refs = iq_xmalloc((size_t)nt * sizeof *refs);
@@ -40,7 +42,7 @@ void iq_adamw_set_steps(iq_adamw *a, long k) { a->steps = k; }
 float *iq_adamw_m(iq_adamw *a) { return a->m; }
 float *iq_adamw_v(iq_adamw *a) { return a->v; }
 
-void iq_adamw_step(iq_adamw *a, iq_model *model, const iq_adamw_opts *o, float lr) {
+void iq_adamw_step(iq_adamw *a, iq_model *model, const iq_adamw_opts *o, float lr, float grad_scale) {
     size_t n;
     float *p = iq_model_param_memory(model, &n), *g = iq_model_grad_memory(model, &n);
     a->steps++;
@@ -53,7 +55,7 @@ void iq_adamw_step(iq_adamw *a, iq_model *model, const iq_adamw_opts *o, float l
     const uint8_t *dm = a->decay;
 #pragma omp parallel for simd
     for (size_t i = 0; i < n; i++) {
-        float gi = g[i];
+        float gi = g[i] * grad_scale; /* the clipped gradient, as clip_grad_norm_ leaves it in .grad */
         if (dm[i]) p[i] *= decay;
         float mi = b1 * m[i] + (1.0f - b1) * gi;
         float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
@@ -74,6 +76,7 @@ double iq_grad_norm(iq_model *model) {
     for (size_t b = 0; b < nb; b++) {
         size_t e = (b + 1) * BLOCK < n ? (b + 1) * BLOCK : n;
         double s = 0.0;
+#pragma omp simd reduction(+ : s)
         for (size_t i = b * BLOCK; i < e; i++) s += (double)g[i] * g[i];
         part[b] = s;
     }
@@ -83,15 +86,10 @@ double iq_grad_norm(iq_model *model) {
     return sqrt(s);
 }
 
-void iq_clip_grads(iq_model *model, double norm, float max_norm) {
-    if (max_norm <= 0.0f) return;
+float iq_clip_coef(double norm, float max_norm) {
+    if (max_norm <= 0.0f) return 1.0f;
     double coef = (double)max_norm / (norm + 1e-6);
-    if (coef >= 1.0) return;
-    size_t n;
-    float *g = iq_model_grad_memory(model, &n);
-    float c = (float)coef;
-#pragma omp parallel for simd
-    for (size_t i = 0; i < n; i++) g[i] *= c;
+    return coef >= 1.0 ? 1.0f : (float)coef;
 }
 
 float iq_lr_at(iq_lr_schedule s, float lr, float min_lr, long warmup, long total_steps, long step) {

@@ -749,9 +749,8 @@ int iq_train(const iq_train_opts *o, cJSON **summary) {
             break;
         }
         iq_fault_point("step-mid");
-        iq_clip_grads(r->model, grad_norm, o->grad_clip);
         lr = iq_lr_at(o->lr_schedule, o->lr, o->min_lr, o->warmup, total, step);
-        iq_adamw_step(r->opt, r->model, &ao, (float)lr);
+        iq_adamw_step(r->opt, r->model, &ao, (float)lr, iq_clip_coef(grad_norm, o->grad_clip));
         tokens_seen += N;
         tok_window += ntok;
         long done = step + 1;

@@ -80,6 +80,13 @@ void *iq_xcalloc(size_t n, size_t size) {
     return p;
 }
 
+void iq_prefault(void *p, size_t n) {
+    /* calloc'd memory is mapped to the shared zero page until written: write one zero per page */
+    volatile char *c = p;
+    for (size_t i = 0; i < n; i += 4096) c[i] = 0;
+    if (n) c[n - 1] = 0;
+}
+
 void *iq_xrealloc(void *p, size_t n) {
     void *q = realloc(p, n ? n : 1);
     if (!q) iq_oom(n);

@@ -56,3 +56,21 @@ typedef struct {
 iq_status iq_bench_train(const iq_bench_train_opts *o, iq_bench_train_result *r);
 /* Achieved sgemm GFLOP/s on n x n x n (median of a few runs). */
 double iq_bench_sgemm_peak(int n);
+
+/* ---------------------------------------------------------------- generation */
+typedef struct {
+    iq_model_config cfg;
+    int batch, prompt_len, new_tokens, repeats;
+    uint64_t seed;
+} iq_bench_gen_opts;
+
+typedef struct {
+    double seconds;      /* median over repeats of one whole generation (prefill + decode) */
+    double tokens_per_s; /* batch * new_tokens / seconds */
+    double prefill_ms;   /* median prefill time */
+    double peak_rss_mb;
+} iq_bench_gen_result;
+
+/* Greedy decoding with the KV cache (iq_infer): batch prompts of prompt_len random tokens, prefilled in
+ * one step, then new_tokens decode steps of the whole batch; the same work as bench_torch.py --what generate. */
+iq_status iq_bench_generate(const iq_bench_gen_opts *o, iq_bench_gen_result *r);

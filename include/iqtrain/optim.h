@@ -22,8 +22,10 @@ typedef struct iq_adamw iq_adamw;
 /* State for the model's parameter arena: m and v (zeroed), and a decay mask from the tensor table. */
 iq_adamw *iq_adamw_create(iq_model *model);
 void iq_adamw_free(iq_adamw *a);
-/* One update with learning rate lr (the schedule's value); increments the step count. */
-void iq_adamw_step(iq_adamw *a, iq_model *model, const iq_adamw_opts *o, float lr);
+/* One update with learning rate lr (the schedule's value) from the gradients times grad_scale (the clip
+ * coefficient, folded in to save a pass over the arena; the gradients themselves are left unscaled);
+ * increments the step count. */
+void iq_adamw_step(iq_adamw *a, iq_model *model, const iq_adamw_opts *o, float lr, float grad_scale);
 long iq_adamw_steps(const iq_adamw *a);
 void iq_adamw_set_steps(iq_adamw *a, long k);
 float *iq_adamw_m(iq_adamw *a);
@@ -31,8 +33,9 @@ float *iq_adamw_v(iq_adamw *a);
 
 /* Global L2 norm of the gradient arena (in double, deterministic order); true if it is finite. */
 double iq_grad_norm(iq_model *model);
-/* Scales the gradients like clip_grad_norm_(max_norm); no-op when max_norm <= 0. */
-void iq_clip_grads(iq_model *model, double norm, float max_norm);
+/* clip_grad_norm_(max_norm)'s coefficient: max_norm / (norm + 1e-6) when below 1, else 1 (and 1 when
+ * max_norm <= 0). */
+float iq_clip_coef(double norm, float max_norm);
 
 typedef enum { IQ_LR_COSINE = 0, IQ_LR_LINEAR = 1, IQ_LR_CONSTANT = 2 } iq_lr_schedule;
 /* Linear warmup from 0 to lr over `warmup` steps, then decay to min_lr at total_steps. */

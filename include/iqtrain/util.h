@@ -36,6 +36,9 @@ const char *iq_status_name(iq_status st);
  * computed by the program; sizes read from untrusted files are checked before they get here. */
 void *iq_xmalloc(size_t n);
 void *iq_xcalloc(size_t n, size_t size);
+/* Writes to every page of p (n bytes, zeroed memory stays zero) so that the kernel maps them now rather
+ * than on first use: arenas are touched at creation, not in the first training step. */
+void iq_prefault(void *p, size_t n);
 void *iq_xrealloc(void *p, size_t n);
 char *iq_xstrdup(const char *s);
 char *iq_xstrndup(const char *s, size_t n);

@@ -10,7 +10,7 @@
 #include "iqtrain/tokenizer.h"
 
 static const opt_spec OPTS[] = {
-    {"what", OPT_STR, "train", "WHAT", "what to measure", "train|tokenizer"},
+    {"what", OPT_STR, "train", "WHAT", "what to measure", "train|generate|tokenizer"},
     {"tokenizer", OPT_STR, NULL, "PATH", "tokenizer for --what tokenizer (required there)", NULL},
     {"preset", OPT_STR, "small", "P", "model size for --what train", "tiny|small|gpt2"},
     {"n-layer", OPT_INT, NULL, "N", "override the preset's layers", NULL},
@@ -18,28 +18,92 @@ static const opt_spec OPTS[] = {
     {"n-embd", OPT_INT, NULL, "N", "override the preset's width", NULL},
     {"ctx", OPT_INT, NULL, "N", "override the preset's positions", NULL},
     {"vocab-size", OPT_INT, "8192", "V", "vocabulary of the random model", NULL},
-    {"batch-size", OPT_INT, "8", "B", "rows per step", NULL},
+    {"batch-size", OPT_INT, "8", "B", "rows per step (generate: prompts decoded together)", NULL},
     {"seq-len", OPT_INT, "128", "T", "tokens per row", NULL},
-    {"steps", OPT_INT, "10", "N", "training steps (step 0 reported separately)", NULL},
+    {"steps", OPT_INT, "10", "N", "training steps (step 0 reported separately); generate: timed repeats", NULL},
+    {"prompt-len", OPT_INT, "16", "N", "generate: random prompt tokens per row", NULL},
+    {"new-tokens", OPT_INT, "64", "N", "generate: new tokens per row (greedy, KV cache)", NULL},
     {"lambda", OPT_FLOAT, "0.1", "L", "TD weight", NULL},
-    {"matmul-precision", OPT_STR, "fp32", "P", "matmul input precision (this build: fp32)", "fp32"},
+    {"matmul-precision", OPT_STR, "fp32", "P", "matmul input precision (bf16 falls back to fp32 with a notice)",
+     "fp32|bf16"},
     {"input", OPT_STR, NULL, "FILE", "text to encode (default: 8 MB of generated English-like text)", NULL},
     {"threads", OPT_INT, NULL, "N", "threads (default: the CPUs of this process's affinity mask)", NULL},
     {"repeat", OPT_INT, "5", "N", "timed repeats after one warm-up; the median is reported", NULL},
     {"json", OPT_FLAG, NULL, NULL, "print one JSON object on stdout", NULL},
 };
 
-static int run_train(opt_set *o, int threads) {
-    iq_bench_train_opts b = {0};
-    if (iq_model_preset(opt_str(o, "preset"), &b.cfg)) {
+static int model_config(opt_set *o, iq_model_config *cfg) {
+    if (iq_model_preset(opt_str(o, "preset"), cfg)) {
         cli_error("%s", iq_last_error());
         return IQ_EUSAGE;
     }
-    if (opt_is_set(o, "n-layer")) b.cfg.n_layer = (int)opt_int(o, "n-layer");
-    if (opt_is_set(o, "n-head")) b.cfg.n_head = (int)opt_int(o, "n-head");
-    if (opt_is_set(o, "n-embd")) b.cfg.n_embd = (int)opt_int(o, "n-embd");
-    if (opt_is_set(o, "ctx")) b.cfg.ctx = (int)opt_int(o, "ctx");
-    b.cfg.vocab = (int)opt_int(o, "vocab-size");
+    if (opt_is_set(o, "n-layer")) cfg->n_layer = (int)opt_int(o, "n-layer");
+    if (opt_is_set(o, "n-head")) cfg->n_head = (int)opt_int(o, "n-head");
+    if (opt_is_set(o, "n-embd")) cfg->n_embd = (int)opt_int(o, "n-embd");
+    if (opt_is_set(o, "ctx")) cfg->ctx = (int)opt_int(o, "ctx");
+    cfg->vocab = (int)opt_int(o, "vocab-size");
+    return 0;
+}
+
+/* The matmul precision actually used: this build's backend (OpenBLAS) is fp32 only. */
+static const char *precision(opt_set *o) {
+    if (strcmp(opt_str(o, "matmul-precision"), "bf16") == 0)
+        fprintf(stderr, "iqtrain: notice: --matmul-precision bf16: this build has no bf16 matmul backend "
+                        "(OpenBLAS is fp32 only), measuring fp32\n");
+    return "fp32";
+}
+
+static int run_generate(opt_set *o, int threads) {
+    iq_bench_gen_opts g = {0};
+    if (model_config(o, &g.cfg)) return IQ_EUSAGE;
+    g.batch = (int)opt_int(o, "batch-size");
+    g.prompt_len = (int)opt_int(o, "prompt-len");
+    g.new_tokens = (int)opt_int(o, "new-tokens");
+    g.repeats = (int)opt_int(o, "steps");
+    g.seed = 1;
+    if (g.batch < 1 || g.batch > 4096 || g.prompt_len < 1 || g.new_tokens < 1 || g.repeats < 1 || g.repeats > 1000) {
+        cli_error("--batch-size in 1..4096, --prompt-len and --new-tokens >= 1, --steps in 1..1000 please");
+        return IQ_EUSAGE;
+    }
+    const char *prec = precision(o);
+    iq_bench_gen_result r;
+    iq_status st = iq_bench_generate(&g, &r);
+    if (st) {
+        cli_error("%s", iq_last_error());
+        return st;
+    }
+    if (opt_flag(o, "json")) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "what", "generate");
+        cJSON_AddNumberToObject(j, "n_layer", g.cfg.n_layer);
+        cJSON_AddNumberToObject(j, "n_head", g.cfg.n_head);
+        cJSON_AddNumberToObject(j, "n_embd", g.cfg.n_embd);
+        cJSON_AddNumberToObject(j, "vocab", g.cfg.vocab);
+        cJSON_AddNumberToObject(j, "batch", g.batch);
+        cJSON_AddNumberToObject(j, "prompt_len", g.prompt_len);
+        cJSON_AddNumberToObject(j, "new_tokens", g.new_tokens);
+        cJSON_AddNumberToObject(j, "threads", threads);
+        cJSON_AddStringToObject(j, "precision", prec);
+        cJSON_AddNumberToObject(j, "seconds", r.seconds);
+        cJSON_AddNumberToObject(j, "prefill_ms", r.prefill_ms);
+        cJSON_AddNumberToObject(j, "tokens_per_s", r.tokens_per_s);
+        cJSON_AddNumberToObject(j, "peak_rss_mb", r.peak_rss_mb);
+        char *s = cJSON_PrintUnformatted(j);
+        printf("%s\n", s);
+        free(s);
+        cJSON_Delete(j);
+    } else {
+        printf("generate L%d H%d C%d V%d, %d prompt%s of %d tokens + %d new (greedy, KV cache), %d thread%s: %.0f tok/s "
+               "(%.3f s per generation, prefill %.1f ms), peak RSS %.0f MB\n",
+               g.cfg.n_layer, g.cfg.n_head, g.cfg.n_embd, g.cfg.vocab, g.batch, g.batch == 1 ? "" : "s", g.prompt_len,
+               g.new_tokens, threads, threads == 1 ? "" : "s", r.tokens_per_s, r.seconds, r.prefill_ms, r.peak_rss_mb);
+    }
+    return 0;
+}
+
+static int run_train(opt_set *o, int threads) {
+    iq_bench_train_opts b = {0};
+    if (model_config(o, &b.cfg)) return IQ_EUSAGE;
     b.batch = (int)opt_int(o, "batch-size");
     b.seq = (int)opt_int(o, "seq-len");
     b.steps = (int)opt_int(o, "steps");
@@ -49,6 +113,7 @@ static int run_train(opt_set *o, int threads) {
         cli_error("--batch-size >= 1, --seq-len in 2..ctx (%d) and --steps >= 2 please", b.cfg.ctx);
         return IQ_EUSAGE;
     }
+    const char *prec = precision(o);
     iq_bench_train_result r;
     iq_status st = iq_bench_train(&b, &r);
     if (st) {
@@ -67,7 +132,7 @@ static int run_train(opt_set *o, int threads) {
         cJSON_AddNumberToObject(j, "threads", threads);
         cJSON_AddNumberToObject(j, "lambda", b.lambda);
         cJSON_AddStringToObject(j, "backend", "openblas");
-        cJSON_AddStringToObject(j, "precision", "fp32");
+        cJSON_AddStringToObject(j, "precision", prec);
         cJSON_AddNumberToObject(j, "tokens_per_s", r.tokens_per_s);
         cJSON_AddNumberToObject(j, "ms_per_step", r.ms_per_step);
         cJSON_AddNumberToObject(j, "first_step_ms", r.first_step_ms);
@@ -93,13 +158,14 @@ static int run_train(opt_set *o, int threads) {
 static int run(const cmd_spec *cmd, opt_set *o) {
     (void)cmd;
     int threads0 = opt_is_set(o, "threads") ? (int)opt_int(o, "threads") : iq_default_threads();
-    if (strcmp(opt_str(o, "what"), "train") == 0) {
+    const char *what = opt_str(o, "what");
+    if (strcmp(what, "train") == 0 || strcmp(what, "generate") == 0) {
         if (threads0 < 1 || threads0 > 1024) {
             cli_error("--threads must be between 1 and 1024");
             return IQ_EUSAGE;
         }
         iq_set_threads(threads0);
-        return run_train(o, threads0);
+        return what[0] == 't' ? run_train(o, threads0) : run_generate(o, threads0);
     }
     if (!opt_is_set(o, "tokenizer")) {
         cli_error("bench --what tokenizer needs --tokenizer PATH");
@@ -155,8 +221,9 @@ static int run(const cmd_spec *cmd, opt_set *o) {
 
 const cmd_spec cmd_bench = {
     "bench",
-    "[--what train|tokenizer] [--preset P | --n-layer ...] [--vocab-size V] [--batch-size B] [--seq-len T] "
-    "[--steps N] [--lambda L] [--tokenizer PATH --input FILE] [--threads N] [--json]",
-    "Measure throughput: full training steps of a random-init model on random tokens (default), or tokenizer MB/s.",
+    "[--what train|generate|tokenizer] [--preset P | --n-layer ...] [--vocab-size V] [--batch-size B] [--seq-len T] "
+    "[--steps N] [--lambda L] [--prompt-len N --new-tokens N] [--tokenizer PATH --input FILE] [--threads N] [--json]",
+    "Measure throughput: full training steps of a random-init model on random tokens (default), greedy generation "
+    "with the KV cache, or tokenizer MB/s.",
     NULL,
     OPTS, N_OPTS(OPTS), 0, 0, run};

@@ -925,6 +925,32 @@ for c in train tokenize train-tokenizer bench; do
     done_check "iqtrain $c --help: exit 0 with usage"
 done
 
+# ---- bench: the JSON fields scripts/bench.sh reads (tiny models: seconds, not a measurement)
+run "$BIN" bench --what train --n-layer 1 --n-head 2 --n-embd 32 --ctx 64 --vocab-size 64 --batch-size 2 \
+    --seq-len 16 --steps 3 --threads 1 --json
+want_rc 0
+for k in tokens_per_s ms_per_step first_step_ms gflops peak_fraction peak_rss_mb peak_gflops; do
+    /usr/bin/python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); v=r[sys.argv[2]]; assert isinstance(v,(int,float)) and v>0' \
+        "$W/out" "$k" 2>/dev/null || WHY+=("bench train --json: $k missing or not positive")
+done
+done_check "bench --what train --json: the fields scripts/bench.sh reads, all positive"
+
+run "$BIN" bench --what generate --n-layer 1 --n-head 2 --n-embd 32 --ctx 64 --vocab-size 64 --batch-size 3 \
+    --prompt-len 5 --new-tokens 7 --steps 2 --threads 1 --json --matmul-precision bf16
+want_rc 0
+want_out '"what":"generate"'
+want_out '"new_tokens":7'
+want_out '"precision":"fp32"'
+want_err "no bf16 matmul backend"
+/usr/bin/python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["tokens_per_s"]>0 and r["seconds"]>0' "$W/out" \
+    2>/dev/null || WHY+=("bench generate --json: tokens_per_s/seconds")
+done_check "bench --what generate --json; bf16 falls back to fp32 with a notice"
+
+run "$BIN" bench --what generate --n-layer 1 --n-head 2 --n-embd 32 --ctx 16 --vocab-size 64 --prompt-len 10 --new-tokens 10
+want_rc 64
+want_err "exceed the context"
+done_check "bench --what generate: prompt + new tokens beyond the context: exit 64"
+
 run "$BIN" --help
 want_rc 0
 want_out "train-tokenizer"

@@ -115,8 +115,7 @@ int main(int argc, char **argv) {
         }
         if (s + 1 < steps || steps > 1) {
             double norm = iq_grad_norm(m);
-            iq_clip_grads(m, norm, clip);
-            iq_adamw_step(opt, m, &ao, ao.lr);
+            iq_adamw_step(opt, m, &ao, ao.lr, iq_clip_coef(norm, clip)); /* as train.c: clip folded in */
         }
     }
     double nll, td, loss = iq_loss_value(&first, lo.lambda, &nll, &td);

@@ -1,0 +1,187 @@
+#!/usr/bin/python3
+"""The PyTorch program a user would run instead of iqtrain, timed the way `iqtrain bench` times itself.
+
+    /usr/bin/python3 tests/reference/bench_torch.py [--what train|generate] [--n-layer 4 --n-head 4 --n-embd 256]
+        [--ctx 1024] [--vocab-size 8192] [--batch-size 8] [--seq-len 128] [--steps 10] [--lambda 0.1]
+        [--threads N] [--precision fp32|bf16] [--prompt-len 16] [--new-tokens 64] [--json]
+
+train: a random-init GPT-2 (the same model as gpt2_iqlearn.py, as an nn.Module in float32) on random tokens;
+each step is forward, the IQLearn loss of DESIGN section 1 (vectorized: every token but the first supervised,
+the last terminal), backward, clip_grad_norm_(1.0) and torch.optim.AdamW (foreach) with weight decay on
+the matmul weights. bf16 = torch.autocast("cpu", torch.bfloat16) around the forward, the loss in float32.
+Reports the median step after step 0, like iqtrain.
+
+generate: greedy decoding with a KV cache (batch of --batch-size prompts of --prompt-len random tokens,
+--new-tokens new tokens each), under torch.inference_mode; tokens/s counts new tokens.
+Run with Debian's /usr/bin/python3 (python3-torch)."""
+import argparse
+import json
+import math
+import resource
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Block(nn.Module):
+    def __init__(self, C, H):
+        super().__init__()
+        self.H = H
+        self.ln_1 = nn.LayerNorm(C)
+        self.c_attn = nn.Linear(C, 3 * C)
+        self.c_proj = nn.Linear(C, C)
+        self.ln_2 = nn.LayerNorm(C)
+        self.c_fc = nn.Linear(C, 4 * C)
+        self.mlp_proj = nn.Linear(4 * C, C)
+
+    def attn(self, x, cache=None):
+        B, T, C = x.shape
+        D = C // self.H
+        q, k, v = self.c_attn(x).split(C, dim=-1)
+        q = q.view(B, T, self.H, D).transpose(1, 2)
+        k = k.view(B, T, self.H, D).transpose(1, 2)
+        v = v.view(B, T, self.H, D).transpose(1, 2)
+        if cache is not None:
+            if cache[0] is not None:
+                k = torch.cat([cache[0], k], dim=2)
+                v = torch.cat([cache[1], v], dim=2)
+            cache[0], cache[1] = k, v
+        S = k.shape[2]
+        att = (q @ k.transpose(-1, -2)) * (1.0 / math.sqrt(D))
+        if T > 1:
+            mask = torch.ones(T, S, dtype=torch.bool).tril(S - T)
+            att = att.masked_fill(~mask, float("-inf"))
+        att = torch.softmax(att, dim=-1)
+        y = (att @ v).transpose(1, 2).reshape(B, T, C)
+        return self.c_proj(y)
+
+    def forward(self, x, cache=None):
+        x = x + self.attn(self.ln_1(x), cache)
+        return x + self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x)), approximate="tanh"))
+
+
+class GPT2(nn.Module):
+    def __init__(self, L, H, C, ctx, V):
+        super().__init__()
+        self.wte = nn.Embedding(V, C)
+        self.wpe = nn.Embedding(ctx, C)
+        self.h = nn.ModuleList(Block(C, H) for _ in range(L))
+        self.ln_f = nn.LayerNorm(C)
+        for n, p in self.named_parameters():
+            if n.endswith("bias"):
+                nn.init.zeros_(p)
+            elif "ln" not in n:
+                nn.init.normal_(p, std=0.02)
+
+    def forward(self, ids, pos0=0, caches=None):
+        T = ids.shape[1]
+        x = self.wte(ids) + self.wpe(torch.arange(pos0, pos0 + T))
+        for i, blk in enumerate(self.h):
+            x = blk(x, caches[i] if caches is not None else None)
+        return self.ln_f(x) @ self.wte.weight.t()
+
+
+def iqlearn_loss(logits, ids, lam, gamma):
+    """DESIGN section 1 with every token but the first supervised and the last one terminal."""
+    logits = logits.float()
+    v = torch.logsumexp(logits, dim=-1)                                  # [B, T]
+    za = logits[:, :-1].gather(2, ids[:, 1:].unsqueeze(2)).squeeze(2)    # [B, T-1]
+    nll = -(za - v[:, :-1]).mean()
+    not_done = torch.ones_like(za)
+    not_done[:, -1] = 0.0
+    r = za - gamma * not_done * v[:, 1:]
+    return nll + lam * (r * r).mean()
+
+
+def median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2]
+
+
+def bench_train(a):
+    torch.manual_seed(1)
+    m = GPT2(a.n_layer, a.n_head, a.n_embd, a.ctx, a.vocab_size)
+    dec = [p for n, p in m.named_parameters() if p.dim() == 2 and "wpe" not in n and "wte" not in n]
+    nodec = [p for n, p in m.named_parameters() if not (p.dim() == 2 and "wpe" not in n and "wte" not in n)]
+    opt = torch.optim.AdamW([{"params": dec, "weight_decay": 0.1}, {"params": nodec, "weight_decay": 0.0}],
+                            lr=1e-4, betas=(0.9, 0.95), eps=1e-8, foreach=True)
+    ids = torch.randint(0, a.vocab_size, (a.batch_size, a.seq_len))
+    times, losses = [], []
+    for _ in range(a.steps):
+        t0 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        if a.precision == "bf16":
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                logits = m(ids)
+        else:
+            logits = m(ids)
+        loss = iqlearn_loss(logits, ids, a.lam, 0.99)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
+        opt.step()
+        times.append((time.perf_counter() - t0) * 1e3)
+        losses.append(float(loss))
+    ms = median(times[1:])
+    tokens = a.batch_size * a.seq_len
+    L, C = a.n_layer, a.n_embd
+    flops = 6.0 * tokens * (12.0 * L * C * C + a.vocab_size * C) + 6.0 * a.batch_size * a.seq_len ** 2 * C * L
+    return {"what": "train", "impl": "pytorch", "torch": torch.__version__, "precision": a.precision,
+            "threads": torch.get_num_threads(), "tokens_per_s": tokens / (ms / 1e3), "ms_per_step": ms,
+            "first_step_ms": times[0], "gflops": flops / (ms / 1e3) / 1e9, "loss_first": losses[0],
+            "loss_last": losses[-1]}
+
+
+def bench_generate(a):
+    torch.manual_seed(1)
+    m = GPT2(a.n_layer, a.n_head, a.n_embd, a.ctx, a.vocab_size).eval()
+    prompts = torch.randint(0, a.vocab_size, (a.batch_size, a.prompt_len))
+    times = []
+    with torch.inference_mode():
+        for _ in range(max(2, a.steps)):
+            caches = [[None, None] for _ in m.h]
+            t0 = time.perf_counter()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.precision == "bf16"):
+                logits = m(prompts, 0, caches)
+                nxt = logits[:, -1].argmax(-1, keepdim=True)
+                for i in range(a.new_tokens - 1):
+                    logits = m(nxt, a.prompt_len + i, caches)
+                    nxt = logits[:, -1].argmax(-1, keepdim=True)
+            times.append(time.perf_counter() - t0)
+    s = median(times[1:])
+    return {"what": "generate", "impl": "pytorch", "torch": torch.__version__, "precision": a.precision,
+            "threads": torch.get_num_threads(), "batch": a.batch_size, "prompt_len": a.prompt_len,
+            "new_tokens": a.new_tokens, "seconds": s, "tokens_per_s": a.batch_size * a.new_tokens / s}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--what", default="train", choices=["train", "generate"])
+    ap.add_argument("--n-layer", type=int, default=4)
+    ap.add_argument("--n-head", type=int, default=4)
+    ap.add_argument("--n-embd", type=int, default=256)
+    ap.add_argument("--ctx", type=int, default=1024)
+    ap.add_argument("--vocab-size", type=int, default=8192)
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--seq-len", type=int, default=128)
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--lambda", dest="lam", type=float, default=0.1)
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    ap.add_argument("--prompt-len", type=int, default=16)
+    ap.add_argument("--new-tokens", type=int, default=64)
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+    if a.threads > 0:
+        torch.set_num_threads(a.threads)
+    r = bench_train(a) if a.what == "train" else bench_generate(a)
+    r["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    if a.json:
+        print(json.dumps(r))
+    else:
+        print(" ".join("%s=%s" % (k, ("%.4g" % v) if isinstance(v, float) else v) for k, v in r.items()))
+
+
+if __name__ == "__main__":
+    main()
