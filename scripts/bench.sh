@@ -65,6 +65,13 @@ for cfg in S G; do
   record "train-$cfg-pytorch-bf16" $cfg pytorch $PY tests/reference/bench_torch.py "${args[@]}" --steps "$steps" \
     --lambda 0.1 --threads "$NT" --precision bf16
 done
+# MPI: 2 ranks x 1 thread against 1 process x 1 thread on config S (scaling efficiency)
+if "$BIN" --version | grep -q "MPI: built in" && command -v mpirun > /dev/null; then
+  export OMPI_MCA_btl_vader_single_copy_mechanism=${OMPI_MCA_btl_vader_single_copy_mechanism:-none}
+  if [ "$(id -u)" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
+  record "train-S-mpi-2ranks-1thread" S iqtrain mpirun -np 2 --bind-to core "$BIN" bench --what train "${S[@]}" \
+    --steps "$STEPS_S" --lambda 0.1 --threads 1
+fi
 for b in 1 8; do
   g=(--n-layer 4 --n-head 4 --n-embd 256 --ctx 1024 --vocab-size 8192 --batch-size $b --prompt-len 16 --new-tokens 64)
   record "generate-S-b$b-iqtrain" S iqtrain "$BIN" bench --what generate "${g[@]}" --steps $REPS_GEN
@@ -117,6 +124,12 @@ for cfg in ("S", "G"):
                f"lambda 0.1 vs 0 time per step = {f32['ms_per_step'] / l0['ms_per_step']:.3f}; "
                f"{nt} threads vs 1 = {t1['ms_per_step'] / f32['ms_per_step']:.2f}x; "
                f"peak RSS iqtrain {f32['peak_rss_mb']:.0f} MB vs PyTorch {R[f'train-{cfg}-pytorch-fp32']['peak_rss_mb']:.0f} MB")
+if "train-S-mpi-2ranks-1thread" in R:
+    m, one = R["train-S-mpi-2ranks-1thread"], R["train-S-iqtrain-1thread"]
+    out += ["", "## MPI data parallelism (config S, 1 thread per rank, mpirun --bind-to core)", "",
+            f"1 process: {one['tokens_per_s']:.0f} tokens/s; 2 ranks: {m['tokens_per_s']:.0f} tokens/s; "
+            f"scaling efficiency {m['tokens_per_s'] / (2 * one['tokens_per_s']):.0%} "
+            f"(gradient all-reduce of {4 * (4 * 12 * 256 * 256 + 8192 * 256 + 1024 * 256) / 1e6:.1f} MB per step)."]
 out += ["", "## Generation (greedy, KV cache, config S, prompts of 16 random tokens + 64 new tokens)", "",
         "| batch | iqtrain tokens/s | PyTorch tokens/s | ratio |", "|---:|---:|---:|---:|"]
 for b in (1, 8):

@@ -12,7 +12,7 @@ bash scripts/setup.sh
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 
 echo "== Release build" >&2
-cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DIQTRAIN_WERROR=ON >/dev/null
+cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DIQTRAIN_WERROR=ON -DIQTRAIN_MPI=ON >/dev/null
 cmake --build build/release -j"$JOBS"
 echo "== Release tests" >&2
 (cd build/release && ctest --output-on-failure -j"$JOBS")
@@ -24,6 +24,7 @@ echo "== ASan+UBSan tests" >&2
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp:print_suppressions=0"
-# the js-tiktoken comparison and the script tests do not exercise more of our code: once (above) is enough
+# the js-tiktoken comparison and the script tests do not exercise more of our code: once (above) is enough;
+# the sanitizer build is the one without MPI (the Release build has it and runs tests/mpi)
 (cd build/asan && ctest --output-on-failure -j"$JOBS" -LE "js|scripts|fuzz")
 echo "== all tests passed (Release and ASan+UBSan)" >&2

@@ -119,6 +119,7 @@ char *iq_bench_make_text(size_t len, size_t *out_len) {
 #include <sys/resource.h>
 
 #include "iqtrain/data.h"
+#include "iqtrain/dist.h"
 #include "iqtrain/iqlearn.h"
 #include "iqtrain/matmul.h"
 #include "iqtrain/optim.h"
@@ -147,7 +148,11 @@ double iq_bench_sgemm_peak(int n) {
 
 iq_status iq_bench_train(const iq_bench_train_opts *o, iq_bench_train_result *r) {
     memset(r, 0, sizeof *r);
-    int B = o->batch, T = o->seq, steps = o->steps < 2 ? 2 : o->steps;
+    /* under MPI each rank takes batch / world of the rows, and the gradients are summed over ranks */
+    int world = iq_dist_world(), rank = iq_dist_rank();
+    if (o->batch % world != 0)
+        return iq_fail(IQ_EUSAGE, "--batch-size %d is not a multiple of the %d MPI ranks", o->batch, world);
+    int B = o->batch / world, T = o->seq, steps = o->steps < 2 ? 2 : o->steps;
     iq_model *m = NULL;
     iq_status st = iq_model_create(&o->cfg, B, T, &m);
     if (st) return st;
@@ -160,15 +165,17 @@ iq_status iq_bench_train(const iq_bench_train_opts *o, iq_bench_train_result *r)
     int *lens = iq_xmalloc((size_t)B * sizeof *lens);
     iq_rng rng;
     iq_rng_seed(&rng, o->seed, 77);
-    long nsup = 0;
-    for (int b = 0; b < B; b++) {
-        lens[b] = T;
+    long nsup = (long)o->batch * (T - 1); /* of the global batch */
+    for (int b = 0; b < o->batch; b++) {
+        int mine = b / B == rank, lb = b % B;
+        if (mine) lens[lb] = T;
         for (int t = 0; t < T; t++) {
-            ids[b * T + t] = (int32_t)iq_rng_below(&rng, (uint64_t)c->vocab);
-            flags[b * T + t] = t == 0 ? 0 : IQ_TOK_SUPERVISED;
-            nsup += t > 0;
+            int32_t id = (int32_t)iq_rng_below(&rng, (uint64_t)c->vocab);
+            if (!mine) continue;
+            ids[lb * T + t] = id;
+            flags[lb * T + t] = (uint8_t)(t == 0 ? 0 : IQ_TOK_SUPERVISED);
         }
-        flags[b * T + T - 1] |= IQ_TOK_TERMINAL;
+        if (mine) flags[lb * T + T - 1] |= IQ_TOK_TERMINAL;
     }
     r->peak_gflops = iq_bench_sgemm_peak(1024);
     iq_loss_opts lo = {o->lambda, 0.99f, IQ_TD_FULL, IQ_TRUNC_BOOTSTRAP};
@@ -182,6 +189,16 @@ iq_status iq_bench_train(const iq_bench_train_opts *o, iq_bench_train_result *r)
         iq_head_loss(h, iq_model_lnf(m), iq_model_params(m)->wte, ids, flags, lens, B, T, &lo, 1.0f / (float)nsup,
                      iq_model_dlnf(m), iq_model_grads(m)->wte, &ls, NULL, NULL);
         iq_model_backward(m, ids, B, T);
+        if (world > 1) {
+            size_t ng;
+            float *g = iq_model_grad_memory(m, &ng);
+            iq_dist_sum_f32(g, ng);
+            double v[2] = {ls.nll_sum, ls.td_sum};
+            iq_dist_sum_f64(v, 2);
+            ls.nll_sum = v[0];
+            ls.td_sum = v[1];
+            ls.n_sup = nsup;
+        }
         double norm = iq_grad_norm(m);
         iq_adamw_step(opt, m, &ao, ao.lr, iq_clip_coef(norm, 1.0f));
         ms[s] = (iq_now() - t0) * 1e3;
@@ -192,11 +209,12 @@ iq_status iq_bench_train(const iq_bench_train_opts *o, iq_bench_train_result *r)
     r->first_step_ms = ms[0];
     qsort(ms + 1, (size_t)steps - 1, sizeof *ms, cmp_double);
     r->ms_per_step = ms[1 + (steps - 1) / 2];
-    double tokens = (double)B * T, L = c->n_layer, C = c->n_embd;
-    r->flops_per_step = 6.0 * tokens * (12.0 * L * C * C + (double)c->vocab * C) + 6.0 * B * (double)T * T * C * L;
+    double tokens = (double)o->batch * T, L = c->n_layer, C = c->n_embd;
+    r->flops_per_step = 6.0 * tokens * (12.0 * L * C * C + (double)c->vocab * C) + 6.0 * o->batch * (double)T * T * C * L;
     r->tokens_per_s = tokens / (r->ms_per_step / 1e3);
     r->gflops = r->flops_per_step / (r->ms_per_step / 1e3) / 1e9;
-    r->peak_fraction = r->gflops / r->peak_gflops;
+    r->peak_fraction = r->gflops / (r->peak_gflops * world); /* every rank measured its own peak */
+    r->world = world;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     r->peak_rss_mb = (double)ru.ru_maxrss / 1024.0;

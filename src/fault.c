@@ -22,6 +22,10 @@ static void parse(void) {
     g_n = 0;
     const char *env = getenv("IQTRAIN_FAULT");
     if (!env || !*env) return;
+    /* IQTRAIN_FAULT_RANK=K: only MPI rank K (from the launcher's environment) takes the faults */
+    const char *want = getenv("IQTRAIN_FAULT_RANK"), *rank = getenv("OMPI_COMM_WORLD_RANK");
+    if (!rank) rank = getenv("PMI_RANK");
+    if (want && strcmp(want, rank ? rank : "0") != 0) return;
     char buf[512];
     snprintf(buf, sizeof buf, "%s", env);
     for (char *save = NULL, *p = strtok_r(buf, ",", &save); p && g_n < MAX_SPECS; p = strtok_r(NULL, ",", &save)) {

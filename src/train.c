@@ -6,6 +6,9 @@
  * N (the loss normaliser) is the supervised-token count of the whole optimizer step.
  * The state of a run is its step, the weights and AdamW's moments: resuming from a checkpoint restores
  * exactly those, so the metrics continue bit for bit.
+ * Under MPI (dist.h) every rank holds the whole model and data; each micro-batch of the step is split
+ * across ranks in order (rank k takes rows [k n/W, (k+1) n/W) of it), the gradients and loss sums are
+ * summed over ranks before the update, and rank 0 alone writes the folder, the metrics and checkpoints.
  *
  * Sections: signals · output folder · metrics · the run. */
 #include "iqtrain/train.h"
@@ -23,6 +26,7 @@
 
 #include "iqtrain/checkpoint.h"
 #include "iqtrain/data.h"
+#include "iqtrain/dist.h"
 #include "iqtrain/eval.h"
 #include "iqtrain/fault.h"
 #include "iqtrain/log.h"
@@ -40,6 +44,7 @@ static volatile sig_atomic_t g_signal = 0;
 static void on_signal(int sig) {
     if (g_signal) _exit(128 + sig); /* the last complete checkpoint stays as it is */
     g_signal = sig;
+    iq_dist_on_signal(); /* under MPI: a rank stuck waiting for a dead one exits 70 after a grace period */
 }
 
 static void install_signals(void) {
@@ -213,7 +218,8 @@ static cJSON *build_facts(int threads) {
     cJSON_AddStringToObject(b, "backend", "openblas");
     cJSON_AddStringToObject(b, "precision", "fp32");
     cJSON_AddNumberToObject(b, "threads", threads);
-    cJSON_AddNumberToObject(b, "world_size", 1);
+    cJSON_AddNumberToObject(b, "world_size", iq_dist_world());
+    cJSON_AddStringToObject(b, "mpi", iq_dist_info());
     cJSON_AddStringToObject(b, "version", iq_version());
     cJSON_AddStringToObject(b, "commit", iq_git_commit());
     cJSON_AddStringToObject(b, "build_type", iq_build_type());
@@ -314,9 +320,30 @@ static void run_free(run_ctx *r) {
     iq_batch_free(&r->batch);
 }
 
+/* Loss statistics summed over MPI ranks (max for r_abs_max). */
+static void sum_loss_stats(iq_loss_stats *ls) {
+    double v[7] = {ls->nll_sum, ls->td_sum, (double)ls->n_sup, (double)ls->n_td, (double)ls->n_correct, ls->r_sum, ls->r_abs_sum};
+    iq_dist_sum_f64(v, 7);
+    ls->nll_sum = v[0];
+    ls->td_sum = v[1];
+    ls->n_sup = (int64_t)v[2];
+    ls->n_td = (int64_t)v[3];
+    ls->n_correct = (int64_t)v[4];
+    ls->r_sum = v[5];
+    ls->r_abs_sum = v[6];
+    ls->r_abs_max = iq_dist_max_f64(ls->r_abs_max);
+}
+
 static int fail(run_ctx *r, iq_status st) {
     iq_progress_end();
     fprintf(stderr, "iqtrain: %s\n", iq_last_error());
+    run_free(r);
+    restore_signals();
+    return (int)st;
+}
+
+/* The same without a message: another rank failed and reported it. */
+static int fail_quiet(run_ctx *r, iq_status st) {
     run_free(r);
     restore_signals();
     return (int)st;
@@ -385,6 +412,122 @@ static iq_status write_run_json(run_ctx *r, const iq_train_opts *o) {
     return st;
 }
 
+/* Where a run continues from (rank 0 reads it; broadcast to the other ranks). */
+typedef struct {
+    long start, tokens_seen;
+    double elapsed0, best_eval;
+    int bit_exact;
+} resume_info;
+
+/* Rank 0 only: creates the folder, loads the checkpoint to resume (weights and AdamW state into r->model and
+ * r->opt), removes abandoned checkpoints and temp folders, writes run.json and opens metrics.jsonl. */
+static iq_status open_folder(run_ctx *r, const iq_train_opts *o, int B, int max_seq, long total, long spe,
+                             resume_info *ri) {
+    iq_status st = iq_mkdirs(r->out);
+    if (st) return (st);
+    long start = 0;
+    double elapsed0 = 0.0, best_eval = INFINITY;
+    long tokens_seen = 0;
+    bool bit_exact = true;
+    if (r->resume_dir) {
+        const cJSON *s = r->resume_state;
+        const cJSON *stp = cJSON_GetObjectItemCaseSensitive(s, "step");
+        if (!cJSON_IsNumber(stp)) return (iq_fail(IQ_EDATA, "%s/trainer_state.json: no step", r->resume_dir));
+        start = (long)stp->valuedouble;
+        if (start > total)
+            return (iq_fail(IQ_EUSAGE,
+                                   "%s is at step %ld, past --max-steps %ld (resume an earlier checkpoint-STEP, or raise "
+                                   "--max-steps)",
+                                   r->resume_dir, start, total));
+        iq_model *m2 = NULL;
+        st = iq_model_load_folder(r->resume_dir, B, max_seq, &m2, NULL);
+        if (!st) {
+            size_t n1, n2;
+            float *dst = iq_model_param_memory(r->model, &n1), *src = iq_model_param_memory(m2, &n2);
+            if (n1 != n2) st = iq_fail(IQ_EUSAGE, "%s: the checkpoint's model differs from the options", r->resume_dir);
+            else memcpy(dst, src, n1 * sizeof *dst);
+        }
+        iq_model_free(m2);
+        if (!st) st = iq_checkpoint_load_optimizer(r->resume_dir, r->model, r->opt);
+        if (st) return (st);
+        const cJSON *x;
+        if ((x = cJSON_GetObjectItemCaseSensitive(s, "elapsed_s")) && cJSON_IsNumber(x)) elapsed0 = x->valuedouble;
+        if ((x = cJSON_GetObjectItemCaseSensitive(s, "tokens_seen")) && cJSON_IsNumber(x)) tokens_seen = (long)x->valuedouble;
+        if ((x = cJSON_GetObjectItemCaseSensitive(s, "best_eval_loss")) && cJSON_IsNumber(x)) best_eval = x->valuedouble;
+        const cJSON *bf = cJSON_GetObjectItemCaseSensitive(s, "build");
+        const cJSON *th = cJSON_GetObjectItemCaseSensitive(bf, "threads");
+        if (cJSON_IsNumber(th) && (int)th->valuedouble != o->threads) bit_exact = false;
+        if (!bit_exact)
+            iq_warn("resuming with %d threads where the checkpoint used %d: the curve is no longer bit-exact", o->threads,
+                    (int)th->valuedouble);
+        const cJSON *ws = cJSON_GetObjectItemCaseSensitive(bf, "world_size");
+        int ckpt_world = cJSON_IsNumber(ws) ? (int)ws->valuedouble : 1;
+        if (ckpt_world != iq_dist_world()) {
+            bit_exact = false;
+            iq_warn("resuming on %d MPI rank%s where the checkpoint was written by %d: the data position is global, so "
+                    "training continues at the same row, but the curve is no longer bit-exact (sums run in another order)",
+                    iq_dist_world(), iq_dist_world() == 1 ? "" : "s", ckpt_world);
+        }
+        const cJSON *ts = cJSON_GetObjectItemCaseSensitive(s, "total_steps");
+        if (cJSON_IsNumber(ts) && (long)ts->valuedouble != total && o->lr_schedule != IQ_LR_CONSTANT)
+            iq_warn("the run now has %ld steps where the checkpoint planned %ld: the learning-rate schedule changes "
+                    "from here, so the curve differs from a run that had %ld steps from the start",
+                    total, (long)ts->valuedouble, total);
+        iq_info("resuming %s at step %ld", r->resume_dir, start);
+    }
+    {
+        /* checkpoints past the step we continue from belong to an abandoned future of this run: remove them,
+         * so that rotation and a later --resume auto never pick them; also leftover temp folders */
+        char **paths;
+        long *steps;
+        int n = iq_checkpoint_list(r->out, &paths, &steps);
+        for (int i = 0; i < n; i++) {
+            if (steps[i] > start) {
+                iq_warn("removing %s (newer than the resumed step %ld)", paths[i], start);
+                iq_remove_tree(paths[i]);
+            }
+            free(paths[i]);
+        }
+        free(paths);
+        free(steps);
+        DIR *dir = opendir(r->out);
+        struct dirent *de;
+        while (dir && (de = readdir(dir)) != NULL)
+            if (de->d_name[0] == '.' && strstr(de->d_name, ".tmp-")) {
+                char *p = iq_path_join(r->out, de->d_name);
+                iq_remove_tree(p);
+                free(p);
+            }
+        if (dir) closedir(dir);
+    }
+    char *mpath = iq_path_join(r->out, "metrics.jsonl");
+    st = metrics_truncate(mpath, start);
+    if (!st) st = write_run_json(r, o);
+    if (!st) {
+        r->met.f = fopen(mpath, start > 0 ? "ab" : "wb");
+        if (!r->met.f) st = iq_fail(IQ_ECANTCREAT, "%s: %s", mpath, strerror(errno));
+    }
+    if (!st && r->resume_dir && start > 0) {
+        char nm[48];
+        snprintf(nm, sizeof nm, "checkpoint-%ld", start);
+        char *here = iq_path_join(r->out, nm);
+        if (iq_is_dir(here)) {
+            mbegin(&r->met, "ckpt", start, (double)start / (double)spe, elapsed0);
+            iq_buf_printf(&r->met.line, ",\"path\":\"%s\"", nm);
+            st = mend(&r->met);
+        }
+        free(here);
+    }
+    free(mpath);
+    if (st) return (st);
+    ri->start = start;
+    ri->elapsed0 = elapsed0;
+    ri->best_eval = best_eval;
+    ri->tokens_seen = tokens_seen;
+    ri->bit_exact = bit_exact;
+    return IQ_OK;
+}
+
 int iq_train(const iq_train_opts *o, cJSON **summary) {
     run_ctx R;
     memset(&R, 0, sizeof R);
@@ -411,6 +554,14 @@ int iq_train(const iq_train_opts *o, cJSON **summary) {
     if (o->out) r->out = iq_xstrdup(o->out);
     else if (o->resume && strcmp(o->resume, "auto") != 0) r->out = parent_dir(o->resume);
     else r->out = default_out_dir();
+    if (iq_dist_enabled() && !o->out) {
+        /* the default name is random: rank 0's */
+        char name[512] = {0};
+        if (iq_dist_rank() == 0) snprintf(name, sizeof name, "%s", r->out);
+        iq_dist_bcast(name, sizeof name);
+        free(r->out);
+        r->out = iq_xstrdup(name);
+    }
     bool has_run = false;
     if (!o->dry_run) {
         st = read_run_json(r->out, &r->run_json);
@@ -526,7 +677,9 @@ int iq_train(const iq_train_opts *o, cJSON **summary) {
     if (r->eval_data && r->eval_data->stats.max_len > longest) longest = r->eval_data->stats.max_len;
 
     /* ---- model arenas */
-    int B = o->batch_size, max_seq = (int)longest;
+    /* each rank holds its share of a micro-batch: ceil(batch_size / world) rows */
+    const int world = iq_dist_world(), rank = iq_dist_rank();
+    int B = (o->batch_size + world - 1) / world, max_seq = (int)longest;
     if (o->model_dir) st = iq_model_load_folder(o->model_dir, B, max_seq, &r->model, NULL);
     else {
         st = iq_model_create(&cfg, B, max_seq, &r->model);
@@ -591,103 +744,35 @@ int iq_train(const iq_train_opts *o, cJSON **summary) {
         cJSON_AddNumberToObject(fb, "reward_abs_mean", ls.r_abs_sum / ntd);
         cJSON_AddNumberToObject(fb, "reward_abs_max", ls.r_abs_max);
         char *s = cJSON_Print(j);
-        printf("%s\n", s);
+        if (rank == 0) printf("%s\n", s);
         free(s);
         cJSON_Delete(j);
         run_free(r);
         return 0;
     }
 
-    /* ---- the folder: run.json, metrics, and the state to continue from */
-    st = iq_mkdirs(r->out);
-    if (st) return fail(r, st);
-    long start = 0;
-    double elapsed0 = 0.0, best_eval = INFINITY;
-    long tokens_seen = 0;
-    bool bit_exact = true;
-    if (r->resume_dir) {
-        const cJSON *s = r->resume_state;
-        const cJSON *stp = cJSON_GetObjectItemCaseSensitive(s, "step");
-        if (!cJSON_IsNumber(stp)) return fail(r, iq_fail(IQ_EDATA, "%s/trainer_state.json: no step", r->resume_dir));
-        start = (long)stp->valuedouble;
-        if (start > total)
-            return fail(r, iq_fail(IQ_EUSAGE,
-                                   "%s is at step %ld, past --max-steps %ld (resume an earlier checkpoint-STEP, or raise "
-                                   "--max-steps)",
-                                   r->resume_dir, start, total));
-        iq_model *m2 = NULL;
-        st = iq_model_load_folder(r->resume_dir, B, max_seq, &m2, NULL);
-        if (!st) {
-            size_t n1, n2;
-            float *dst = iq_model_param_memory(r->model, &n1), *src = iq_model_param_memory(m2, &n2);
-            if (n1 != n2) st = iq_fail(IQ_EUSAGE, "%s: the checkpoint's model differs from the options", r->resume_dir);
-            else memcpy(dst, src, n1 * sizeof *dst);
-        }
-        iq_model_free(m2);
-        if (!st) st = iq_checkpoint_load_optimizer(r->resume_dir, r->model, r->opt);
-        if (st) return fail(r, st);
-        const cJSON *x;
-        if ((x = cJSON_GetObjectItemCaseSensitive(s, "elapsed_s")) && cJSON_IsNumber(x)) elapsed0 = x->valuedouble;
-        if ((x = cJSON_GetObjectItemCaseSensitive(s, "tokens_seen")) && cJSON_IsNumber(x)) tokens_seen = (long)x->valuedouble;
-        if ((x = cJSON_GetObjectItemCaseSensitive(s, "best_eval_loss")) && cJSON_IsNumber(x)) best_eval = x->valuedouble;
-        const cJSON *bf = cJSON_GetObjectItemCaseSensitive(s, "build");
-        const cJSON *th = cJSON_GetObjectItemCaseSensitive(bf, "threads");
-        if (cJSON_IsNumber(th) && (int)th->valuedouble != o->threads) bit_exact = false;
-        if (!bit_exact)
-            iq_warn("resuming with %d threads where the checkpoint used %d: the curve is no longer bit-exact", o->threads,
-                    (int)th->valuedouble);
-        const cJSON *ts = cJSON_GetObjectItemCaseSensitive(s, "total_steps");
-        if (cJSON_IsNumber(ts) && (long)ts->valuedouble != total && o->lr_schedule != IQ_LR_CONSTANT)
-            iq_warn("the run now has %ld steps where the checkpoint planned %ld: the learning-rate schedule changes "
-                    "from here, so the curve differs from a run that had %ld steps from the start",
-                    total, (long)ts->valuedouble, total);
-        iq_info("resuming %s at step %ld", r->resume_dir, start);
+    /* ---- the folder: run.json, metrics, and the state to continue from (rank 0; the others get the state) */
+    resume_info ri = {0, 0, 0.0, INFINITY, 1};
+    st = iq_dist_agree(IQ_OK); /* every rank is past its read-only checks before rank 0 writes anything */
+    if (rank == 0) st = open_folder(r, o, B, max_seq, total, spe, &ri);
+    if (iq_dist_enabled()) {
+        iq_status agreed = (iq_status)iq_dist_agree((int)st);
+        if (agreed && !st) return fail_quiet(r, agreed); /* rank 0 failed and said why */
+        if (agreed) return fail(r, agreed);
+        iq_dist_bcast(&ri, sizeof ri);
+        size_t n;
+        float *params = iq_model_param_memory(r->model, &n);
+        iq_dist_bcast(params, n * sizeof(float));
+        iq_dist_bcast(iq_adamw_m(r->opt), n * sizeof(float));
+        iq_dist_bcast(iq_adamw_v(r->opt), n * sizeof(float));
+        long ast = iq_adamw_steps(r->opt);
+        iq_dist_bcast(&ast, sizeof ast);
+        iq_adamw_set_steps(r->opt, ast);
+    } else if (st) {
+        return fail(r, st);
     }
-    {
-        /* checkpoints past the step we continue from belong to an abandoned future of this run: remove them,
-         * so that rotation and a later --resume auto never pick them; also leftover temp folders */
-        char **paths;
-        long *steps;
-        int n = iq_checkpoint_list(r->out, &paths, &steps);
-        for (int i = 0; i < n; i++) {
-            if (steps[i] > start) {
-                iq_warn("removing %s (newer than the resumed step %ld)", paths[i], start);
-                iq_remove_tree(paths[i]);
-            }
-            free(paths[i]);
-        }
-        free(paths);
-        free(steps);
-        DIR *dir = opendir(r->out);
-        struct dirent *de;
-        while (dir && (de = readdir(dir)) != NULL)
-            if (de->d_name[0] == '.' && strstr(de->d_name, ".tmp-")) {
-                char *p = iq_path_join(r->out, de->d_name);
-                iq_remove_tree(p);
-                free(p);
-            }
-        if (dir) closedir(dir);
-    }
-    char *mpath = iq_path_join(r->out, "metrics.jsonl");
-    st = metrics_truncate(mpath, start);
-    if (!st) st = write_run_json(r, o);
-    if (!st) {
-        r->met.f = fopen(mpath, start > 0 ? "ab" : "wb");
-        if (!r->met.f) st = iq_fail(IQ_ECANTCREAT, "%s: %s", mpath, strerror(errno));
-    }
-    if (!st && r->resume_dir && start > 0) {
-        char nm[48];
-        snprintf(nm, sizeof nm, "checkpoint-%ld", start);
-        char *here = iq_path_join(r->out, nm);
-        if (iq_is_dir(here)) {
-            mbegin(&r->met, "ckpt", start, (double)start / (double)spe, elapsed0);
-            iq_buf_printf(&r->met.line, ",\"path\":\"%s\"", nm);
-            st = mend(&r->met);
-        }
-        free(here);
-    }
-    free(mpath);
-    if (st) return fail(r, st);
+    long start = ri.start, tokens_seen = ri.tokens_seen;
+    double elapsed0 = ri.elapsed0, best_eval = ri.best_eval;
 
     iq_info("training %s: %zu parameters (L%d H%d C%d ctx %d, vocab %d), lambda %g, gamma %g, %ld steps (%ld per epoch), "
             "out %s",
@@ -731,14 +816,24 @@ int iq_train(const iq_train_opts *o, cJSON **summary) {
         lo.lambda = lam;
         iq_model_zero_grad(r->model);
         memset(&ls, 0, sizeof ls);
-        for (size_t mb = 0; mb < n; mb += (size_t)B) {
-            int nb = (int)(n - mb < (size_t)B ? n - mb : (size_t)B);
-            iq_batch_fill(&r->batch, r->data, r->step_rows + mb, nb);
+        const size_t GB = (size_t)o->batch_size; /* the global micro-batch; this rank takes its share */
+        for (size_t mb = 0; mb < n; mb += GB) {
+            size_t nb = n - mb < GB ? n - mb : GB;
+            size_t r0 = mb + nb * (size_t)rank / (size_t)world, r1 = mb + nb * (size_t)(rank + 1) / (size_t)world;
+            if (r1 == r0) continue;
+            iq_batch_fill(&r->batch, r->data, r->step_rows + r0, (int)(r1 - r0));
             iq_model_forward(r->model, r->batch.ids, r->batch.B, r->batch.T);
             iq_head_loss(r->head, iq_model_lnf(r->model), iq_model_params(r->model)->wte, r->batch.ids, r->batch.flags,
                          r->batch.lens, r->batch.B, r->batch.T, &lo, 1.0f / (float)(N > 0 ? N : 1),
                          iq_model_dlnf(r->model), iq_model_grads(r->model)->wte, &ls, NULL, NULL);
             iq_model_backward(r->model, r->batch.ids, r->batch.B, r->batch.T);
+        }
+        if (world > 1) {
+            /* the sums over ranks (the same bits on every rank): gradients, then the loss statistics */
+            size_t ng;
+            float *grads = iq_model_grad_memory(r->model, &ng);
+            iq_dist_sum_f32(grads, ng);
+            sum_loss_stats(&ls);
         }
         double nll, td, loss = iq_loss_value(&ls, lam, &nll, &td);
         grad_norm = iq_grad_norm(r->model);
@@ -756,7 +851,7 @@ int iq_train(const iq_train_opts *o, cJSON **summary) {
         long done = step + 1;
         double now = iq_now(), elapsed = elapsed0 + (now - t0), ep = (double)done / (double)spe;
 
-        if (done % o->log_every == 0 || done == total) {
+        if (rank == 0 && (done % o->log_every == 0 || done == total)) {
             double tps = (double)tok_window / (now - t_window > 1e-9 ? now - t_window : 1e-9);
             tok_window = 0;
             t_window = now;
@@ -792,7 +887,7 @@ int iq_train(const iq_train_opts *o, cJSON **summary) {
             iq_progress("step %ld/%ld · loss %.4f · nll %.4f · td %.4f · lr %.2e · %s · ETA %s", done, total, loss, nll, td, lr,
                         el, eta);
         }
-        if (r->n_eval > 0 && (done % o->eval_every == 0 || done == total)) {
+        if (rank == 0 && r->n_eval > 0 && (done % o->eval_every == 0 || done == total)) {
             iq_loss_stats es;
             lo.lambda = lam;
             iq_eval_rows(r->model, r->head, r->eval_src, r->eval_rows, r->n_eval, &lo, B, &es);
@@ -812,8 +907,9 @@ int iq_train(const iq_train_opts *o, cJSON **summary) {
             iq_info("eval at step %ld: loss %.4f · nll %.4f · td %.4f · ppl %.3f · token accuracy %.4f", done, eloss, enll,
                     etd, exp(enll), es.n_sup ? (double)es.n_correct / (double)es.n_sup : 0.0);
         }
-        bool stop = g_signal != 0;
-        if (done % o->save_every == 0 || stop) {
+        int sig = world > 1 ? (int)iq_dist_max_f64((double)g_signal) : (int)g_signal; /* every rank stops together */
+        bool stop = sig != 0;
+        if (rank == 0 && (done % o->save_every == 0 || stop)) {
             cJSON *state = cJSON_CreateObject();
             cJSON_AddNumberToObject(state, "step", (double)done);
             cJSON_AddNumberToObject(state, "epoch", ep);
@@ -850,8 +946,8 @@ int iq_train(const iq_train_opts *o, cJSON **summary) {
         }
         if (stop) {
             iq_progress_end();
-            iq_warn("%s: saved checkpoint-%ld, exiting", g_signal == SIGINT ? "interrupted" : "terminated", done);
-            rc = g_signal == SIGINT ? 130 : 143;
+            if (rank == 0) iq_warn("%s: saved checkpoint-%ld, exiting", sig == SIGINT ? "interrupted" : "terminated", done);
+            rc = sig == SIGINT ? 130 : 143;
             break;
         }
     }
@@ -863,17 +959,20 @@ int iq_train(const iq_train_opts *o, cJSON **summary) {
         return rc;
     }
 
-    /* ---- final/ and the summary */
-    st = save_final(r->out, r->model, r->tok, o->save_dtype, r->section);
-    if (st) return fail(r, st);
+    /* ---- final/ and the summary (rank 0 writes) */
     double elapsed = elapsed0 + (iq_now() - t0);
-    mbegin(&r->met, "final", total, (double)total / (double)spe, elapsed);
-    iq_buf_printf(&r->met.line, ",\"path\":\"final\"");
-    mfield(&r->met, "tokens", (double)tokens_seen); /* no peak RSS here: every field but the times is bit-exact (§7) */
-    if ((st = mend(&r->met)) != IQ_OK) return fail(r, st);
+    if (rank == 0) {
+        st = save_final(r->out, r->model, r->tok, o->save_dtype, r->section);
+        if (st) return fail(r, st);
+        elapsed = elapsed0 + (iq_now() - t0);
+        mbegin(&r->met, "final", total, (double)total / (double)spe, elapsed);
+        iq_buf_printf(&r->met.line, ",\"path\":\"final\"");
+        mfield(&r->met, "tokens", (double)tokens_seen); /* no peak RSS here: every field but the times is bit-exact (§7) */
+        if ((st = mend(&r->met)) != IQ_OK) return fail(r, st);
+    }
     iq_info("done: %ld steps in %.1f s, final model in %s/final (peak RSS %.0f MB)", total - start, elapsed, r->out,
             peak_rss_mb());
-    if (summary) {
+    if (summary && rank == 0) {
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "out", r->out);
         cJSON_AddNumberToObject(j, "steps", (double)total);

@@ -50,9 +50,11 @@ typedef struct {
     double peak_fraction;
     double peak_rss_mb;
     double loss_first, loss_last;
+    int world;              /* MPI ranks sharing each batch (1 without MPI) */
 } iq_bench_train_result;
 
-/* Full training steps (forward, IQLearn loss, backward, AdamW) of a random-init model on random tokens. */
+/* Full training steps (forward, IQLearn loss, backward, AdamW) of a random-init model on random tokens.
+ * Under MPI the batch is split across ranks and the gradients summed (data parallel, as iq_train does). */
 iq_status iq_bench_train(const iq_bench_train_opts *o, iq_bench_train_result *r);
 /* Achieved sgemm GFLOP/s on n x n x n (median of a few runs). */
 double iq_bench_sgemm_peak(int n);

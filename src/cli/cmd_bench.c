@@ -6,6 +6,7 @@
 
 #include "commands.h"
 #include "iqtrain/bench.h"
+#include "iqtrain/dist.h"
 #include "iqtrain/matmul.h"
 #include "iqtrain/tokenizer.h"
 
@@ -120,9 +121,11 @@ static int run_train(opt_set *o, int threads) {
         cli_error("%s", iq_last_error());
         return st == IQ_EUSAGE ? IQ_EUSAGE : st;
     }
+    if (iq_dist_rank() != 0) return 0; /* rank 0 reports */
     if (opt_flag(o, "json")) {
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "what", "train");
+        cJSON_AddNumberToObject(j, "mpi_ranks", r.world);
         cJSON_AddNumberToObject(j, "n_layer", b.cfg.n_layer);
         cJSON_AddNumberToObject(j, "n_head", b.cfg.n_head);
         cJSON_AddNumberToObject(j, "n_embd", b.cfg.n_embd);
@@ -147,6 +150,7 @@ static int run_train(opt_set *o, int threads) {
         free(s);
         cJSON_Delete(j);
     } else {
+        if (r.world > 1) printf("%d MPI ranks x ", r.world);
         printf("train L%d H%d C%d V%d, B=%d T=%d, %d thread%s: %.1f ms/step (step 0: %.1f ms), %.0f tok/s, %.1f GFLOP/s "
                "= %.0f%% of the sgemm peak %.1f, peak RSS %.0f MB\n",
                b.cfg.n_layer, b.cfg.n_head, b.cfg.n_embd, b.cfg.vocab, b.batch, b.seq, threads, threads == 1 ? "" : "s",

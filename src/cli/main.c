@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "iqtrain/dist.h"
 #include "iqtrain/log.h"
 #include "iqtrain/matmul.h"
 #include "iqtrain/tokenizer.h"
@@ -33,9 +34,20 @@ static void print_global_help(void) {
 static void print_version(void) {
     printf("iqtrain %s (commit %s, %s build)\n", iq_version(), iq_git_commit(), iq_build_type());
     printf("BLAS: %s\n", iq_blas_info());
+    printf("MPI: %s\n", iq_dist_built() ? "built in (run under mpirun/srun for data-parallel training)" : "off");
 }
 
+static int run_main(int argc, char **argv);
+
 int main(int argc, char **argv) {
+    iq_dist_init(&argc, &argv);
+    if (iq_dist_rank() != 0) iq_log_set_level(IQ_LOG_QUIET); /* rank 0 speaks for the job */
+    int rc = run_main(argc, argv);
+    iq_dist_finish(rc);
+    return rc;
+}
+
+static int run_main(int argc, char **argv) {
     if (argc >= 2 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0)) {
         print_version();
         return 0;
@@ -75,6 +87,8 @@ int main(int argc, char **argv) {
         cli_error("%s", iq_last_error());
         return IQ_EINTERNAL;
     }
+    if (iq_dist_world() > 1 && cmd != &cmd_train && cmd != &cmd_bench && iq_dist_rank() != 0)
+        return 0; /* only training and the benchmark are data-parallel: rank 0 runs the others */
     opt_set o;
     int rc = args_parse(cmd, argc - first, argv + first, &o);
     if (rc == 0) rc = cmd->run(cmd, &o);
