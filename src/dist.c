@@ -85,7 +85,8 @@ void iq_dist_init(int *argc, char ***argv) {
 
 void iq_dist_finish(int rc) {
     if (!g_mpi) return;
-    if (rc != 0 && g_world > 1) MPI_Abort(MPI_COMM_WORLD, rc);
+    /* 130/143: every rank agreed to stop after rank 0 saved; anything else may have left others waiting */
+    if (rc != 0 && rc != 130 && rc != 143 && g_world > 1) MPI_Abort(MPI_COMM_WORLD, rc);
     MPI_Finalize();
 }
 

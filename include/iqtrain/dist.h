@@ -23,7 +23,7 @@
 /* Initializes MPI when this build has it and the process was started by an MPI launcher (mpirun, srun:
  * detected from the environment); otherwise a world of one. Call once, first thing in main. */
 void iq_dist_init(int *argc, char ***argv);
-/* Normal exit (rc 0, or a stop all ranks agreed on): MPI_Finalize. Failure (rc != 0 on one rank): the
+/* Normal exit (rc 0, or 130/143: a stop all ranks agreed on): MPI_Finalize. Failure (rc != 0 on one rank): the
  * other ranks may be waiting in a collective, so the job is aborted (MPI_Abort with rc). */
 void iq_dist_finish(int rc);
 int iq_dist_rank(void);

@@ -135,5 +135,20 @@ cmp <(grep '"type":"train"' kref/metrics.jsonl | sed 's/"elapsed_s":[^,]*,//; s/
     WHY+=("the resumed run's train rows differ from an uninterrupted 2-rank run")
 done_check "--resume auto after the failure: continues from checkpoint-4, bit-exact with an uninterrupted 2-rank run"
 
+# SIGTERM to the ranks themselves: they finish the step, agree to stop, rank 0 saves, all exit 143
+"${MPIRUN[@]}" "$BIN" "${COMMON[@]}" --lambda 0.1 --max-steps 100000 --save-every 100000 --out sig > /dev/null 2> sig.err &
+MP=$!
+for _ in $(seq 100); do grep -q "^step" sig.err 2>/dev/null && break; sleep 0.1; done
+pkill -TERM -f "^$BIN .*--out sig"
+wait $MP
+rc=$?
+[ $rc = 143 ] || WHY+=("mpirun exit $rc, expected 143")
+n=$(ls -d sig/checkpoint-* 2>/dev/null | wc -l)
+[ "$n" = 1 ] || WHY+=("$n checkpoints after the stop, expected 1")
+grep -q "terminated: saved checkpoint-" sig.err || WHY+=("no 'saved checkpoint' message: $(tail -3 sig.err)")
+ck=$(ls -d sig/checkpoint-* 2>/dev/null | head -1)
+"$BIN" eval --model "$ck" --data train.jsonl --limit 8 > /dev/null 2>&1 || WHY+=("$ck does not load")
+done_check "SIGTERM to every rank: the step finishes, rank 0 saves one checkpoint, the job exits 143"
+
 echo "$PASS passed, $FAIL failed"
 [ $FAIL = 0 ]
