@@ -87,6 +87,48 @@ for lam in lams:
             v = curves[lam][step]
             out.write(f"{step} " + " ".join(str(sum(x[i] for x in v) / len(v)) for i in range(3)) + "\n")
 open(os.path.join(dat, "lambdas"), "w").write(" ".join(lams))
+
+# paired by seed: each lambda's run minus the lambda = 0 run with the same seed (same data order and init)
+def setting(r):
+    return (r["decoding"], r.get("temperature", ""))
+by_run = defaultdict(dict)
+for r in rows:
+    by_run[(r.get("lambda", ""), r.get("seed", ""))][setting(r)] = r
+settings = sorted({setting(r) for r in rows}, key=lambda k: ({"greedy": 0, "beam": 1}.get(k[0], 2), f(k[1]) or 0))
+base = "0" if any(r.get("lambda") == "0" for r in rows) else None
+if base is not None and len(lams) > 1:
+    lines += ["", f"Difference from lambda = 0, paired by seed (mean ± SEM over seeds): accuracy, then Self-BLEU", "",
+              "| lambda | " + " | ".join(f"{d} {t}".strip() for d, t in settings) + " |",
+              "|---|" + "---|" * len(settings)]
+    for lam in lams:
+        if lam == base:
+            continue
+        for metric in ("accuracy", "self_bleu"):
+            cells = []
+            for st in settings:
+                diffs = []
+                for (l2, seed), runs in by_run.items():
+                    if l2 != lam or (base, seed) not in by_run:
+                        continue
+                    a_, b_ = runs.get(st), by_run[(base, seed)].get(st)
+                    if a_ and b_ and f(a_[metric]) is not None and f(b_[metric]) is not None:
+                        diffs.append(f(a_[metric]) - f(b_[metric]))
+                m, e = mean_sem(diffs)
+                cells.append("" if m is None else f"{m:+.4f} ± {e:.4f}")
+            lines.append(f"| {lam} ({'acc' if metric == 'accuracy' else 'self-BLEU'}) | " + " | ".join(cells) + " |")
+
+# the reward as a quality signal: Spearman correlation of each sample's sum of r_t (and of its log-prob)
+# with its correctness, per lambda and decoding setting (mean ± SEM over seeds; empty when undefined)
+lines += ["", "Spearman correlation with correctness: reward sum (left) and sequence log-prob (right), mean ± SEM over seeds", "",
+          "| lambda | " + " | ".join(f"{d} {t}".strip() for d, t in settings) + " |", "|---|" + "---|" * len(settings)]
+for lam in lams:
+    cells = []
+    for st in settings:
+        g = [r for (l2, _), runs in by_run.items() if l2 == lam for k, r in runs.items() if k == st]
+        rm, re_ = mean_sem([f(x.get("spearman_reward")) for x in g])
+        lm, le = mean_sem([f(x.get("spearman_logprob")) for x in g])
+        cells.append("" if rm is None else f"{rm:+.3f} ± {re_:.3f} / {lm:+.3f} ± {le:.3f}")
+    lines.append(f"| {lam} | " + " | ".join(cells) + " |")
 open(table, "w").write("\n".join(lines) + "\n")
 PY
 

@@ -125,6 +125,12 @@ char *iq_bench_make_text(size_t len, size_t *out_len) {
 #include "iqtrain/optim.h"
 #include "iqtrain/rng.h"
 
+static double peak_rss_mb(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_maxrss / 1024.0;
+}
+
 double iq_bench_sgemm_peak(int n) {
     size_t nn = (size_t)n * n;
     float *a = iq_xmalloc(nn * sizeof *a), *b = iq_xmalloc(nn * sizeof *b), *c = iq_xmalloc(nn * sizeof *c);
@@ -215,9 +221,7 @@ iq_status iq_bench_train(const iq_bench_train_opts *o, iq_bench_train_result *r)
     r->gflops = r->flops_per_step / (r->ms_per_step / 1e3) / 1e9;
     r->peak_fraction = r->gflops / (r->peak_gflops * world); /* every rank measured its own peak */
     r->world = world;
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    r->peak_rss_mb = (double)ru.ru_maxrss / 1024.0;
+    r->peak_rss_mb = peak_rss_mb();
     free(ms);
     free(ids);
     free(flags);
@@ -276,9 +280,7 @@ iq_status iq_bench_generate(const iq_bench_gen_opts *o, iq_bench_gen_result *r) 
     r->seconds = secs[1 + reps / 2];
     r->prefill_ms = pre[1 + reps / 2];
     r->tokens_per_s = (double)B * N / r->seconds;
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    r->peak_rss_mb = (double)ru.ru_maxrss / 1024.0;
+    r->peak_rss_mb = peak_rss_mb();
     free(secs);
     free(pre);
     free(tok);

@@ -54,6 +54,27 @@ static const char *precision(opt_set *o) {
     return "fp32";
 }
 
+/* The fields every bench object starts with. */
+static cJSON *json_begin(const char *what, const iq_model_config *c, int threads, const char *prec) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "what", what);
+    cJSON_AddNumberToObject(j, "n_layer", c->n_layer);
+    cJSON_AddNumberToObject(j, "n_head", c->n_head);
+    cJSON_AddNumberToObject(j, "n_embd", c->n_embd);
+    cJSON_AddNumberToObject(j, "vocab", c->vocab);
+    cJSON_AddNumberToObject(j, "threads", threads);
+    cJSON_AddStringToObject(j, "precision", prec);
+    return j;
+}
+
+/* Prints the object as one line on stdout and frees it. */
+static void json_end(cJSON *j) {
+    char *s = cJSON_PrintUnformatted(j);
+    printf("%s\n", s);
+    free(s);
+    cJSON_Delete(j);
+}
+
 static int run_generate(opt_set *o, int threads) {
     iq_bench_gen_opts g = {0};
     if (model_config(o, &g.cfg)) return IQ_EUSAGE;
@@ -74,25 +95,15 @@ static int run_generate(opt_set *o, int threads) {
         return st;
     }
     if (opt_flag(o, "json")) {
-        cJSON *j = cJSON_CreateObject();
-        cJSON_AddStringToObject(j, "what", "generate");
-        cJSON_AddNumberToObject(j, "n_layer", g.cfg.n_layer);
-        cJSON_AddNumberToObject(j, "n_head", g.cfg.n_head);
-        cJSON_AddNumberToObject(j, "n_embd", g.cfg.n_embd);
-        cJSON_AddNumberToObject(j, "vocab", g.cfg.vocab);
+        cJSON *j = json_begin("generate", &g.cfg, threads, prec);
         cJSON_AddNumberToObject(j, "batch", g.batch);
         cJSON_AddNumberToObject(j, "prompt_len", g.prompt_len);
         cJSON_AddNumberToObject(j, "new_tokens", g.new_tokens);
-        cJSON_AddNumberToObject(j, "threads", threads);
-        cJSON_AddStringToObject(j, "precision", prec);
         cJSON_AddNumberToObject(j, "seconds", r.seconds);
         cJSON_AddNumberToObject(j, "prefill_ms", r.prefill_ms);
         cJSON_AddNumberToObject(j, "tokens_per_s", r.tokens_per_s);
         cJSON_AddNumberToObject(j, "peak_rss_mb", r.peak_rss_mb);
-        char *s = cJSON_PrintUnformatted(j);
-        printf("%s\n", s);
-        free(s);
-        cJSON_Delete(j);
+        json_end(j);
     } else {
         printf("generate L%d H%d C%d V%d, %d prompt%s of %d tokens + %d new (greedy, KV cache), %d thread%s: %.0f tok/s "
                "(%.3f s per generation, prefill %.1f ms), peak RSS %.0f MB\n",
@@ -123,19 +134,12 @@ static int run_train(opt_set *o, int threads) {
     }
     if (iq_dist_rank() != 0) return 0; /* rank 0 reports */
     if (opt_flag(o, "json")) {
-        cJSON *j = cJSON_CreateObject();
-        cJSON_AddStringToObject(j, "what", "train");
+        cJSON *j = json_begin("train", &b.cfg, threads, prec);
         cJSON_AddNumberToObject(j, "mpi_ranks", r.world);
-        cJSON_AddNumberToObject(j, "n_layer", b.cfg.n_layer);
-        cJSON_AddNumberToObject(j, "n_head", b.cfg.n_head);
-        cJSON_AddNumberToObject(j, "n_embd", b.cfg.n_embd);
-        cJSON_AddNumberToObject(j, "vocab", b.cfg.vocab);
         cJSON_AddNumberToObject(j, "batch", b.batch);
         cJSON_AddNumberToObject(j, "seq_len", b.seq);
-        cJSON_AddNumberToObject(j, "threads", threads);
         cJSON_AddNumberToObject(j, "lambda", b.lambda);
         cJSON_AddStringToObject(j, "backend", "openblas");
-        cJSON_AddStringToObject(j, "precision", prec);
         cJSON_AddNumberToObject(j, "tokens_per_s", r.tokens_per_s);
         cJSON_AddNumberToObject(j, "ms_per_step", r.ms_per_step);
         cJSON_AddNumberToObject(j, "first_step_ms", r.first_step_ms);
@@ -145,10 +149,7 @@ static int run_train(opt_set *o, int threads) {
         cJSON_AddNumberToObject(j, "peak_rss_mb", r.peak_rss_mb);
         cJSON_AddNumberToObject(j, "loss_first", r.loss_first);
         cJSON_AddNumberToObject(j, "loss_last", r.loss_last);
-        char *s = cJSON_PrintUnformatted(j);
-        printf("%s\n", s);
-        free(s);
-        cJSON_Delete(j);
+        json_end(j);
     } else {
         if (r.world > 1) printf("%d MPI ranks x ", r.world);
         printf("train L%d H%d C%d V%d, B=%d T=%d, %d thread%s: %.1f ms/step (step 0: %.1f ms), %.0f tok/s, %.1f GFLOP/s "
