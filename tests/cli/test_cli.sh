@@ -946,6 +946,16 @@ want_err "no bf16 matmul backend"
     2>/dev/null || WHY+=("bench generate --json: tokens_per_s/seconds")
 done_check "bench --what generate --json; bf16 falls back to fp32 with a notice"
 
+run "${DRY[@]}" --matmul-precision bf16 "$SAMPLES/text.jsonl"
+want_rc 0
+want_err "training in fp32"
+done_check "train --matmul-precision bf16 without a bf16 backend: a notice, fp32"
+
+run "${DRY[@]}" --matmul-backend onednn "$SAMPLES/text.jsonl"
+want_rc 64
+want_err "only the OpenBLAS backend"
+done_check "train --matmul-backend onednn in a build without it: exit 64"
+
 run "$BIN" bench --what generate --n-layer 1 --n-head 2 --n-embd 32 --ctx 16 --vocab-size 64 --prompt-len 10 --new-tokens 10
 want_rc 64
 want_err "exceed the context"
