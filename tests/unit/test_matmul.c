@@ -80,6 +80,7 @@ static void test_vexp(void) {
     CHECK(iq_vexp(-88.0f) == 0.0f);
     CHECK(iq_vexp(-1000.0f) == 0.0f);
     CHECK(iq_vexp(-INFINITY) == 0.0f);
+    CHECK(isnan(iq_vexp(NAN)));
     CHECK(isfinite(iq_vexp(1000.0f)) && iq_vexp(1000.0f) > 1e38f);
 }
 
