@@ -50,7 +50,7 @@ double iq_loss_value(const iq_loss_stats *s, float lambda, double *nll, double *
 typedef struct iq_head iq_head;
 
 /* Workspace for up to max_rows (B*T) positions, width C, vocabulary V; chunk_rows = 0 picks a chunk so that
- * a chunk's logits take about 16 MB. */
+ * a chunk's logits take about 64 MB, and at least 128 rows. */
 iq_head *iq_head_create(int max_rows, int C, int V, int chunk_rows);
 void iq_head_free(iq_head *h);
 
