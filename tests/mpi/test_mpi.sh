@@ -23,6 +23,11 @@ export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_btl_vader_single_copy_mechanism=none
 export OMPI_MCA_rmaps_base_oversubscribe=1
+# under ASan: OpenMPI keeps allocations until exit; keep its plugins loaded and unwind fully so that the
+# suppressions in lsan_mpi.supp can name the library every such allocation comes from
+export OMPI_MCA_mca_base_component_disable_dlclose=1 PMIX_MCA_mca_base_component_disable_dlclose=1
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}fast_unwind_on_malloc=0"
+export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$ROOT/tests/mpi/lsan_mpi.supp:fast_unwind_on_malloc=0"
 MPIRUN=(mpirun -np 2 --bind-to none)
 
 W=$(mktemp -d "${TMPDIR:-/tmp}/iqtrain-mpi.XXXXXX") || exit 2
