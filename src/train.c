@@ -424,7 +424,7 @@ typedef struct {
 static iq_status open_folder(run_ctx *r, const iq_train_opts *o, int B, int max_seq, long total, long spe,
                              resume_info *ri) {
     iq_status st = iq_mkdirs(r->out);
-    if (st) return (st);
+    if (st) return st;
     long start = 0;
     double elapsed0 = 0.0, best_eval = INFINITY;
     long tokens_seen = 0;
@@ -432,13 +432,13 @@ static iq_status open_folder(run_ctx *r, const iq_train_opts *o, int B, int max_
     if (r->resume_dir) {
         const cJSON *s = r->resume_state;
         const cJSON *stp = cJSON_GetObjectItemCaseSensitive(s, "step");
-        if (!cJSON_IsNumber(stp)) return (iq_fail(IQ_EDATA, "%s/trainer_state.json: no step", r->resume_dir));
+        if (!cJSON_IsNumber(stp)) return iq_fail(IQ_EDATA, "%s/trainer_state.json: no step", r->resume_dir);
         start = (long)stp->valuedouble;
         if (start > total)
-            return (iq_fail(IQ_EUSAGE,
-                                   "%s is at step %ld, past --max-steps %ld (resume an earlier checkpoint-STEP, or raise "
-                                   "--max-steps)",
-                                   r->resume_dir, start, total));
+            return iq_fail(IQ_EUSAGE,
+                           "%s is at step %ld, past --max-steps %ld (resume an earlier checkpoint-STEP, or raise "
+                           "--max-steps)",
+                           r->resume_dir, start, total);
         iq_model *m2 = NULL;
         st = iq_model_load_folder(r->resume_dir, B, max_seq, &m2, NULL);
         if (!st) {
@@ -449,7 +449,7 @@ static iq_status open_folder(run_ctx *r, const iq_train_opts *o, int B, int max_
         }
         iq_model_free(m2);
         if (!st) st = iq_checkpoint_load_optimizer(r->resume_dir, r->model, r->opt);
-        if (st) return (st);
+        if (st) return st;
         const cJSON *x;
         if ((x = cJSON_GetObjectItemCaseSensitive(s, "elapsed_s")) && cJSON_IsNumber(x)) elapsed0 = x->valuedouble;
         if ((x = cJSON_GetObjectItemCaseSensitive(s, "tokens_seen")) && cJSON_IsNumber(x)) tokens_seen = (long)x->valuedouble;
@@ -519,7 +519,7 @@ static iq_status open_folder(run_ctx *r, const iq_train_opts *o, int B, int max_
         free(here);
     }
     free(mpath);
-    if (st) return (st);
+    if (st) return st;
     ri->start = start;
     ri->elapsed0 = elapsed0;
     ri->best_eval = best_eval;
