@@ -236,6 +236,7 @@ iq_status iq_bench_train(const iq_bench_train_opts *o, iq_bench_train_result *r)
 // generation
 
 #include "iqtrain/infer.h"
+#include "iqtrain/sample.h"
 
 iq_status iq_bench_generate(const iq_bench_gen_opts *o, iq_bench_gen_result *r) {
     memset(r, 0, sizeof *r);
@@ -263,14 +264,9 @@ iq_status iq_bench_generate(const iq_bench_gen_opts *o, iq_bench_gen_result *r) 
         double t0 = iq_now();
         iq_infer_step(inf, slots, tok, B, P, logits);
         pre[k] = (iq_now() - t0) * 1e3;
+        const iq_sampler greedy = {0.0f, 0, 1.0f};
         for (int i = 0; i < N; i++) {
-            for (int b = 0; b < B; b++) {
-                const float *z = logits + (size_t)b * V;
-                int am = 0;
-                for (int v = 1; v < V; v++)
-                    if (z[v] > z[am]) am = v;
-                tok[b] = am;
-            }
+            for (int b = 0; b < B; b++) tok[b] = iq_sample_next(logits + (size_t)b * V, V, &greedy, NULL, NULL);
             if (i + 1 < N) iq_infer_step(inf, slots, tok, B, 1, logits);
         }
         secs[k] = iq_now() - t0;

@@ -96,24 +96,21 @@ bool iq_dist_built(void) { return true; }
 /* MPI counts are ints: large buffers go in pieces */
 enum { PIECE = 1 << 28 };
 
-void iq_dist_sum_f32(float *buf, size_t n) {
+/* buf (n elements of `size` bytes) = the sum over ranks: reduce to rank 0, then broadcast */
+static void sum_in_place(void *buf, size_t n, MPI_Datatype type, size_t size) {
     if (g_world <= 1) return;
     enter();
     for (size_t o = 0; o < n; o += PIECE) {
         int c = (int)(n - o < PIECE ? n - o : PIECE);
-        check(MPI_Reduce(g_rank == 0 ? MPI_IN_PLACE : buf + o, buf + o, c, MPI_FLOAT, MPI_SUM, 0, MPI_COMM_WORLD), "reduce");
-        check(MPI_Bcast(buf + o, c, MPI_FLOAT, 0, MPI_COMM_WORLD), "broadcast");
+        char *p = (char *)buf + o * size;
+        check(MPI_Reduce(g_rank == 0 ? MPI_IN_PLACE : p, p, c, type, MPI_SUM, 0, MPI_COMM_WORLD), "reduce");
+        check(MPI_Bcast(p, c, type, 0, MPI_COMM_WORLD), "broadcast");
     }
     leave();
 }
 
-void iq_dist_sum_f64(double *buf, size_t n) {
-    if (g_world <= 1) return;
-    enter();
-    check(MPI_Reduce(g_rank == 0 ? MPI_IN_PLACE : buf, buf, (int)n, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD), "reduce");
-    check(MPI_Bcast(buf, (int)n, MPI_DOUBLE, 0, MPI_COMM_WORLD), "broadcast");
-    leave();
-}
+void iq_dist_sum_f32(float *buf, size_t n) { sum_in_place(buf, n, MPI_FLOAT, sizeof *buf); }
+void iq_dist_sum_f64(double *buf, size_t n) { sum_in_place(buf, n, MPI_DOUBLE, sizeof *buf); }
 
 double iq_dist_max_f64(double x) {
     if (g_world <= 1) return x;

@@ -39,12 +39,7 @@ void iq_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, cons
         for (long i = 0; i < (long)M * N; i++) C[i] = beta == 0.0f ? 0.0f : beta * C[i];
         return;
     }
-    if (!trans_a && M <= IQ_SKINNY_M) {
-        sgemm_skinny(trans_b, M, N, K, alpha, A, K, B, trans_b ? K : N, beta, C, N);
-        return;
-    }
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha,
-                A, trans_a ? M : K, B, trans_b ? K : N, beta, C, N);
+    iq_sgemm_ld(trans_a, trans_b, M, N, K, alpha, A, trans_a ? M : K, B, trans_b ? K : N, beta, C, N);
 }
 
 void iq_sgemm_ld(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,

@@ -416,7 +416,6 @@ static iq_status write_run_json(run_ctx *r, const iq_train_opts *o) {
 typedef struct {
     long start, tokens_seen;
     double elapsed0, best_eval;
-    int bit_exact;
 } resume_info;
 
 /* Rank 0 only: creates the folder, loads the checkpoint to resume (weights and AdamW state into r->model and
@@ -463,7 +462,6 @@ static iq_status open_folder(run_ctx *r, const iq_train_opts *o, int B, int max_
         const cJSON *ws = cJSON_GetObjectItemCaseSensitive(bf, "world_size");
         int ckpt_world = cJSON_IsNumber(ws) ? (int)ws->valuedouble : 1;
         if (ckpt_world != iq_dist_world()) {
-            bit_exact = false;
             iq_warn("resuming on %d MPI rank%s where the checkpoint was written by %d: the data position is global, so "
                     "training continues at the same row, but the curve is no longer bit-exact (sums run in another order)",
                     iq_dist_world(), iq_dist_world() == 1 ? "" : "s", ckpt_world);
@@ -524,7 +522,6 @@ static iq_status open_folder(run_ctx *r, const iq_train_opts *o, int B, int max_
     ri->elapsed0 = elapsed0;
     ri->best_eval = best_eval;
     ri->tokens_seen = tokens_seen;
-    ri->bit_exact = bit_exact;
     return IQ_OK;
 }
 
@@ -752,7 +749,7 @@ int iq_train(const iq_train_opts *o, cJSON **summary) {
     }
 
     /* ---- the folder: run.json, metrics, and the state to continue from (rank 0; the others get the state) */
-    resume_info ri = {0, 0, 0.0, INFINITY, 1};
+    resume_info ri = {0, 0, 0.0, INFINITY};
     st = iq_dist_agree(IQ_OK); /* every rank is past its read-only checks before rank 0 writes anything */
     if (rank == 0) st = open_folder(r, o, B, max_seq, total, spe, &ri);
     if (iq_dist_enabled()) {

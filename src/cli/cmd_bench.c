@@ -162,23 +162,18 @@ static int run_train(opt_set *o, int threads) {
 
 static int run(const cmd_spec *cmd, opt_set *o) {
     (void)cmd;
-    int threads0 = opt_is_set(o, "threads") ? (int)opt_int(o, "threads") : iq_default_threads();
-    const char *what = opt_str(o, "what");
-    if (strcmp(what, "train") == 0 || strcmp(what, "generate") == 0) {
-        if (threads0 < 1 || threads0 > 1024) {
-            cli_error("--threads must be between 1 and 1024");
-            return IQ_EUSAGE;
-        }
-        iq_set_threads(threads0);
-        return what[0] == 't' ? run_train(o, threads0) : run_generate(o, threads0);
-    }
-    if (!opt_is_set(o, "tokenizer")) {
-        cli_error("bench --what tokenizer needs --tokenizer PATH");
-        return IQ_EUSAGE;
-    }
     int threads = opt_is_set(o, "threads") ? (int)opt_int(o, "threads") : iq_default_threads();
     if (threads < 1 || threads > 1024) {
         cli_error("--threads must be between 1 and 1024");
+        return IQ_EUSAGE;
+    }
+    const char *what = opt_str(o, "what");
+    if (strcmp(what, "train") == 0 || strcmp(what, "generate") == 0) {
+        iq_set_threads(threads);
+        return what[0] == 't' ? run_train(o, threads) : run_generate(o, threads);
+    }
+    if (!opt_is_set(o, "tokenizer")) {
+        cli_error("bench --what tokenizer needs --tokenizer PATH");
         return IQ_EUSAGE;
     }
     iq_tokenizer *tok;

@@ -103,8 +103,9 @@ def median(xs):
 def bench_train(a):
     torch.manual_seed(1)
     m = GPT2(a.n_layer, a.n_head, a.n_embd, a.ctx, a.vocab_size)
-    dec = [p for n, p in m.named_parameters() if p.dim() == 2 and "wpe" not in n and "wte" not in n]
-    nodec = [p for n, p in m.named_parameters() if not (p.dim() == 2 and "wpe" not in n and "wte" not in n)]
+    decayed = {n: p.dim() == 2 and "wpe" not in n and "wte" not in n for n, p in m.named_parameters()}
+    dec = [p for n, p in m.named_parameters() if decayed[n]]
+    nodec = [p for n, p in m.named_parameters() if not decayed[n]]
     opt = torch.optim.AdamW([{"params": dec, "weight_decay": 0.1}, {"params": nodec, "weight_decay": 0.0}],
                             lr=1e-4, betas=(0.9, 0.95), eps=1e-8, foreach=True)
     ids = torch.randint(0, a.vocab_size, (a.batch_size, a.seq_len))
