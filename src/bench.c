@@ -118,12 +118,14 @@ char *iq_bench_make_text(size_t len, size_t *out_len) {
 
 #include <sys/resource.h>
 
+#include "iqtrain/batch.h"
 #include "iqtrain/data.h"
 #include "iqtrain/dist.h"
 #include "iqtrain/iqlearn.h"
 #include "iqtrain/matmul.h"
 #include "iqtrain/optim.h"
 #include "iqtrain/rng.h"
+#include "iqtrain/step.h"
 
 static double peak_rss_mb(void) {
     struct rusage ru;
@@ -152,6 +154,38 @@ double iq_bench_sgemm_peak(int n) {
     return 2.0 * n * (double)nn / t[2] / 1e9;
 }
 
+/* The benchmark's batch: every rank's share of `batch` rows of random tokens, all supervised but the first. */
+typedef struct {
+    iq_batch *b;
+    bool given;
+} bench_source;
+
+static bool bench_next(void *ctx, iq_batch *b) {
+    bench_source *s = ctx;
+    (void)b;
+    if (s->given) return false;
+    s->given = true;
+    return true;
+}
+
+static void bench_batch(const iq_bench_train_opts *o, int B, int T, int vocab, int rank, iq_batch *batch) {
+    iq_rng rng;
+    iq_rng_seed(&rng, o->seed, 77);
+    batch->B = B;
+    batch->T = T;
+    for (int b = 0; b < o->batch; b++) {
+        int mine = b / B == rank, lb = b % B;
+        if (mine) batch->lens[lb] = T;
+        for (int t = 0; t < T; t++) {
+            int32_t id = (int32_t)iq_rng_below(&rng, (uint64_t)vocab);
+            if (!mine) continue;
+            batch->ids[lb * T + t] = id;
+            batch->flags[lb * T + t] = (uint8_t)(t == 0 ? 0 : IQ_TOK_SUPERVISED);
+        }
+        if (mine) batch->flags[lb * T + T - 1] |= IQ_TOK_TERMINAL;
+    }
+}
+
 iq_status iq_bench_train(const iq_bench_train_opts *o, iq_bench_train_result *r) {
     memset(r, 0, sizeof *r);
     /* under MPI each rank takes batch / world of the rows, and the gradients are summed over ranks */
@@ -160,58 +194,30 @@ iq_status iq_bench_train(const iq_bench_train_opts *o, iq_bench_train_result *r)
         return iq_fail(IQ_EUSAGE, "--batch-size %d is not a multiple of the %d MPI ranks", o->batch, world);
     int B = o->batch / world, T = o->seq, steps = o->steps < 2 ? 2 : o->steps;
     iq_model *m = NULL;
-    iq_status st = iq_model_create(&o->cfg, B, T, &m);
+    iq_status st = iq_model_create(&o->cfg, IQ_MODEL_TRAIN, B, T, &m);
     if (st) return st;
-    iq_model_init_gpt2(m, o->seed);
+    iq_model_init(m, o->seed);
     const iq_model_config *c = iq_model_cfg(m);
     iq_head *h = iq_head_create(B * T, c->n_embd, c->vocab, 0);
     iq_adamw *opt = iq_adamw_create(m);
-    int32_t *ids = iq_xmalloc((size_t)B * T * sizeof *ids);
-    uint8_t *flags = iq_xmalloc((size_t)B * T);
-    int *lens = iq_xmalloc((size_t)B * sizeof *lens);
-    iq_rng rng;
-    iq_rng_seed(&rng, o->seed, 77);
-    long nsup = (long)o->batch * (T - 1); /* of the global batch */
-    for (int b = 0; b < o->batch; b++) {
-        int mine = b / B == rank, lb = b % B;
-        if (mine) lens[lb] = T;
-        for (int t = 0; t < T; t++) {
-            int32_t id = (int32_t)iq_rng_below(&rng, (uint64_t)c->vocab);
-            if (!mine) continue;
-            ids[lb * T + t] = id;
-            flags[lb * T + t] = (uint8_t)(t == 0 ? 0 : IQ_TOK_SUPERVISED);
-        }
-        if (mine) flags[lb * T + T - 1] |= IQ_TOK_TERMINAL;
-    }
+    iq_batch batch;
+    iq_batch_init(&batch, B, T);
+    bench_batch(o, B, T, c->vocab, rank, &batch);
     r->peak_gflops = iq_bench_sgemm_peak(1024);
-    iq_loss_opts lo = {o->lambda, 0.99f, IQ_TD_FULL, IQ_TRUNC_BOOTSTRAP};
-    iq_adamw_opts ao = {1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f};
+    iq_step_opts so = {.loss = {o->lambda, 0.99f, IQ_TD_FULL, IQ_TRUNC_BOOTSTRAP},
+                       .adamw = {1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f}, .lr = 1e-4f, .grad_clip = 1.0f};
     double *ms = iq_xmalloc((size_t)steps * sizeof *ms);
-    for (int s = 0; s < steps; s++) {
+    for (int s = 0; s < steps && !st; s++) {
         double t0 = iq_now();
-        iq_model_zero_grad(m);
-        iq_model_forward(m, ids, B, T);
-        iq_loss_stats ls = {0};
-        iq_head_loss(h, iq_model_lnf(m), iq_model_params(m)->wte, ids, flags, lens, B, T, &lo, 1.0f / (float)nsup,
-                     iq_model_dlnf(m), iq_model_grads(m)->wte, &ls, NULL, NULL);
-        iq_model_backward(m, ids, B, T);
-        if (world > 1) {
-            size_t ng;
-            float *g = iq_model_grad_memory(m, &ng);
-            iq_dist_sum_f32(g, ng);
-            double v[2] = {ls.nll_sum, ls.td_sum};
-            iq_dist_sum_f64(v, 2);
-            ls.nll_sum = v[0];
-            ls.td_sum = v[1];
-            ls.n_sup = nsup;
-        }
-        double norm = iq_grad_norm(m);
-        iq_adamw_step(opt, m, &ao, ao.lr, iq_clip_coef(norm, 1.0f));
+        bench_source bs = {&batch, false};
+        iq_step_source src = {bench_next, &bs, (long)o->batch * (T - 1)}; /* N of the global batch */
+        iq_step_result res;
+        st = iq_train_step(m, h, opt, &batch, &src, &so, &res);
         ms[s] = (iq_now() - t0) * 1e3;
-        double loss = iq_loss_value(&ls, lo.lambda, NULL, NULL);
-        if (s == 0) r->loss_first = loss;
-        r->loss_last = loss;
+        if (s == 0) r->loss_first = res.loss;
+        r->loss_last = res.loss;
     }
+    if (st) st = iq_fail(st, "the benchmark diverged");
     r->first_step_ms = ms[0];
     qsort(ms + 1, (size_t)steps - 1, sizeof *ms, cmp_double);
     r->ms_per_step = ms[1 + (steps - 1) / 2];
@@ -223,13 +229,11 @@ iq_status iq_bench_train(const iq_bench_train_opts *o, iq_bench_train_result *r)
     r->world = world;
     r->peak_rss_mb = peak_rss_mb();
     free(ms);
-    free(ids);
-    free(flags);
-    free(lens);
+    iq_batch_free(&batch);
     iq_adamw_free(opt);
     iq_head_free(h);
     iq_model_free(m);
-    return IQ_OK;
+    return st;
 }
 
 // ----------------------------------------------------------------------------------------------------
@@ -244,9 +248,9 @@ iq_status iq_bench_generate(const iq_bench_gen_opts *o, iq_bench_gen_result *r) 
     if (P + N > o->cfg.ctx)
         return iq_fail(IQ_EUSAGE, "prompt %d + new tokens %d exceed the context %d", P, N, o->cfg.ctx);
     iq_model *m = NULL;
-    iq_status st = iq_model_create(&o->cfg, 1, 2, &m);
+    iq_status st = iq_model_create(&o->cfg, IQ_MODEL_INFER, 1, 2, &m);
     if (st) return st;
-    iq_model_init_gpt2(m, o->seed);
+    iq_model_init(m, o->seed);
     int V = o->cfg.vocab;
     iq_infer *inf = iq_infer_create(m, B, P + N > B * P ? P + N : B * P);
     int32_t *tok = iq_xmalloc((size_t)B * P * sizeof *tok);

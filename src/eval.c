@@ -1,4 +1,4 @@
-/* eval.c — padded batches, the loss over a dataset, and the `eval` command's driver. */
+/* eval.c — the `eval` command's driver: the loss over every row of the data (step.h's evaluation step). */
 #include "iqtrain/eval.h"
 
 #include <math.h>
@@ -6,88 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "iqtrain/checkpoint.h"
+#include "iqtrain/model_folder.h"
 #include "iqtrain/log.h"
-
-void iq_batch_init(iq_batch *b, int max_batch, int max_seq) {
-    memset(b, 0, sizeof *b);
-    b->max_batch = max_batch;
-    b->max_seq = max_seq;
-    b->ids = iq_xcalloc((size_t)max_batch * max_seq, sizeof *b->ids);
-    b->flags = iq_xcalloc((size_t)max_batch * max_seq, 1);
-    b->lens = iq_xcalloc((size_t)max_batch, sizeof *b->lens);
-}
-
-void iq_batch_free(iq_batch *b) {
-    free(b->ids);
-    free(b->flags);
-    free(b->lens);
-    memset(b, 0, sizeof *b);
-}
-
-long iq_batch_fill(iq_batch *b, const iq_dataset *d, const uint32_t *rows, int n) {
-    int T = 1;
-    for (int i = 0; i < n; i++) {
-        int l = (int)iq_data_row_len(d, rows[i]);
-        if (l > T) T = l;
-    }
-    b->B = n;
-    b->T = T;
-    long sup = 0;
-    for (int i = 0; i < n; i++) {
-        size_t off = d->row_off[rows[i]];
-        int l = (int)iq_data_row_len(d, rows[i]);
-        int32_t *ids = b->ids + (size_t)i * T;
-        uint8_t *fl = b->flags + (size_t)i * T;
-        memcpy(ids, d->ids + off, (size_t)l * sizeof *ids);
-        memcpy(fl, d->tok_flags + off, (size_t)l);
-        memset(ids + l, 0, (size_t)(T - l) * sizeof *ids);
-        memset(fl + l, 0, (size_t)(T - l));
-        b->lens[i] = l;
-        for (int j = 0; j < l; j++) sup += (fl[j] & IQ_TOK_SUPERVISED) != 0;
-    }
-    return sup;
-}
-
-static const iq_dataset *g_sort_d; /* qsort has no context argument */
-static int cmp_len(const void *x, const void *y) {
-    uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
-    size_t la = iq_data_row_len(g_sort_d, a), lb = iq_data_row_len(g_sort_d, b);
-    if (la != lb) return la < lb ? -1 : 1;
-    return a < b ? -1 : a > b;
-}
-
-void iq_sort_rows_by_length(const iq_dataset *d, uint32_t *rows, size_t n) {
-    g_sort_d = d;
-    qsort(rows, n, sizeof *rows, cmp_len);
-}
-
-void iq_eval_rows(iq_model *m, iq_head *h, const iq_dataset *d, const uint32_t *rows, size_t n_rows,
-                  const iq_loss_opts *o, int batch_size, iq_loss_stats *st) {
-    uint32_t *order = iq_xmalloc((n_rows ? n_rows : 1) * sizeof *order);
-    memcpy(order, rows, n_rows * sizeof *order);
-    iq_sort_rows_by_length(d, order, n_rows);
-    iq_batch b;
-    iq_batch_init(&b, batch_size, iq_model_max_seq(m));
-    memset(st, 0, sizeof *st);
-    for (size_t s = 0; s < n_rows; s += (size_t)batch_size) {
-        int n = (int)(n_rows - s < (size_t)batch_size ? n_rows - s : (size_t)batch_size);
-        iq_batch_fill(&b, d, order + s, n);
-        iq_model_forward(m, b.ids, b.B, b.T);
-        iq_head_loss(h, iq_model_lnf(m), iq_model_params(m)->wte, b.ids, b.flags, b.lens, b.B, b.T, o, 1.0f, NULL, NULL,
-                     st, NULL, NULL);
-    }
-    iq_batch_free(&b);
-    free(order);
-}
-
-void iq_eval_dataset(iq_model *m, iq_head *h, const iq_dataset *d, const iq_loss_opts *o, int batch_size,
-                     iq_loss_stats *st) {
-    uint32_t *all = iq_xmalloc((d->n_rows ? d->n_rows : 1) * sizeof *all);
-    for (size_t i = 0; i < d->n_rows; i++) all[i] = (uint32_t)i;
-    iq_eval_rows(m, h, d, all, d->n_rows, o, batch_size, st);
-    free(all);
-}
 
 void iq_eval_stats_json(cJSON *j, const iq_loss_stats *st, float lambda) {
     double nll, td, loss = iq_loss_value(st, lambda, &nll, &td);
@@ -123,7 +43,7 @@ iq_status iq_eval_command(const iq_eval_opts *o, cJSON **result) {
         int longest = (int)d->stats.max_len;
         cJSON_Delete(section);
         section = NULL;
-        st = iq_model_load_folder(o->model_dir, bs, longest < max_seq ? longest : max_seq, &m, &section);
+        st = iq_model_load_folder(o->model_dir, IQ_MODEL_INFER, bs, longest < max_seq ? longest : max_seq, &m, &section);
     }
     if (!st && iq_tok_vocab_size(tok) > cfg.vocab)
         st = iq_fail(IQ_EDATA, "%s: the tokenizer has %d ids but the model only %d", o->model_dir, iq_tok_vocab_size(tok),
@@ -142,7 +62,10 @@ iq_status iq_eval_command(const iq_eval_opts *o, cJSON **result) {
     lo.truncation = o->truncation;
     iq_head *h = iq_head_create(bs * iq_model_max_seq(m), cfg.n_embd, cfg.vocab, 0);
     iq_loss_stats ls;
-    iq_eval_dataset(m, h, d, &lo, bs, &ls);
+    uint32_t *all = iq_xmalloc((d->n_rows ? d->n_rows : 1) * sizeof *all);
+    for (size_t i = 0; i < d->n_rows; i++) all[i] = (uint32_t)i;
+    iq_eval_rows(m, h, d, all, d->n_rows, &lo, bs, &ls);
+    free(all);
     cJSON *j = cJSON_CreateObject();
     iq_eval_stats_json(j, &ls, lo.lambda);
     cJSON_AddNumberToObject(j, "lambda", iq_short_float(lo.lambda));

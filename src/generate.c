@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "iqtrain/checkpoint.h"
+#include "iqtrain/model_folder.h"
 #include "iqtrain/data.h"
 #include "iqtrain/log.h"
 #include "iqtrain/metrics.h"
@@ -223,7 +223,7 @@ void iq_score_sequence(iq_model *m, iq_head *h, const int32_t *prompt, int plen,
         iq_model_forward(m, ids, 1, T);
         iq_loss_opts lo = {0.0f, gamma, IQ_TD_FULL, IQ_TRUNC_BOOTSTRAP};
         iq_loss_stats st = {0};
-        iq_head_score(h, iq_model_lnf(m), iq_model_params(m)->wte, ids, flags, &T, 1, T, &lo, &st, r, lp);
+        iq_head_score(h, iq_model_lnf(m), iq_model_head(m), ids, flags, &T, 1, T, &lo, &st, r, lp);
         for (int i = 0; i < ncomp; i++) {
             rewards[i] = r[plen + i];
             logprobs[i] = lp[plen + i];
@@ -361,7 +361,7 @@ static iq_status load_all(const char *model_dir, const char *const *data, int n_
     if (!st) {
         long need = longest + (max_new > 0 ? max_new : 0);
         L->len = need < cfg.ctx ? (int)need : cfg.ctx;
-        st = iq_model_load_folder(model_dir, 1, L->len, &L->m, NULL);
+        st = iq_model_load_folder(model_dir, IQ_MODEL_INFER, 1, L->len, &L->m, NULL);
     }
     if (!st) L->head = iq_head_create(L->len, cfg.n_embd, cfg.vocab, 0);
     return st;

@@ -697,43 +697,27 @@ static iq_status build_header(const char *path, wtensor *w, int n, const char *c
 }
 
 typedef struct {
-    int fd;
+    iq_atomic_file *af;
     uint8_t *buf; /* staging for converted data */
     size_t len, cap;
 } wfile;
 
-static int write_all(int fd, const void *p, size_t n) {
-    const char *c = p;
-    if (n > 0 && iq_fault_write()) return ENOSPC;
-    while (n > 0) {
-        ssize_t w = write(fd, c, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return errno ? errno : EIO;
-        }
-        c += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-static int wf_flush(wfile *f) {
-    int e = write_all(f->fd, f->buf, f->len);
+static void wf_flush(wfile *f) {
+    iq_atomic_write(f->af, f->buf, f->len);
     f->len = 0;
-    return e;
 }
 
-/* Streams one tensor's data. Returns 0 or an errno. */
-static int write_tensor_data(wfile *f, const wtensor *t) {
-    int e;
-    if (t->nbytes == 0) return 0;
+/* Streams one tensor's data. */
+static void write_tensor_data(wfile *f, const wtensor *t) {
+    if (t->nbytes == 0) return;
     if (!t->from_f32 || (t->dtype == IQ_DT_F32 && host_is_le())) {
-        if ((e = wf_flush(f)) != 0) return e;
-        return write_all(f->fd, t->data, (size_t)t->nbytes);
+        wf_flush(f);
+        iq_atomic_write(f->af, t->data, (size_t)t->nbytes);
+        return;
     }
     const float *x = t->data;
-    for (uint64_t i = 0; i < t->numel; i++) {
-        if (f->cap - f->len < 4 && (e = wf_flush(f)) != 0) return e;
+    for (uint64_t i = 0; i < t->numel && !f->af->err; i++) {
+        if (f->cap - f->len < 4) wf_flush(f);
         uint8_t *p = f->buf + f->len;
         if (t->dtype == IQ_DT_F32) {
             uint32_t u = f32_bits(x[i]);
@@ -745,62 +729,27 @@ static int write_tensor_data(wfile *f, const wtensor *t) {
             f->len += 2;
         }
     }
-    return 0;
-}
-
-static iq_status fsync_parent(const char *path) {
-    char *dir = iq_xstrdup(path);
-    char *slash = strrchr(dir, '/');
-    if (!slash) strcpy(dir, ".");
-    else if (slash == dir) slash[1] = 0;
-    else *slash = 0;
-    iq_status rc = IQ_OK;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        if (fsync(fd) != 0 && errno != EINVAL && errno != EROFS)
-            rc = iq_fail(IQ_EIO, "%s: fsync of directory %s failed: %s", path, dir, strerror(errno));
-        close(fd);
-    }
-    free(dir);
-    return rc;
 }
 
 static iq_status write_file(const char *path, wtensor *w, int n, const char *const *meta_kv, int n_meta) {
     iq_buf hb = {0};
     iq_status rc = build_header(path, w, n, meta_kv, n_meta, &hb);
-    if (rc != IQ_OK) {
+    iq_atomic_file af;
+    if (!rc) rc = iq_atomic_begin(&af, path);
+    if (rc) {
         iq_buf_free(&hb);
         return rc;
     }
-    size_t pl = strlen(path);
-    char *tmp = iq_xmalloc(pl + 32);
-    snprintf(tmp, pl + 32, "%s.tmp-%ld", path, (long)getpid());
-    wfile f = {.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), .cap = 1 << 16};
-    if (f.fd < 0) {
-        rc = iq_fail(IQ_ECANTCREAT, "%s: cannot create %s: %s", path, tmp, strerror(errno));
-        iq_buf_free(&hb);
-        free(tmp);
-        return rc;
-    }
+    wfile f = {.af = &af, .cap = 1 << 16};
     f.buf = iq_xmalloc(f.cap);
     uint8_t lenbuf[8];
     put_le64(lenbuf, hb.len);
-    int e = write_all(f.fd, lenbuf, 8);
-    if (!e) e = write_all(f.fd, hb.data, hb.len);
-    for (int i = 0; i < n && !e; i++) e = write_tensor_data(&f, &w[i]);
-    if (!e) e = wf_flush(&f);
-    if (!e && fsync(f.fd) != 0) e = errno;
-    int ce = close(f.fd) != 0 ? errno : 0;
-    if (!e) e = ce;
-    if (!e && rename(tmp, path) != 0) e = errno;
-    if (e) {
-        unlink(tmp);
-        rc = iq_fail(IQ_EIO, "%s: write failed: %s", path, strerror(e));
-    } else {
-        rc = fsync_parent(path);
-    }
+    iq_atomic_write(&af, lenbuf, 8);
+    iq_atomic_write(&af, hb.data, hb.len);
+    for (int i = 0; i < n; i++) write_tensor_data(&f, &w[i]);
+    wf_flush(&f);
+    rc = iq_atomic_commit(&af);
     free(f.buf);
-    free(tmp);
     iq_buf_free(&hb);
     return rc;
 }

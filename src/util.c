@@ -340,64 +340,102 @@ iq_status iq_read_json(const char *path, cJSON **out) {
     return IQ_OK;
 }
 
-static iq_status fsync_dir_of(const char *path) {
-    char *dir = iq_xstrdup(path);
-    char *slash = strrchr(dir, '/');
-    if (slash) {
-        if (slash == dir) slash[1] = 0;
-        else *slash = 0;
-    } else {
-        strcpy(dir, ".");
-    }
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+void iq_fsync_path(const char *path) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
         fsync(fd);
         close(fd);
     }
+}
+
+iq_status iq_fsync_parent(const char *path) {
+    char *dir = iq_xstrdup(path);
+    char *slash = strrchr(dir, '/');
+    if (!slash) strcpy(dir, ".");
+    else if (slash == dir) slash[1] = 0;
+    else *slash = 0;
+    iq_status rc = IQ_OK;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        if (fsync(fd) != 0 && errno != EINVAL && errno != EROFS)
+            rc = iq_fail(IQ_EIO, "%s: fsync of directory %s failed: %s", path, dir, strerror(errno));
+        close(fd);
+    }
     free(dir);
-    return IQ_OK;
+    return rc;
+}
+
+iq_status iq_atomic_begin(iq_atomic_file *f, const char *path) {
+    memset(f, 0, sizeof *f);
+    size_t pl = strlen(path);
+    f->path = iq_xstrdup(path);
+    f->tmp = iq_xmalloc(pl + 32);
+    snprintf(f->tmp, pl + 32, "%s.tmp-%ld", path, (long)getpid());
+    f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (f->fd >= 0) return IQ_OK;
+    iq_status st = iq_fail(IQ_ECANTCREAT, "%s: cannot create %s: %s", path, f->tmp, strerror(errno));
+    free(f->path);
+    free(f->tmp);
+    memset(f, 0, sizeof *f);
+    return st;
+}
+
+void iq_atomic_write(iq_atomic_file *f, const void *data, size_t n) {
+    if (f->err || n == 0) return;
+    if (iq_fault_write()) {
+        f->err = ENOSPC;
+        return;
+    }
+    const char *p = data;
+    while (n > 0) {
+        ssize_t w = write(f->fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            f->err = errno ? errno : EIO;
+            return;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+iq_status iq_atomic_commit(iq_atomic_file *f) {
+    int e = f->err;
+    if (!e && fsync(f->fd) != 0) e = errno;
+    if (close(f->fd) != 0 && !e) e = errno;
+    if (!e && rename(f->tmp, f->path) != 0) e = errno;
+    iq_status st;
+    if (e) {
+        unlink(f->tmp);
+        st = iq_fail(IQ_EIO, "%s: write failed: %s", f->path, strerror(e));
+    } else {
+        st = iq_fsync_parent(f->path);
+    }
+    free(f->path);
+    free(f->tmp);
+    memset(f, 0, sizeof *f);
+    return st;
 }
 
 iq_status iq_write_file_atomic(const char *path, const void *data, size_t len) {
-    size_t pl = strlen(path);
-    char *tmp = iq_xmalloc(pl + 32);
-    snprintf(tmp, pl + 32, "%s.tmp-%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) {
-        iq_status st = iq_fail(IQ_ECANTCREAT, "%s: %s", tmp, strerror(errno));
-        free(tmp);
-        return st;
-    }
-    const char *p = data;
-    size_t left = len;
-    if (iq_fault_write()) goto io_error;
-    while (left > 0) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            goto io_error;
-        }
-        p += w;
-        left -= (size_t)w;
-    }
-    if (fsync(fd) != 0) goto io_error;
-    if (close(fd) != 0) {
-        fd = -1;
-        goto io_error;
-    }
-    fd = -1;
-    if (rename(tmp, path) != 0) goto io_error;
-    free(tmp);
-    return fsync_dir_of(path);
-
-io_error : {
-    int e = errno;
-    if (fd >= 0) close(fd);
-    unlink(tmp);
-    iq_status st = iq_fail(IQ_EIO, "%s: write failed: %s", path, strerror(e));
-    free(tmp);
-    return st;
+    iq_atomic_file f;
+    iq_status st = iq_atomic_begin(&f, path);
+    if (st) return st;
+    if (len == 0 && iq_fault_write()) f.err = ENOSPC; /* an empty file is a write too (fault injection counts it) */
+    iq_atomic_write(&f, data, len);
+    return iq_atomic_commit(&f);
 }
+
+iq_status iq_write_json(const char *path, const cJSON *j) {
+    char *s = cJSON_Print(j);
+    if (!s) return iq_fail(IQ_EINTERNAL, "out of memory printing %s", path);
+    iq_buf b = {0};
+    iq_buf_append(&b, s, strlen(s));
+    iq_buf_putc(&b, '\n');
+    free(s);
+    iq_status st = iq_write_file_atomic(path, b.data, b.len);
+    iq_buf_free(&b);
+    return st;
 }
 
 iq_status iq_mkdirs(const char *path) {

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 
+#include "iqtrain/model.h"
 #include "iqtrain/tokenizer.h"
 
 typedef struct {
@@ -28,10 +29,8 @@ char *iq_bench_make_text(size_t len, size_t *out_len);
 /* Parallel encode used by the benchmark: same ids as iq_tok_encode. */
 void iq_tok_encode_parallel(const iq_tokenizer *t, const char *text, size_t len, int threads, iq_ids *out);
 
-#endif
 
 /* ---------------------------------------------------------------- training steps */
-#include "iqtrain/model.h"
 
 typedef struct {
     iq_model_config cfg;
@@ -76,3 +75,5 @@ typedef struct {
 /* Greedy decoding with the KV cache (iq_infer): batch prompts of prompt_len random tokens, prefilled in
  * one step, then new_tokens decode steps of the whole batch; the same work as bench_torch.py --what generate. */
 iq_status iq_bench_generate(const iq_bench_gen_opts *o, iq_bench_gen_result *r);
+
+#endif

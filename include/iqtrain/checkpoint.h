@@ -1,59 +1,64 @@
-/* checkpoint.h — model folders (Hugging Face GPT-2 layout) and training checkpoints (DESIGN §6).
+/* checkpoint.h — training checkpoints (DESIGN §6) and their typed trainer state.
  *
- * A model folder holds config.json (model_type gpt2, GPT2LMHeadModel, an "iqtrain" section with the loss
- * options), generation_config.json, model.safetensors (HF names, tied head not stored) and the tokenizer
- * files. A checkpoint folder adds optimizer.safetensors (AdamW m, v) and trainer_state.json, which holds
- * the training position and the CRC-32 of every other file. Checkpoints are written into a temporary
- * folder, fsynced and renamed into place, so a folder named checkpoint-STEP is complete or detectably
- * corrupt, never half-written. */
+ * A checkpoint folder is a model folder (model_folder.h, F32) plus optimizer.safetensors (AdamW m, v) and
+ * trainer_state.json, which holds the training position (iq_trainer_state) and the CRC-32 of every other
+ * file. This file owns trainer_state.json: its write, read and verification. Checkpoints are written into a
+ * temporary folder, fsynced and renamed into place, so a folder named checkpoint-STEP is complete or
+ * detectably corrupt, never half-written. */
 #ifndef IQTRAIN_CHECKPOINT_H
 #define IQTRAIN_CHECKPOINT_H
 
 #include <cJSON.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "iqtrain/model.h"
+#include "iqtrain/model_folder.h"
 #include "iqtrain/optim.h"
-#include "iqtrain/safetensors.h"
 #include "iqtrain/tokenizer.h"
 #include "iqtrain/util.h"
 
-/* Reads DIR/config.json. 66 when missing; 65 when malformed or an unsupported GPT-2 variant (named:
- * n_inner, scale_attn_weights, scale_attn_by_inverse_layer_idx, reorder_and_upcast_attn,
- * activation_function, tie_word_embeddings). *iqtrain_section (if not NULL) receives a copy of the
- * "iqtrain" object or NULL. */
-iq_status iq_model_config_read(const char *dir, iq_model_config *cfg, cJSON **iqtrain_section);
-
-/* Loads config.json + model.safetensors (or the shards listed in model.safetensors.index.json) of DIR into a new model sized for (max_batch, max_seq); max_seq 0
- * means the model's ctx. Every expected tensor must be present with its shape; a "transformer." prefix,
- * attn.bias / attn.masked_bias buffers and an lm_head.weight equal to wte are accepted; other tensors are
- * refused (65, naming file and tensor). */
-iq_status iq_model_load_folder(const char *dir, int max_batch, int max_seq, iq_model **out, cJSON **iqtrain_section);
-
-/* Whether iq_model_load_folder ignores (with a warning) tensors it does not know instead of refusing them. */
-void iq_checkpoint_allow_extra_tensors(bool allow);
-
-/* Writes config.json, generation_config.json, model.safetensors (dtype F32, BF16 or F16) and, when tok is
- * not NULL, the tokenizer files into DIR (which must exist). iqtrain_section may be NULL. */
-iq_status iq_model_save_folder(iq_model *m, const iq_tokenizer *tok, const char *dir, iq_dtype dtype,
-                               const cJSON *iqtrain_section);
+/* What a run needs to continue bit for bit (with the weights and AdamW's moments). */
+typedef struct {
+    long step;            /* optimizer steps done */
+    double epoch;         /* step / steps per epoch */
+    long data_epoch;      /* data position: the epoch whose permutation is being read ... */
+    long data_row;        /* ... and the next row of it */
+    long tokens_seen;     /* supervised tokens so far */
+    double elapsed_s;
+    uint64_t seed;
+    float lambda;         /* lambda of the last step (the schedule's value) */
+    double lr;            /* learning rate of the last step */
+    long total_steps;     /* the run's planned steps when saved */
+    double best_eval_loss; /* INFINITY: no eval yet */
+    double eval_loss;     /* the eval loss at this step; NAN: no eval at this step */
+    int threads;          /* build facts a resume compares (0 = unknown) */
+    int world_size;       /* MPI ranks (1 when absent) */
+} iq_trainer_state;
 
 /* Saves OUT/checkpoint-STEP atomically: the model folder (F32), optimizer.safetensors and
- * trainer_state.json = *state plus {"files": {name: crc32}}. An existing folder of that name is replaced.
- * *path_out (if not NULL) receives the folder's path (malloc'd). 73/74 on failure, nothing left behind. */
-iq_status iq_checkpoint_save(const char *out_dir, long step, iq_model *m, iq_adamw *opt, const iq_tokenizer *tok,
-                             const cJSON *iqtrain_section, const cJSON *state, char **path_out);
+ * trainer_state.json (*ts, the build facts `build` and {"files": {name: crc32}}). An existing folder of that
+ * name is replaced. *path_out (if not NULL) receives the folder's path (malloc'd). 73/74 on failure, nothing
+ * left behind. */
+iq_status iq_checkpoint_save(const char *out_dir, iq_model *m, iq_adamw *opt, const iq_tokenizer *tok,
+                             const cJSON *iqtrain_section, const iq_trainer_state *ts, const cJSON *build,
+                             char **path_out);
 
-/* Verifies a checkpoint folder: trainer_state.json parses, its step, tokens_seen and build.threads are
- * integers in range (the file has no CRC of its own), and every other file's CRC-32 matches. 65 naming the
- * file that fails, 66 when the folder or a file is missing. On success *state receives trainer_state.json. */
-iq_status iq_checkpoint_verify(const char *dir, cJSON **state);
+/* Verifies a checkpoint folder and reads its state: trainer_state.json parses, its numbers are in range (the
+ * file has no CRC of its own: step an integer in [0, 2^53), tokens_seen, build.threads, ...), and every other
+ * file's CRC-32 matches. 65 naming the file that fails, 66 when the folder is missing. */
+iq_status iq_checkpoint_verify(const char *dir, iq_trainer_state *ts);
 
 /* Loads the optimizer state of a verified checkpoint into opt (which must match the model). */
 iq_status iq_checkpoint_load_optimizer(const char *dir, iq_model *m, iq_adamw *opt);
 
 /* Lists OUT/checkpoint-* folders by step, newest first; returns the count (paths malloc'd). */
 int iq_checkpoint_list(const char *out_dir, char ***paths, long **steps);
+void iq_checkpoint_list_free(char **paths, long *steps, int n);
+
+/* Keeps the newest keep_last checkpoints of OUT (all when keep_last <= 0) and, with keep_best, also the one
+ * with the lowest eval_loss. */
+void iq_checkpoint_rotate(const char *out_dir, int keep_last, bool keep_best);
 
 /* Removes a folder tree (only plain files and sub-folders). */
 iq_status iq_remove_tree(const char *path);

@@ -1,4 +1,4 @@
-/* eval.h — batches of rows and the loss over a whole dataset (the `eval` command and train's eval rows). */
+/* eval.h — the `eval` command: the loss over a whole dataset (generation metrics: eval_generation.h). */
 #ifndef IQTRAIN_EVAL_H
 #define IQTRAIN_EVAL_H
 
@@ -8,30 +8,7 @@
 #include "iqtrain/data.h"
 #include "iqtrain/iqlearn.h"
 #include "iqtrain/model.h"
-
-/* A padded micro-batch (B, T): ids and flags of each row, zeros past its length. */
-typedef struct {
-    int B, T;
-    int32_t *ids;    /* (max_batch * max_seq) */
-    uint8_t *flags;  /* (max_batch * max_seq) */
-    int *lens;       /* (max_batch) */
-    int max_batch, max_seq;
-} iq_batch;
-
-void iq_batch_init(iq_batch *b, int max_batch, int max_seq);
-void iq_batch_free(iq_batch *b);
-/* Fills the batch with dataset rows rows[0..n) (n <= max_batch); T = their longest length. Returns the
- * number of supervised tokens. */
-long iq_batch_fill(iq_batch *b, const iq_dataset *d, const uint32_t *rows, int n);
-
-/* Sorts row indices by length (ties by index): deterministic. */
-void iq_sort_rows_by_length(const iq_dataset *d, uint32_t *rows, size_t n);
-/* Loss statistics over the rows rows[0..n_rows) of d (grouped by length, batch_size rows at a time). */
-void iq_eval_rows(iq_model *m, iq_head *h, const iq_dataset *d, const uint32_t *rows, size_t n_rows,
-                  const iq_loss_opts *o, int batch_size, iq_loss_stats *st);
-/* Loss statistics over every row of d (rows grouped by length, batch_size rows at a time). */
-void iq_eval_dataset(iq_model *m, iq_head *h, const iq_dataset *d, const iq_loss_opts *o, int batch_size,
-                     iq_loss_stats *st);
+#include "iqtrain/step.h"
 
 typedef struct {
     const char *model_dir;

@@ -66,7 +66,6 @@ typedef struct {
 /* `iqtrain score`: one row per input row with prompt, completion, logprob, reward, rewards. */
 iq_status iq_score_command(const iq_score_cmd *c);
 
-#endif
 
 /* ---------------------------------------------------------------- generation metrics (eval) */
 typedef struct {
@@ -90,3 +89,5 @@ typedef struct {
  * per setting accuracy (mean over samples), pass@K for sampling, mean reward and logprob of correct and
  * wrong samples and their Spearman correlations with correctness (null when undefined). */
 iq_status iq_eval_generation(const iq_gen_eval_opts *o, cJSON **result);
+
+#endif

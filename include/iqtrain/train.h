@@ -1,4 +1,4 @@
-/* train.h — the training driver: data order, steps, logging, evaluation, checkpoints, resume, signals.
+/* train.h — the training driver: the loop over optimizer steps, with evaluation, checkpoints and signals.
  * Everything a run needs arrives in iq_train_opts (the CLI fills it from argv/--config); the driver owns
  * the output folder (run.json, metrics.jsonl, checkpoint-STEP/, final/). */
 #ifndef IQTRAIN_TRAIN_H
@@ -57,8 +57,5 @@ typedef struct {
  * 65 bad data, 66, 73, 74, 75 diverged, 130/143 after a signal) with a message. With o->json, *summary
  * receives the summary object. */
 int iq_train(const iq_train_opts *o, cJSON **summary);
-
-/* Options that may change on resume (everything else must match run.json). */
-bool iq_train_option_resumable(const char *name);
 
 #endif

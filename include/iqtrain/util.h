@@ -91,6 +91,23 @@ struct cJSON;
 iq_status iq_read_json(const char *path, struct cJSON **out);
 /* Writes a whole file atomically: temp file in the same folder, fsync, rename. 73/74 on failure. */
 iq_status iq_write_file_atomic(const char *path, const void *data, size_t len);
+/* A file written atomically piece by piece: iq_atomic_begin creates PATH.tmp-PID (73 on failure),
+ * iq_atomic_write appends (the first error sticks), iq_atomic_commit fsyncs, renames onto PATH and fsyncs the
+ * folder (74 on any error, the temp file removed). */
+typedef struct {
+    char *path, *tmp;
+    int fd;
+    int err; /* errno of the first failed write */
+} iq_atomic_file;
+iq_status iq_atomic_begin(iq_atomic_file *f, const char *path);
+void iq_atomic_write(iq_atomic_file *f, const void *data, size_t n);
+iq_status iq_atomic_commit(iq_atomic_file *f);
+/* Writes a JSON document (formatted, with a final newline) atomically. */
+iq_status iq_write_json(const char *path, const struct cJSON *j);
+/* fsync of a file or folder by path (errors ignored: used after the data itself was fsynced). */
+void iq_fsync_path(const char *path);
+/* fsync of the folder holding path (after a rename into it). 74 when the folder cannot be synced. */
+iq_status iq_fsync_parent(const char *path);
 /* mkdir -p. 73 on failure. */
 iq_status iq_mkdirs(const char *path);
 bool iq_is_dir(const char *path);

@@ -34,15 +34,13 @@ static const opt_spec OPTS[] = {
 };
 
 static int model_config(opt_set *o, iq_model_config *cfg) {
-    if (iq_model_preset(opt_str(o, "preset"), cfg)) {
+    const char *names[4] = {"n-layer", "n-head", "n-embd", "ctx"};
+    int over[4];
+    for (int i = 0; i < 4; i++) over[i] = opt_is_set(o, names[i]) ? (int)opt_int(o, names[i]) : 0;
+    if (iq_model_config_build(NULL, opt_str(o, "preset"), over, (int)opt_int(o, "vocab-size"), cfg)) {
         cli_error("%s", iq_last_error());
         return IQ_EUSAGE;
     }
-    if (opt_is_set(o, "n-layer")) cfg->n_layer = (int)opt_int(o, "n-layer");
-    if (opt_is_set(o, "n-head")) cfg->n_head = (int)opt_int(o, "n-head");
-    if (opt_is_set(o, "n-embd")) cfg->n_embd = (int)opt_int(o, "n-embd");
-    if (opt_is_set(o, "ctx")) cfg->ctx = (int)opt_int(o, "ctx");
-    cfg->vocab = (int)opt_int(o, "vocab-size");
     return 0;
 }
 

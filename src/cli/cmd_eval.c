@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "commands.h"
-#include "iqtrain/checkpoint.h"
+#include "iqtrain/model_folder.h"
 #include "iqtrain/eval.h"
 #include "iqtrain/generate.h"
 #include "iqtrain/matmul.h"
@@ -52,7 +52,7 @@ static int run(const cmd_spec *cmd, opt_set *o) {
         return IQ_EUSAGE;
     }
     iq_set_threads(threads);
-    iq_checkpoint_allow_extra_tensors(opt_flag(o, "allow-extra-tensors"));
+    iq_model_folder_allow_extra_tensors(opt_flag(o, "allow-extra-tensors"));
     char **files;
     int n = args_files(o, "data", true, &files);
     iq_eval_opts e = {0};

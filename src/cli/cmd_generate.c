@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "commands.h"
-#include "iqtrain/checkpoint.h"
+#include "iqtrain/model_folder.h"
 #include "iqtrain/generate.h"
 #include "iqtrain/matmul.h"
 
@@ -34,7 +34,7 @@ static int set_threads(opt_set *o) {
         return IQ_EUSAGE;
     }
     iq_set_threads(threads);
-    iq_checkpoint_allow_extra_tensors(opt_flag(o, "allow-extra-tensors"));
+    iq_model_folder_allow_extra_tensors(opt_flag(o, "allow-extra-tensors"));
     return 0;
 }
 

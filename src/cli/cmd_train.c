@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "commands.h"
-#include "iqtrain/checkpoint.h"
+#include "iqtrain/model_folder.h"
 #include "iqtrain/data.h"
 #include "iqtrain/log.h"
 #include "iqtrain/matmul.h"
@@ -171,7 +171,7 @@ static int run(const cmd_spec *cmd, opt_set *o) {
         args_files_free(eval_files, t.n_eval_data);
         return IQ_EUSAGE;
     }
-    iq_checkpoint_allow_extra_tensors(opt_flag(o, "allow-extra-tensors"));
+    iq_model_folder_allow_extra_tensors(opt_flag(o, "allow-extra-tensors"));
     cJSON *opts = resolved_options(o);
     t.options = opts;
     cJSON *summary = NULL;

@@ -1,10 +1,10 @@
-/* fuzz_model_config.c — a model folder's config.json: iq_model_config_read (include/iqtrain/checkpoint.h).
+/* fuzz_model_config.c — a model folder's config.json: iq_model_config_read (include/iqtrain/model_folder.h).
  *
  * The input is DIR/config.json. Properties: only 0 / 65 come back, with a message; an accepted config
  * passes iq_model_config_check (the sizes the model would be built with are sane) and hands out the
  * "iqtrain" section exactly when it is an object. */
 #include "fuzz_common.h"
-#include "iqtrain/checkpoint.h"
+#include "iqtrain/model_folder.h"
 #include "iqtrain/model.h"
 
 static char g_dir[600], g_file[700];

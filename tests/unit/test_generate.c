@@ -12,10 +12,10 @@
 enum { V = 53, CTX = 48, EOS = 52 };
 
 static iq_model *make_model(void) {
-    iq_model_config cfg = {2, 2, 32, CTX, V, 1e-5f};
+    iq_model_config cfg = {2, 2, 32, CTX, V, 1e-5f, "gpt2"};
     iq_model *m = NULL;
-    if (iq_model_create(&cfg, 1, CTX, &m) != IQ_OK) return NULL;
-    iq_model_init_gpt2(m, 11);
+    if (iq_model_create(&cfg, IQ_MODEL_TRAIN, 1, CTX, &m) != IQ_OK) return NULL;
+    iq_model_init(m, 11);
     /* sharper logits than the 0.02 init so that decoding is not a coin toss between near-equal tokens */
     size_t n;
     float *p = iq_model_param_memory(m, &n);
@@ -29,7 +29,7 @@ static iq_model *make_model(void) {
 static void full_logits(iq_model *m, const int32_t *ids, int T, float *out) {
     iq_model_forward(m, ids, 1, T);
     const float *x = iq_model_lnf(m) + (size_t)(T - 1) * iq_model_cfg(m)->n_embd;
-    iq_sgemm(false, true, 1, V, iq_model_cfg(m)->n_embd, 1.0f, x, iq_model_params(m)->wte, 0.0f, out);
+    iq_sgemm(false, true, 1, V, iq_model_cfg(m)->n_embd, 1.0f, x, iq_model_head(m), 0.0f, out);
 }
 
 static void test_kv_cache_equals_recompute(iq_model *m) {

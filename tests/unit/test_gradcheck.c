@@ -191,7 +191,7 @@ static double model_loss(void *p) {
     model_ctx *c = p;
     iq_model_forward(c->m, c->ids, c->b, c->t);
     iq_loss_stats st = {0};
-    iq_head_loss(c->h, iq_model_lnf(c->m), iq_model_params(c->m)->wte, c->ids, c->flags, c->lens, c->b, c->t, &c->lo,
+    iq_head_loss(c->h, iq_model_lnf(c->m), iq_model_head(c->m), c->ids, c->flags, c->lens, c->b, c->t, &c->lo,
                  c->inv_n, NULL, NULL, &st, NULL, NULL);
     return iq_loss_value(&st, c->lo.lambda, NULL, NULL);
 }
@@ -200,8 +200,8 @@ static void model_grad(model_ctx *c) {
     iq_model_zero_grad(c->m);
     iq_model_forward(c->m, c->ids, c->b, c->t);
     iq_loss_stats st = {0};
-    iq_head_loss(c->h, iq_model_lnf(c->m), iq_model_params(c->m)->wte, c->ids, c->flags, c->lens, c->b, c->t, &c->lo,
-                 c->inv_n, iq_model_dlnf(c->m), iq_model_grads(c->m)->wte, &st, NULL, NULL);
+    iq_head_loss(c->h, iq_model_lnf(c->m), iq_model_head(c->m), c->ids, c->flags, c->lens, c->b, c->t, &c->lo,
+                 c->inv_n, iq_model_dlnf(c->m), iq_model_head_grad(c->m), &st, NULL, NULL);
     iq_model_backward(c->m, c->ids, c->b, c->t);
 }
 
@@ -240,10 +240,10 @@ static void make_batch(model_ctx *c, int V) {
 }
 
 static void test_model_gradient(iq_truncation tr, float lambda) {
-    iq_model_config cfg = {2, 2, 16, 16, 11, 1e-5f};
+    iq_model_config cfg = {2, 2, 16, 16, 11, 1e-5f, "gpt2"};
     model_ctx c = {0};
-    CHECK(iq_model_create(&cfg, 4, 12, &c.m) == IQ_OK);
-    iq_model_init_gpt2(c.m, 7);
+    CHECK(iq_model_create(&cfg, IQ_MODEL_TRAIN, 4, 12, &c.m) == IQ_OK);
+    iq_model_init(c.m, 7);
     /* larger weights so that every term is visible */
     size_t np;
     float *P = iq_model_param_memory(c.m, &np);
@@ -282,15 +282,15 @@ static void test_model_gradient(iq_truncation tr, float lambda) {
 /* lambda = 0 is plain token cross-entropy: the loss equals nll bit for bit, the gradients do not depend on
  * the TD options at all, and both match a direct double-precision cross-entropy. */
 static void test_lambda0_equals_ce(void) {
-    iq_model_config cfg = {1, 2, 16, 16, 11, 1e-5f};
+    iq_model_config cfg = {1, 2, 16, 16, 11, 1e-5f, "gpt2"};
     model_ctx c = {0};
-    CHECK(iq_model_create(&cfg, 4, 12, &c.m) == IQ_OK);
-    iq_model_init_gpt2(c.m, 3);
+    CHECK(iq_model_create(&cfg, IQ_MODEL_TRAIN, 4, 12, &c.m) == IQ_OK);
+    iq_model_init(c.m, 3);
     c.h = iq_head_create(4 * 12, cfg.n_embd, cfg.vocab, 3);
     make_batch(&c, cfg.vocab);
     int V = cfg.vocab, Cm = cfg.n_embd, BT = c.b * c.t;
     iq_model_forward(c.m, c.ids, c.b, c.t);
-    const float *lnf = iq_model_lnf(c.m), *wte = iq_model_params(c.m)->wte;
+    const float *lnf = iq_model_lnf(c.m), *wte = iq_model_head(c.m);
     float *dl[3], *dw[3];
     double loss[3], nll[3];
     iq_loss_opts variants[3] = {{0.0f, 0.99f, IQ_TD_FULL, IQ_TRUNC_BOOTSTRAP},

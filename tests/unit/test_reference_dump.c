@@ -1,7 +1,7 @@
 /* test_reference_dump — the C side of the PyTorch reference tests (tests/reference/test_reference.py).
  * usage: test_reference_dump MODEL_DIR BATCH.json OUT_DIR
- * Loads the model folder, runs the IQLearn loss on the batch (rows of ids and flags, the loss options, and
- * `steps` AdamW steps with constant lr), and writes OUT_DIR/grads.safetensors (gradient at the initial
+ * Loads the model folder, runs iq_train_step — the step `iqtrain train` runs — on the batch (rows of ids and
+ * flags, the loss options, and `steps` AdamW steps with constant lr), and writes OUT_DIR/grads.safetensors (gradient at the initial
  * weights, HF names), OUT_DIR/logits.safetensors ("logits" [B, T, V], zeros at padding) and
  * OUT_DIR/result.json (loss, nll, td, n_supervised, reward stats, losses of each step). */
 #include <cJSON.h>
@@ -10,16 +10,48 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "iqtrain/checkpoint.h"
+#include "iqtrain/batch.h"
 #include "iqtrain/data.h"
 #include "iqtrain/iqlearn.h"
 #include "iqtrain/model.h"
+#include "iqtrain/model_folder.h"
 #include "iqtrain/optim.h"
 #include "iqtrain/safetensors.h"
+#include "iqtrain/step.h"
 
 static int die(const char *what) {
     fprintf(stderr, "test_reference_dump: %s: %s\n", what, iq_last_error());
     return 1;
+}
+
+/* The whole batch as the step's single micro-batch. */
+static bool one_batch(void *ctx, iq_batch *b) {
+    bool *given = ctx;
+    (void)b;
+    if (*given) return false;
+    *given = true;
+    return true;
+}
+
+static int dump_grads(iq_model *m, const char *dir, float *logits, int B, int T, int V) {
+    int nt = iq_model_tensor_refs(m, NULL);
+    iq_tensor_ref *refs = calloc((size_t)nt, sizeof *refs);
+    iq_model_tensor_refs(m, refs);
+    iq_st_entry *e = calloc((size_t)nt, sizeof *e);
+    size_t ng;
+    float *G = iq_model_grad_memory(m, &ng);
+    for (int i = 0; i < nt; i++)
+        e[i] = (iq_st_entry){refs[i].name, IQ_DT_F32, refs[i].ndim, {refs[i].shape[0], refs[i].shape[1]}, G + refs[i].offset};
+    char *p = iq_path_join(dir, "grads.safetensors");
+    if (iq_st_write(p, e, nt, NULL, 0)) return die("grads");
+    free(p);
+    free(e);
+    free(refs);
+    iq_st_entry le = {"logits", IQ_DT_F32, 3, {B, T, V}, logits};
+    p = iq_path_join(dir, "logits.safetensors");
+    if (iq_st_write(p, &le, 1, NULL, 0)) return die("logits");
+    free(p);
+    return 0;
 }
 
 static double num(const cJSON *o, const char *k, double def) {
@@ -47,9 +79,13 @@ int main(int argc, char **argv) {
         int l = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r, "ids"));
         if (l > T) T = l;
     }
-    int32_t *ids = calloc((size_t)B * T, sizeof *ids);
-    uint8_t *flags = calloc((size_t)B * T, 1);
-    int *lens = calloc((size_t)B, sizeof *lens);
+    iq_batch mb;
+    iq_batch_init(&mb, B, T);
+    mb.B = B;
+    mb.T = T;
+    int32_t *ids = mb.ids;
+    uint8_t *flags = mb.flags;
+    int *lens = mb.lens;
     int b = 0;
     long n_sup = 0;
     for (const cJSON *r = rows->child; r; r = r->next, b++) {
@@ -74,7 +110,7 @@ int main(int argc, char **argv) {
     float clip = (float)num(op, "grad_clip", 1.0);
 
     iq_model *m = NULL;
-    if (iq_model_load_folder(argv[1], B, T, &m, NULL)) return die("model");
+    if (iq_model_load_folder(argv[1], IQ_MODEL_TRAIN, B, T, &m, NULL)) return die("model");
     const iq_model_config *cfg = iq_model_cfg(m);
     int V = cfg->vocab, C = cfg->n_embd;
     iq_head *head = iq_head_create(B * T, C, V, 7); /* small chunks: exercises the chunk boundaries */
@@ -83,40 +119,21 @@ int main(int argc, char **argv) {
     cJSON *losses = cJSON_CreateArray();
     iq_loss_stats first = {0};
     if (iq_mkdirs(argv[3])) return die("out");
+    iq_step_opts so = {.loss = lo, .adamw = ao, .lr = ao.lr, .grad_clip = clip};
     for (int s = 0; s < steps; s++) {
-        iq_model_zero_grad(m);
-        iq_model_forward(m, ids, B, T);
-        iq_loss_stats st = {0};
-        iq_head_loss(head, iq_model_lnf(m), iq_model_params(m)->wte, ids, flags, lens, B, T, &lo, 1.0f / (float)n_sup,
-                     iq_model_dlnf(m), iq_model_grads(m)->wte, &st, NULL, s == 0 ? logits : NULL);
-        iq_model_backward(m, ids, B, T);
-        double loss = iq_loss_value(&st, lo.lambda, NULL, NULL);
-        cJSON_AddItemToArray(losses, cJSON_CreateNumber(loss));
+        bool given = false;
+        iq_step_source src = {one_batch, &given, n_sup};
+        iq_step_result res;
+        so.logits_out = s == 0 ? logits : NULL;
+        /* a non-finite loss (a hostile round-trip model) still has logits to compare: dump, stop stepping */
+        iq_status st = iq_train_step(m, head, opt, &mb, &src, &so, &res);
+        cJSON_AddItemToArray(losses, cJSON_CreateNumber(res.loss));
         if (s == 0) {
-            first = st;
-            /* gradients at the initial weights */
-            int nt = iq_model_tensor_refs(m, NULL);
-            iq_tensor_ref *refs = calloc((size_t)nt, sizeof *refs);
-            iq_model_tensor_refs(m, refs);
-            iq_st_entry *e = calloc((size_t)nt, sizeof *e);
-            size_t ng;
-            float *G = iq_model_grad_memory(m, &ng);
-            for (int i = 0; i < nt; i++)
-                e[i] = (iq_st_entry){refs[i].name, IQ_DT_F32, refs[i].ndim, {refs[i].shape[0], refs[i].shape[1]}, G + refs[i].offset};
-            char *p = iq_path_join(argv[3], "grads.safetensors");
-            if (iq_st_write(p, e, nt, NULL, 0)) return die("grads");
-            free(p);
-            free(e);
-            free(refs);
-            iq_st_entry le = {"logits", IQ_DT_F32, 3, {B, T, V}, logits};
-            p = iq_path_join(argv[3], "logits.safetensors");
-            if (iq_st_write(p, &le, 1, NULL, 0)) return die("logits");
-            free(p);
+            first = res.stats;
+            /* gradients at the initial weights: AdamW leaves the gradient arena as the step computed it */
+            if (dump_grads(m, argv[3], logits, B, T, V)) return 1;
         }
-        if (s + 1 < steps || steps > 1) {
-            double norm = iq_grad_norm(m);
-            iq_adamw_step(opt, m, &ao, ao.lr, iq_clip_coef(norm, clip)); /* as train.c: clip folded in */
-        }
+        if (st) break;
     }
     double nll, td, loss = iq_loss_value(&first, lo.lambda, &nll, &td);
     cJSON *res = cJSON_CreateObject();
@@ -139,9 +156,7 @@ int main(int argc, char **argv) {
     iq_head_free(head);
     iq_adamw_free(opt);
     iq_model_free(m);
-    free(ids);
-    free(flags);
-    free(lens);
+    iq_batch_free(&mb);
     free(logits);
     return 0;
 }

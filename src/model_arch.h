@@ -1,0 +1,74 @@
+/* model_arch.h — what an architecture file provides behind the model interface (internal to the library).
+ *
+ * A family (GPT-2 today) is one file that fills an iq_arch and is listed in model.c's registry. Everything
+ * outside the family file — training, evaluation, generation, folders and checkpoints — goes through
+ * model.h and never names a family's tensors or layers:
+ *   - its configuration: presets, config.json in and out (HF keys), checks;
+ *   - the one parameter table: HF tensor names, shapes, offsets in the parameter arena, weight decay;
+ *   - the activation arena's size for (B, T) in training and in inference mode;
+ *   - forward (to the final norm), backward (from its gradient), init from a seed;
+ *   - a KV-cache decode step (infer.c owns the cache; the family computes the layers). */
+#ifndef IQTRAIN_MODEL_ARCH_H
+#define IQTRAIN_MODEL_ARCH_H
+
+#include <cJSON.h>
+
+#include "iqtrain/model.h"
+
+struct iq_model {
+    const struct iq_arch *arch;
+    iq_model_config cfg;
+    iq_model_mode mode;
+    int max_batch, max_seq;
+    int n_tensors;
+    iq_tensor_ref *tensors;  /* (n_tensors) the parameter table */
+    size_t num_params;
+    float *params_memory;    /* (num_params) */
+    float *grads_memory;     /* (num_params); NULL in inference mode */
+    float *acts_memory;      /* activations for (max_batch, max_seq) */
+    float *grads_acts_memory; /* their gradients; NULL in inference mode */
+    size_t acts_capacity;
+    void *layout;            /* the family's pointers into the arenas, laid out for (cur_B, cur_T) */
+    int cur_B, cur_T;
+};
+
+/* The KV cache as the family's decode step sees it (infer.c allocates it from kv_width). */
+typedef struct {
+    int max_slots, max_len, max_rows;
+    float *kcache, *vcache; /* (L, max_slots, max_len, kv_width) */
+    int *len;               /* (max_slots) positions cached per slot */
+    int *row_slot, *row_pos; /* (max_rows) slot and position of each new row of a step */
+    float *scratch;         /* the family's decode scratch (decode_scratch floats) */
+} iq_kv_cache;
+
+typedef struct iq_arch {
+    const char *name;     /* --arch and config.json's model_type */
+    const char *hf_class; /* config.json "architectures" */
+    /* configuration */
+    iq_status (*preset)(const char *name, iq_model_config *cfg);
+    iq_status (*check)(const iq_model_config *cfg);
+    iq_status (*config_from_json)(const cJSON *j, const char *path, iq_model_config *cfg); /* 65 with the reason */
+    void (*config_to_json)(const iq_model_config *cfg, cJSON *j);
+    /* the parameter table: count, and the refs when not NULL (offsets from the arena's start) */
+    int (*tensors)(const iq_model_config *cfg, iq_tensor_ref *refs);
+    /* activation floats for (B, T); train = false: what a forward pass without backward needs */
+    size_t (*act_floats)(const iq_model_config *cfg, int B, int T, bool train);
+    void (*layout)(iq_model *m, int B, int T); /* points m->layout into the arenas */
+    size_t layout_size;
+    void (*init)(iq_model *m, uint64_t seed);
+    void (*forward)(iq_model *m, const int32_t *ids, int B, int T);
+    void (*backward)(iq_model *m, const int32_t *ids, int B, int T);
+    size_t (*head_offset)(const iq_model_config *cfg); /* the (V, C) LM head (the Q head) in the arena */
+    float *(*lnf)(iq_model *m);  /* (B*T, C) final hidden states of the last forward */
+    float *(*dlnf)(iq_model *m); /* their gradient (training mode) */
+    /* KV-cache decoding: width of a cached key (and value) row, scratch floats for max_rows rows, and the
+     * step: appends tokens (B, n) at kv->row_slot/row_pos to the cache, writes the final hidden state of each slot's last
+     * new row to out (B, C) */
+    size_t (*kv_width)(const iq_model_config *cfg);
+    size_t (*decode_scratch)(const iq_model_config *cfg, int max_rows, int max_len);
+    void (*decode)(iq_model *m, iq_kv_cache *kv, const int32_t *tokens, int B, int n, float *out);
+} iq_arch;
+
+extern const iq_arch iq_arch_gpt2;
+
+#endif
