@@ -122,6 +122,7 @@ skip_check() {
     echo "skip  $1${2:+: $2}"
 }
 skip() {
+    SKIP=$((SKIP + 1))
     echo "SKIP  $1"
     _harness_summary
     _HARNESS_DONE=1
