@@ -1,5 +1,13 @@
-/* fault.c — IQTRAIN_FAULT parsing and the injection points (see fault.h). */
+/* fault.c — IQTRAIN_FAULT parsing and the injection points (see fault.h); empty unless IQ_FAULTS. */
 #include "iqtrain/fault.h"
+
+bool iq_faults_compiled_in(void) {
+#ifdef IQ_FAULTS
+    return true;
+#else
+    return false;
+#endif
+}
 
 #ifdef IQ_FAULTS
 #include <errno.h>
@@ -63,6 +71,4 @@ bool iq_fault_write(void) {
     errno = ENOSPC;
     return true;
 }
-#else
-typedef int iq_fault_unused; /* ISO C forbids an empty translation unit */
 #endif

@@ -4,6 +4,7 @@
 
 #include "commands.h"
 #include "iqtrain/dist.h"
+#include "iqtrain/fault.h"
 #include "iqtrain/log.h"
 #include "iqtrain/matmul.h"
 #include "iqtrain/tokenizer.h"
@@ -35,6 +36,7 @@ static void print_version(void) {
     printf("iqtrain %s (commit %s, %s build)\n", iq_version(), iq_git_commit(), iq_build_type());
     printf("BLAS: %s\n", iq_blas_info());
     printf("MPI: %s\n", iq_dist_built() ? "built in (run under mpirun/srun for data-parallel training)" : "off");
+    if (iq_faults_compiled_in()) printf("fault injection: compiled in (a test build, not for users)\n");
 }
 
 static int run_main(int argc, char **argv);

@@ -5,110 +5,20 @@
 #   usage: tests/cli/test_cli.sh IQTRAIN_BINARY REPO_ROOT
 #
 # Every check asserts an exit code and a part of stderr or stdout, prints one line ("ok" or "FAIL" with
-# the reasons), and the script ends with "N passed, M failed" (exit status 1 when any failed). Any
-# AddressSanitizer / UndefinedBehaviorSanitizer report on stderr fails the check that produced it, so
-# the script also serves the sanitizer build (build-asan/iqtrain).
+# the reasons), and the script ends with "N passed, M failed" (exit status 1 when any failed; harness in
+# tests/lib/harness.sh). Any AddressSanitizer / UndefinedBehaviorSanitizer report on stderr fails the
+# check that produced it, so the script also serves the sanitizer build.
 set -u
-
-if [ $# -ne 2 ]; then
-    echo "usage: $0 IQTRAIN_BINARY REPO_ROOT" >&2
-    exit 2
-fi
-BIN=$(realpath "$1")
-ROOT=$(realpath "$2")
+source "$(dirname "$0")/../lib/harness.sh"
+harness_init cli "$@"
 TOK=$ROOT/tests/fixtures/gpt2
 SAMPLES=$ROOT/data/samples
-PY=/usr/bin/python3
 EOS=50256
-if [ ! -x "$BIN" ] || [ ! -f "$TOK/encoder.json" ] || [ ! -x "$PY" ]; then
-    echo "FAIL  setup: need an executable $BIN, $TOK/encoder.json and $PY"
-    echo "0 passed, 1 failed"
-    exit 1
-fi
-
-W=$(mktemp -d "${TMPDIR:-/tmp}/iqtrain-cli.XXXXXX") || exit 2
-trap 'chmod -R u+rwX "$W" 2>/dev/null; rm -rf "$W"' EXIT
-cd "$W" || exit 2
+require "setup: $TOK/encoder.json and $PY exist" test -f "$TOK/encoder.json" -a -x "$PY"
+# the ids of `iqtrain tokenize` are compared with GPT-2's encoder.py below, which needs python3-regex
+# (scripts/setup.sh installs it): without it the script fails, it never passes without the comparison
+require "setup: $PY has the regex module (python3-regex, scripts/setup.sh)" py_has regex
 : >"$W/enc.err"
-
-PASS=0
-FAIL=0
-WHY=()
-RC=0
-
-# ---------------------------------------------------------------------------------------------------
-# harness
-
-# run [--in FILE] CMD...: stdout -> $W/out, stderr -> $W/err, exit code -> RC. A sanitizer report on
-# stderr is recorded as a failure reason of the current check.
-run() {
-    local in=/dev/null
-    if [ "$1" = --in ]; then
-        in=$2
-        shift 2
-    fi
-    "$@" <"$in" >"$W/out" 2>"$W/err"
-    RC=$?
-    san_check
-}
-san_check() {
-    if grep -qE 'ERROR: (Address|Leak|Memory|Thread)Sanitizer|runtime error:|SUMMARY: .*Sanitizer' "$W/err"; then
-        WHY+=("sanitizer report: $(grep -m1 -E 'Sanitizer|runtime error:' "$W/err")")
-    fi
-}
-# spawn ID CMD...: like run, in the background (up to NPAR at once); collect ID then makes its output
-# the current one. Used where many independent runs would otherwise dominate the runtime.
-NPAR=${IQTRAIN_TEST_JOBS:-$(nproc 2>/dev/null || echo 2)}
-NJOBS=0
-spawn() {
-    local id=$1 in=/dev/null
-    shift
-    if [ "$1" = --in ]; then
-        in=$2
-        shift 2
-    fi
-    ("$@" <"$in" >"$W/job.$id.out" 2>"$W/job.$id.err"; echo $? >"$W/job.$id.rc") &
-    NJOBS=$((NJOBS + 1))
-    if [ "$NJOBS" -ge "$NPAR" ]; then
-        wait -n
-        NJOBS=$((NJOBS - 1))
-    fi
-}
-collect() {
-    wait_all
-    cp "$W/job.$1.out" "$W/out"
-    cp "$W/job.$1.err" "$W/err"
-    RC=$(cat "$W/job.$1.rc")
-    san_check
-}
-wait_all() {
-    if [ "$NJOBS" -gt 0 ]; then
-        wait
-        NJOBS=0
-    fi
-}
-want_rc() { [ "$RC" = "$1" ] || WHY+=("exit $RC, expected $1"); }
-want_err() { grep -qF -- "$1" "$W/err" || WHY+=("stderr lacks: $1"); }
-want_out() { grep -qF -- "$1" "$W/out" || WHY+=("stdout lacks: $1"); }
-want_out_line() { grep -qxF -- "$1" "$W/out" || WHY+=("stdout has no line: $1"); }
-not_out() { ! grep -qF -- "$1" "$W/out" || WHY+=("stdout should not contain: $1"); }
-want_eq() { [ "$1" = "$2" ] || WHY+=("${3:-value}: got '$1', expected '$2'"); }
-want_same_file() { cmp -s "$1" "$2" || WHY+=("files differ: $1 $2"); }
-# done_check NAME: prints the verdict of the assertions made since the last done_check
-done_check() {
-    if [ ${#WHY[@]} -eq 0 ]; then
-        PASS=$((PASS + 1))
-        echo "ok    $1"
-    else
-        FAIL=$((FAIL + 1))
-        echo "FAIL  $1"
-        local w
-        for w in "${WHY[@]}"; do echo "        $w"; done
-        echo "        stderr: $(head -c 300 "$W/err" | tr '\n' ' ')"
-    fi
-    WHY=()
-}
-skip_check() { echo "skip  $1"; }
 
 # jget FILE KEY: a key of the JSON object in FILE, printed as JSON ("" when absent or not JSON)
 jget() { "$PY" -c 'import json,sys
@@ -576,7 +486,7 @@ done_check "a directory as data: exit 66"
 
 if [ "$(id -u)" -eq 0 ]; then
     # root reads a file whatever its mode bits, so chmod 000 cannot make it unreadable here
-    skip_check "unreadable data file (chmod 000): running as root, which can read it anyway"
+    skip_check "unreadable data file (chmod 000)" "running as root, which can read it anyway"
 else
     cp "$W/good1.jsonl" "$W/noread.jsonl"
     chmod 000 "$W/noread.jsonl"
@@ -612,22 +522,18 @@ for k in "${!TEXTS[@]}"; do
 done
 done_check "tokenize (stdin) encodes ${#TEXTS[@]} texts"
 
-if "$PY" -c 'import regex' 2>/dev/null; then
-    : >"$W/oracle.hex"
-    for t in "${TEXTS[@]}"; do printf %s "$t" | od -An -v -tx1 | tr -d ' \n' >>"$W/oracle.hex"; echo >>"$W/oracle.hex"; done
-    run "$PY" "$ROOT/tests/reference/gpt2_oracle.py" --in "$W/oracle.hex" --out "$W/oracle.ids"
-    want_rc 0
-    k=0
-    while IFS= read -r line; do
-        t=${TEXTS[$k]}
-        want_eq "${ENC[$t]}" "$line" "ids of $(jstr "$t")"
-        k=$((k + 1))
-    done <"$W/oracle.ids"
-    want_eq "$k" "${#TEXTS[@]}" "oracle cases"
-    done_check "tokenize (stdin) matches the Python oracle on ${#TEXTS[@]} texts"
-else
-    skip_check "oracle comparison: $PY has no 'regex' module"
-fi
+: >"$W/oracle.hex"
+for t in "${TEXTS[@]}"; do printf %s "$t" | od -An -v -tx1 | tr -d ' \n' >>"$W/oracle.hex"; echo >>"$W/oracle.hex"; done
+run "$PY" "$ROOT/tests/reference/gpt2_oracle.py" --in "$W/oracle.hex" --out "$W/oracle.ids"
+want_rc 0
+k=0
+while IFS= read -r line; do
+    t=${TEXTS[$k]}
+    want_eq "${ENC[$t]}" "$line" "ids of $(jstr "$t")"
+    k=$((k + 1))
+done <"$W/oracle.ids"
+want_eq "$k" "${#TEXTS[@]}" "oracle cases"
+done_check "tokenize (stdin) matches the Python oracle on ${#TEXTS[@]} texts"
 
 run --in /dev/null "$BIN" tokenize --tokenizer "$TOK"
 want_rc 0
@@ -1212,5 +1118,4 @@ san_check
 want_eq "$(wc -c <"$W/err")" 0 "bytes on stderr"
 done_check "helper runs of 'iqtrain tokenize' (enc) printed nothing on stderr"
 
-echo "$PASS passed, $FAIL failed"
-[ "$FAIL" -eq 0 ]
+finish

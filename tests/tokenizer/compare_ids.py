@@ -12,7 +12,8 @@ Usage: compare_ids.py ORACLE.ids OTHER.ids [--corpus corpus.hex] [--allow-skip] 
                 reported but tolerated (JavaScript's \\s differs from Python regex's there)
   --show N      print the first N failing mismatches in full (default 5)
 
-Exits 0 when every compared line is equal (or a tolerated exotic mismatch), 1 otherwise.
+Exits 0 when every compared line is equal (or a tolerated exotic mismatch) and at least one line
+was compared, 1 otherwise: empty files, or files of nothing but SKIP lines, prove nothing.
 Prints: compared, equal, skipped, tolerated exotic mismatches, mismatches.
 """
 import argparse
@@ -102,6 +103,10 @@ def main():
                 s = " ".join(map(str, ids[:80])) + (" ... (%d ids)" % len(ids) if len(ids) > 80 else "")
                 print("  %-7s [%s]" % (name + ":", s))
     if bad:
+        status = 1
+    if compared == 0:
+        print("compare_ids: no line was compared (%s has %d lines, %s has %d, %d skipped)"
+              % (args.oracle, len(a), args.other, len(b), skipped))
         status = 1
     if exotic_lines:
         print("compare_ids: tolerated exotic-whitespace mismatches at lines: %s%s"

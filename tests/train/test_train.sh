@@ -6,59 +6,15 @@
 #
 # Every check asserts an exit code and a part of stderr, stdout or the files written, prints one line
 # ("ok" or "FAIL" with the reasons), and the script ends with "N passed, M failed" (exit status 1 when
-# any failed). Any AddressSanitizer / UndefinedBehaviorSanitizer report on stderr fails the check that
-# produced it, so the script also serves the sanitizer build (build-asan/iqtrain).
+# any failed; harness in tests/lib/harness.sh). Any AddressSanitizer / UndefinedBehaviorSanitizer report
+# on stderr fails the check that produced it, so the script also serves the sanitizer build.
 #
 # Kept fast (well under 3 minutes on 2 cores, also under ASan): the tiny preset, a 300-id tokenizer
 # trained on 400 rows of data/arith, batches of 4 rows, tens of steps at most.
 set -u
+source "$(dirname "$0")/../lib/harness.sh"
+harness_init train "$@"
 
-if [ $# -ne 2 ]; then
-    echo "usage: $0 IQTRAIN_BINARY REPO_ROOT" >&2
-    exit 2
-fi
-BIN=$(realpath "$1")
-ROOT=$(realpath "$2")
-PY=/usr/bin/python3
-# Waiting OpenMP threads sleep instead of spinning: with --threads 2 on a 2-core machine that also runs
-# other tests, spinning workers slow the runs down ~10x. The results do not depend on it.
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
-
-W=$(mktemp -d "${TMPDIR:-/tmp}/iqtrain-train.XXXXXX") || exit 2
-BGPID=
-cleanup() {
-    if [ -n "$BGPID" ]; then kill -9 "$BGPID" 2>/dev/null; fi
-    rm -rf "$W"
-}
-trap cleanup EXIT
-cd "$W" || exit 2
-
-PASS=0
-FAIL=0
-WHY=()
-RC=0
-
-# ---------------------------------------------------------------------------------------------------
-# harness (as in tests/cli/test_cli.sh)
-
-# run CMD...: stdout -> $W/out, stderr -> $W/err, exit code -> RC
-run() {
-    "$@" </dev/null >"$W/out" 2>"$W/err"
-    RC=$?
-    san_check
-}
-san_check() {
-    if grep -qE 'ERROR: (Address|Leak|Memory|Thread)Sanitizer|runtime error:|SUMMARY: .*Sanitizer' "$W/err"; then
-        WHY+=("sanitizer report: $(grep -m1 -E 'Sanitizer|runtime error:' "$W/err")")
-    fi
-}
-want_rc() { [ "$RC" = "$1" ] || WHY+=("exit $RC, expected $1"); }
-want_err() { grep -qF -- "$1" "$W/err" || WHY+=("stderr lacks: $1"); }
-not_err() { ! grep -qF -- "$1" "$W/err" || WHY+=("stderr should not contain: $1"); }
-want_eq() { [ "$1" = "$2" ] || WHY+=("${3:-value}: got '$1', expected '$2'"); }
-want_file() { [ -f "$1" ] || WHY+=("missing file: $1"); }
-want_no() { [ ! -e "$1" ] || WHY+=("should not exist: $1"); }
-want_same_file() { cmp -s "$1" "$2" || WHY+=("files differ: $1 $2"); }
 # want_py CMD ARGS...: the helper below prints "ok" or the problems, one a line
 want_py() {
     local r
@@ -67,20 +23,6 @@ want_py() {
         local l
         while IFS= read -r l; do WHY+=("$1: $l"); done < <(printf '%s\n' "$r" | head -8)
     fi
-}
-# done_check NAME: prints the verdict of the assertions made since the last done_check
-done_check() {
-    if [ ${#WHY[@]} -eq 0 ]; then
-        PASS=$((PASS + 1))
-        echo "ok    $1"
-    else
-        FAIL=$((FAIL + 1))
-        echo "FAIL  $1"
-        local w
-        for w in "${WHY[@]}"; do echo "        $w"; done
-        echo "        stderr: $(grep -v '^step ' "$W/err" | head -c 400 | tr '\n' ' ')"
-    fi
-    WHY=()
 }
 
 # ---------------------------------------------------------------------------------------------------
@@ -358,6 +300,7 @@ run "$BIN" train-tokenizer --vocab-size 300 --out "$W/tok" "$DATA"
 want_rc 0
 want_file "$W/tok/tokenizer.json"
 done_check "setup: train-tokenizer --vocab-size 300 on 400 rows"
+[ "$FAIL" -eq 0 ] || finish # every run below needs the tokenizer
 TOK=$W/tok
 
 BASE=(--preset tiny --tokenizer "$TOK" --batch-size 4 --threads 2)
@@ -563,6 +506,7 @@ signal_check() { # SIGNAL EXPECTED_RC
     "$BIN" "${BASE[@]}" --log-every 1 --save-every 1000 --max-steps 2000 --out "$dir" "$DATA" </dev/null \
         >"$W/out" 2>"$W/err" &
     BGPID=$!
+track_pid "$BGPID"
     for ((i = 0; i < 1200; i++)); do # up to 120 s
         [ "$(wc -l 2>/dev/null <"$dir/metrics.jsonl")" -ge 3 ] 2>/dev/null && break
         kill -0 "$BGPID" 2>/dev/null || break
@@ -593,6 +537,7 @@ done_check "10. SIGTERM: exit 143 with checkpoint-STEP of the stop step; --resum
 # signal when the two arrive together and the kernel merges them): the folder resumes either way.
 "$BIN" "${BASE[@]}" --log-every 1 --save-every 1000 --max-steps 2000 --out S2 "$DATA" </dev/null >"$W/out" 2>"$W/err" &
 BGPID=$!
+track_pid "$BGPID"
 for ((i = 0; i < 1200; i++)); do
     [ "$(wc -l 2>/dev/null <S2/metrics.jsonl)" -ge 2 ] 2>/dev/null && break
     kill -0 "$BGPID" 2>/dev/null || break
@@ -654,5 +599,4 @@ want_py bf16 BF/final/model.safetensors BF/checkpoint-3/model.safetensors
 done_check "12. --save-dtype bf16: final/ holds BF16 (rounded to nearest even), checkpoints stay F32"
 
 # ---------------------------------------------------------------------------------------------------
-echo "$PASS passed, $FAIL failed"
-[ "$FAIL" -eq 0 ]
+finish
