@@ -13,6 +13,7 @@ APT_PKGS=(
   nodejs npm               # js-tiktoken reference for the tokenizer
   gnuplot-nox              # scripts/plot.sh
   gzip
+  time strace             # tests: peak RSS (/usr/bin/time) and the fsync order of final/ (strace)
   libopenmpi-dev openmpi-bin   # data-parallel training over MPI (-DIQTRAIN_MPI=ON) and its tests
   clang libclang-rt-14-dev libomp-14-dev   # scripts/fuzz.sh: libFuzzer + sanitizers (clang 14), OpenMP for clang
 )

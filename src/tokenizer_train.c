@@ -187,6 +187,53 @@ static cand cheap_pop(cand_heap *q) {
 // ----------------------------------------------------------------------------------------------------
 // training
 
+/* The words rewritten by one merge, and the pairs they gained (which enter the heap afterwards). */
+typedef struct {
+    int32_t *sym;
+    size_t *wlen;
+    uint32_t *stamp;
+    uint32_t merge_no;
+    pair_table *pt;
+    uint64_t *touched;
+    size_t n_touched, cap_touched;
+} merge_ctx;
+
+/* Rewrites word w with the merge (a, b) -> nid, once per merge, and moves its pair counts. */
+static void merge_word(const iq_bpe_trainer *tr, merge_ctx *x, int32_t w, int32_t a, int32_t b, int32_t nid) {
+    if (x->stamp[w] == x->merge_no) return;
+    x->stamp[w] = x->merge_no;
+    int32_t *s = x->sym + tr->piece_off[w];
+    size_t m = x->wlen[w];
+    bool has = false;
+    for (size_t i = 0; i + 1 < m; i++)
+        if (s[i] == a && s[i + 1] == b) has = true;
+    if (!has) return;
+    int64_t cnt = tr->counts[w];
+    for (size_t i = 0; i + 1 < m; i++) ptab_get(x->pt, s[i], s[i + 1], false)->count -= cnt;
+    size_t o = 0;
+    for (size_t i = 0; i < m;) {
+        if (i + 1 < m && s[i] == a && s[i + 1] == b) {
+            s[o++] = nid;
+            i += 2;
+        } else {
+            s[o++] = s[i++];
+        }
+    }
+    x->wlen[w] = m = o;
+    for (size_t i = 0; i + 1 < m; i++) {
+        pair_info *pp = ptab_get(x->pt, s[i], s[i + 1], true);
+        pp->count += cnt;
+        if (s[i] == nid || s[i + 1] == nid) {
+            info_add_word(pp, w);
+            if (x->n_touched == x->cap_touched) {
+                x->cap_touched = x->cap_touched ? x->cap_touched * 2 : 256;
+                x->touched = iq_xrealloc(x->touched, x->cap_touched * sizeof *x->touched);
+            }
+            x->touched[x->n_touched++] = ((uint64_t)(uint32_t)s[i] << 32) | (uint32_t)s[i + 1];
+        }
+    }
+}
+
 iq_status iq_bpe_trainer_train(iq_bpe_trainer *tr, int32_t vocab_size, iq_tokenizer **out) {
     *out = NULL;
     if (vocab_size < 257)
@@ -269,42 +316,11 @@ iq_status iq_bpe_trainer_train(iq_bpe_trainer *tr, int32_t vocab_size, iq_tokeni
         size_t nwords = p->n;
         int32_t *words = iq_xmalloc((nwords ? nwords : 1) * sizeof *words);
         memcpy(words, p->words, nwords * sizeof *words);
-        n_touched = 0;
-        for (size_t k = 0; k < nwords; k++) {
-            int32_t w = words[k];
-            if (stamp[w] == merge_no) continue;
-            stamp[w] = merge_no;
-            int32_t *s = sym + tr->piece_off[w];
-            size_t m = wlen[w];
-            bool has = false;
-            for (size_t i = 0; i + 1 < m; i++)
-                if (s[i] == a && s[i + 1] == b) has = true;
-            if (!has) continue;
-            int64_t cnt = tr->counts[w];
-            for (size_t i = 0; i + 1 < m; i++) ptab_get(&pt, s[i], s[i + 1], false)->count -= cnt;
-            size_t o = 0;
-            for (size_t i = 0; i < m;) {
-                if (i + 1 < m && s[i] == a && s[i + 1] == b) {
-                    s[o++] = nid;
-                    i += 2;
-                } else {
-                    s[o++] = s[i++];
-                }
-            }
-            wlen[w] = m = o;
-            for (size_t i = 0; i + 1 < m; i++) {
-                pair_info *pp = ptab_get(&pt, s[i], s[i + 1], true);
-                pp->count += cnt;
-                if (s[i] == nid || s[i + 1] == nid) {
-                    info_add_word(pp, w);
-                    if (n_touched == cap_touched) {
-                        cap_touched = cap_touched ? cap_touched * 2 : 256;
-                        touched = iq_xrealloc(touched, cap_touched * sizeof *touched);
-                    }
-                    touched[n_touched++] = ((uint64_t)(uint32_t)s[i] << 32) | (uint32_t)s[i + 1];
-                }
-            }
-        }
+        merge_ctx x = {sym, wlen, stamp, merge_no, &pt, touched, 0, cap_touched};
+        for (size_t k = 0; k < nwords; k++) merge_word(tr, &x, words[k], a, b, nid);
+        touched = x.touched;
+        n_touched = x.n_touched;
+        cap_touched = x.cap_touched;
         free(words);
         /* the merged pair has no occurrences left; new pairs enter the heap with exact counts */
         for (size_t k = 0; k < n_touched; k++) {

@@ -8,7 +8,7 @@
 #include "commands.h"
 #include "iqtrain/model_folder.h"
 #include "iqtrain/eval.h"
-#include "iqtrain/generate.h"
+#include "iqtrain/eval_generation.h"
 #include "iqtrain/matmul.h"
 
 static const opt_spec OPTS[] = {

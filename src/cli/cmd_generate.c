@@ -5,7 +5,7 @@
 
 #include "commands.h"
 #include "iqtrain/model_folder.h"
-#include "iqtrain/generate.h"
+#include "iqtrain/generate_cmd.h"
 #include "iqtrain/matmul.h"
 
 static const opt_spec GEN_OPTS[] = {

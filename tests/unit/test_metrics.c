@@ -6,7 +6,7 @@
 #include <stdlib.h>
 
 #include "check.h"
-#include "iqtrain/metrics.h"
+#include "iqtrain/eval_metrics.h"
 #include "iqtrain/util.h"
 
 static int dump_self_bleu(const char *in, const char *out) {

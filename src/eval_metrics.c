@@ -1,5 +1,5 @@
-/* metrics.c — answer extraction, NLTK-exact BLEU / Self-BLEU, Spearman correlation. */
-#include "iqtrain/metrics.h"
+/* eval_metrics.c — answer extraction, NLTK-exact BLEU / Self-BLEU, Spearman correlation. */
+#include "iqtrain/eval_metrics.h"
 
 #include <math.h>
 #include <stdint.h>

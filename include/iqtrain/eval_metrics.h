@@ -1,7 +1,7 @@
-/* metrics.h — task measures for evaluation: GSM8k answer extraction, BLEU and Self-BLEU exactly as NLTK
+/* eval_metrics.h — task measures for evaluation: GSM8k answer extraction, BLEU and Self-BLEU exactly as NLTK
  * computes them, and Spearman rank correlation. */
-#ifndef IQTRAIN_METRICS_H
-#define IQTRAIN_METRICS_H
+#ifndef IQTRAIN_EVAL_METRICS_H
+#define IQTRAIN_EVAL_METRICS_H
 
 #include <stdbool.h>
 #include <stddef.h>
