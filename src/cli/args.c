@@ -79,7 +79,23 @@ static void unknown_option(const cmd_spec *cmd, const char *name, const char *wh
     free(names);
 }
 
-/* Checks a value against its option's kind and choices; prints the error. */
+/* Whether x lies in a range "[lo,hi]" / "(lo,hi)" (either bracket; "inf" for no bound). */
+static bool in_range(const char *range, double x) {
+    char lb = range[0], rb = range[strlen(range) - 1];
+    char *comma;
+    double lo = strtod(range + 1, &comma), hi = strtod(comma + 1, NULL);
+    bool lo_ok = lb == '[' ? x >= lo : x > lo, hi_ok = rb == ']' ? x <= hi : x < hi;
+    return lo_ok && hi_ok;
+}
+
+/* Checks a number against its option's range; prints the error. */
+static bool validate_range(const opt_spec *s, double x, const char *v, const char *where) {
+    if (!s->range || in_range(s->range, x)) return true;
+    cli_error("%s--%s must be in %s, got %s", where, s->name, s->range, v);
+    return false;
+}
+
+/* Checks a value against its option's kind, choices and range; prints the error. */
 static bool validate(const opt_spec *s, const char *v, const char *where) {
     char *end;
     switch (s->kind) {
@@ -92,12 +108,11 @@ static bool validate(const opt_spec *s, const char *v, const char *where) {
     case OPT_INT: {
         errno = 0;
         long long x = strtoll(v, &end, 10);
-        (void)x;
         if (!*v || *end || errno) {
             cli_error("%s--%s expects an integer, got '%s'", where, s->name, v);
             return false;
         }
-        return true;
+        return validate_range(s, (double)x, v, where);
     }
     case OPT_FLOAT: {
         errno = 0;
@@ -106,7 +121,7 @@ static bool validate(const opt_spec *s, const char *v, const char *where) {
             cli_error("%s--%s expects a number, got '%s'", where, s->name, v);
             return false;
         }
-        return true;
+        return validate_range(s, x, v, where);
     }
     case OPT_STR:
     case OPT_LIST:
@@ -374,6 +389,7 @@ void args_print_help(const cmd_spec *cmd) {
         else snprintf(left, sizeof left, "--%s %s", s->name, s->metavar ? s->metavar : "VALUE");
         printf("  %-30s %s", left, s->help);
         if (s->choices) printf(" (%s)", s->choices);
+        if (s->range) printf(" (in %s)", s->range);
         if (s->def && s->kind != OPT_FLAG) printf(" [default: %s]", s->def);
         printf("\n");
     }

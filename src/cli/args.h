@@ -1,7 +1,7 @@
 /* args.h — command-line and --config parsing shared by every command (DESIGN §5).
  *
- * Each command declares a table of options. Values are kept as strings and validated by kind when
- * parsed; `--opt value`, `--opt=value` and `--config FILE.json` (keys = option names without "--",
+ * Each command declares a table of options: its kind, default, choices and numeric range are declared
+ * there once, and every value is validated against them when parsed (exit 64 naming the option); `--opt value`, `--opt=value` and `--config FILE.json` (keys = option names without "--",
  * plus "data": [files]; also a run's run.json with "options" and "data") all work, and flags override
  * the config file. */
 #ifndef IQTRAIN_CLI_ARGS_H
@@ -19,7 +19,12 @@ typedef struct {
     const char *metavar; /* shown in --help */
     const char *help;
     const char *choices; /* "a|b|c" or NULL */
+    const char *range;   /* numbers: "[lo,hi]", "(lo,hi)", "[lo,inf)", ... or NULL; checked when parsed */
 } opt_spec;
+
+/* Options every command that has them declares the same way. */
+#define OPT_SPEC_THREADS \
+    {"threads", OPT_INT, NULL, "N", "threads (default: the CPUs of this process's affinity mask)", NULL, "[1,1024]"}
 
 typedef struct cmd_spec cmd_spec;
 typedef struct opt_set opt_set;

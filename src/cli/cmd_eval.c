@@ -12,25 +12,25 @@
 #include "iqtrain/matmul.h"
 
 static const opt_spec OPTS[] = {
-    {"model", OPT_STR, NULL, "DIR", "model folder (ours or Hugging Face GPT-2) (required)", NULL},
-    {"allow-extra-tensors", OPT_FLAG, NULL, NULL, "ignore unknown tensors in a model folder (with a warning)", NULL},
-    {"data", OPT_LIST, NULL, "FILE", "demonstrations (more may follow as arguments) (required)", NULL},
-    {"lambda", OPT_FLOAT, NULL, "L", "TD weight (default: the model's \"iqtrain\" section, else 0.1)", NULL},
-    {"gamma", OPT_FLOAT, NULL, "G", "discount (default: the model's \"iqtrain\" section, else 0.99)", NULL},
-    {"truncation", OPT_STR, "bootstrap", "MODE", "last step of a truncated row", "bootstrap|drop"},
-    {"batch-size", OPT_INT, "16", "B", "rows per forward pass", NULL},
-    {"max-seq-len", OPT_INT, NULL, "N", "truncate rows (default: the model's ctx)", NULL},
-    {"skip-bad-rows", OPT_FLAG, NULL, NULL, "skip and count bad rows instead of stopping", NULL},
-    {"threads", OPT_INT, NULL, "N", "threads (default: the CPUs of this process's affinity mask)", NULL},
-    {"num-samples", OPT_INT, NULL, "K", "generate K samples per prompt at each --temperatures setting", NULL},
-    {"temperatures", OPT_LIST, NULL, "T,...", "sampling temperatures, e.g. 0.1,0.3,0.5,0.7,1.0", NULL},
-    {"beam", OPT_INT, NULL, "N", "also evaluate beam search with N beams", NULL},
-    {"max-new-tokens", OPT_INT, "128", "N", "generation budget per sample", NULL},
-    {"seed", OPT_INT, "42", "S", "seed of the samples' generators", NULL},
-    {"limit", OPT_INT, NULL, "N", "generate for the first N rows only", NULL},
-    {"out", OPT_STR, NULL, "DIR", "write DIR/eval.json and DIR/samples.jsonl", NULL},
-    {"json", OPT_FLAG, NULL, NULL, "print one JSON object on stdout", NULL},
-    {"config", OPT_STR, NULL, "FILE.json", "read options from a JSON file (flags override it)", NULL},
+    {"model", OPT_STR, NULL, "DIR", "model folder (ours or Hugging Face GPT-2) (required)", NULL, NULL},
+    {"allow-extra-tensors", OPT_FLAG, NULL, NULL, "ignore unknown tensors in a model folder (with a warning)", NULL, NULL},
+    {"data", OPT_LIST, NULL, "FILE", "demonstrations (more may follow as arguments) (required)", NULL, NULL},
+    {"lambda", OPT_FLOAT, NULL, "L", "TD weight (default: the model's \"iqtrain\" section, else 0.1)", NULL, "[0,inf)"},
+    {"gamma", OPT_FLOAT, NULL, "G", "discount (default: the model's \"iqtrain\" section, else 0.99)", NULL, "[0,1]"},
+    {"truncation", OPT_STR, "bootstrap", "MODE", "last step of a truncated row", "bootstrap|drop", NULL},
+    {"batch-size", OPT_INT, "16", "B", "rows per forward pass", NULL, "[1,inf)"},
+    {"max-seq-len", OPT_INT, NULL, "N", "truncate rows (default: the model's ctx)", NULL, "[0,inf)"},
+    {"skip-bad-rows", OPT_FLAG, NULL, NULL, "skip and count bad rows instead of stopping", NULL, NULL},
+    OPT_SPEC_THREADS,
+    {"num-samples", OPT_INT, NULL, "K", "generate K samples per prompt at each --temperatures setting", NULL, "[1,1024]"},
+    {"temperatures", OPT_LIST, NULL, "T,...", "sampling temperatures, e.g. 0.1,0.3,0.5,0.7,1.0", NULL, NULL},
+    {"beam", OPT_INT, NULL, "N", "also evaluate beam search with N beams", NULL, "[0,64]"},
+    {"max-new-tokens", OPT_INT, "128", "N", "generation budget per sample", NULL, "[1,inf)"},
+    {"seed", OPT_INT, "42", "S", "seed of the samples' generators", NULL, NULL},
+    {"limit", OPT_INT, NULL, "N", "generate for the first N rows only", NULL, "[0,inf)"},
+    {"out", OPT_STR, NULL, "DIR", "write DIR/eval.json and DIR/samples.jsonl", NULL, NULL},
+    {"json", OPT_FLAG, NULL, NULL, "print one JSON object on stdout", NULL, NULL},
+    {"config", OPT_STR, NULL, "FILE.json", "read options from a JSON file (flags override it)", NULL, NULL},
 };
 
 /* a number item, also when printed raw ("%.9g") */
@@ -47,10 +47,6 @@ static int run(const cmd_spec *cmd, opt_set *o) {
         return IQ_EUSAGE;
     }
     int threads = opt_is_set(o, "threads") ? (int)opt_int(o, "threads") : iq_default_threads();
-    if (threads < 1 || threads > 1024 || opt_int(o, "batch-size") < 1) {
-        cli_error("--threads must be in 1..1024 and --batch-size at least 1");
-        return IQ_EUSAGE;
-    }
     iq_set_threads(threads);
     iq_model_folder_allow_extra_tensors(opt_flag(o, "allow-extra-tensors"));
     char **files;
@@ -87,10 +83,6 @@ static int run(const cmd_spec *cmd, opt_set *o) {
         free(tl);
         long long k = opt_is_set(o, "num-samples") ? opt_int(o, "num-samples") : 4;
         long long beam = opt_is_set(o, "beam") ? opt_int(o, "beam") : 0;
-        if (!st && (k < 1 || k > 1024 || beam < 0 || beam > 64 || opt_int(o, "max-new-tokens") < 1)) {
-            cli_error("out of range: --num-samples 1..1024, --beam 0..64, --max-new-tokens >= 1");
-            st = IQ_EUSAGE;
-        }
         if (!st) {
             iq_gen_eval_opts g = {0};
             g.model_dir = e.model_dir;

@@ -9,31 +9,26 @@
 #include "iqtrain/matmul.h"
 
 static const opt_spec GEN_OPTS[] = {
-    {"model", OPT_STR, NULL, "DIR", "model folder (required)", NULL},
-    {"allow-extra-tensors", OPT_FLAG, NULL, NULL, "ignore unknown tensors in a model folder (with a warning)", NULL},
-    {"prompt", OPT_STR, NULL, "TEXT", "one prompt, encoded like a training prompt", NULL},
-    {"data", OPT_LIST, NULL, "FILE", "prompts from demonstration rows (more files may follow as arguments)", NULL},
-    {"num-samples", OPT_INT, "1", "K", "samples per prompt", NULL},
-    {"temperature", OPT_FLOAT, "1.0", "T", "sampling temperature (0 = greedy)", NULL},
-    {"top-k", OPT_INT, "0", "K", "sample from the K most likely tokens (0 = all)", NULL},
-    {"top-p", OPT_FLOAT, "1.0", "P", "nucleus sampling (1 = off)", NULL},
-    {"beam", OPT_INT, "0", "N", "beam search with N beams, length-normalised (0 = off)", NULL},
-    {"max-new-tokens", OPT_INT, "128", "N", "tokens to generate at most (also stops at EOS or the context end)", NULL},
-    {"gamma", OPT_FLOAT, NULL, "G", "discount for the rewards (default: the model's, else 0.99)", NULL},
-    {"seed", OPT_INT, "42", "S", "seed; each sample draws from its own (seed, row, sample) generator", NULL},
-    {"out", OPT_STR, NULL, "DIR", "write DIR/samples.jsonl (default: stdout)", NULL},
-    {"skip-bad-rows", OPT_FLAG, NULL, NULL, "skip and count bad rows instead of stopping", NULL},
-    {"threads", OPT_INT, NULL, "N", "threads (default: the CPUs of this process's affinity mask)", NULL},
-    {"config", OPT_STR, NULL, "FILE.json", "read options from a JSON file (flags override it)", NULL},
+    {"model", OPT_STR, NULL, "DIR", "model folder (required)", NULL, NULL},
+    {"allow-extra-tensors", OPT_FLAG, NULL, NULL, "ignore unknown tensors in a model folder (with a warning)", NULL, NULL},
+    {"prompt", OPT_STR, NULL, "TEXT", "one prompt, encoded like a training prompt", NULL, NULL},
+    {"data", OPT_LIST, NULL, "FILE", "prompts from demonstration rows (more files may follow as arguments)", NULL, NULL},
+    {"num-samples", OPT_INT, "1", "K", "samples per prompt", NULL, "[1,4096]"},
+    {"temperature", OPT_FLOAT, "1.0", "T", "sampling temperature (0 = greedy)", NULL, "[0,inf)"},
+    {"top-k", OPT_INT, "0", "K", "sample from the K most likely tokens (0 = all)", NULL, "[0,inf)"},
+    {"top-p", OPT_FLOAT, "1.0", "P", "nucleus sampling (1 = off)", NULL, "(0,1]"},
+    {"beam", OPT_INT, "0", "N", "beam search with N beams, length-normalised (0 = off)", NULL, "[0,256]"},
+    {"max-new-tokens", OPT_INT, "128", "N", "tokens to generate at most (also stops at EOS or the context end)", NULL, "[1,inf)"},
+    {"gamma", OPT_FLOAT, NULL, "G", "discount for the rewards (default: the model's, else 0.99)", NULL, "[0,1]"},
+    {"seed", OPT_INT, "42", "S", "seed; each sample draws from its own (seed, row, sample) generator", NULL, NULL},
+    {"out", OPT_STR, NULL, "DIR", "write DIR/samples.jsonl (default: stdout)", NULL, NULL},
+    {"skip-bad-rows", OPT_FLAG, NULL, NULL, "skip and count bad rows instead of stopping", NULL, NULL},
+    OPT_SPEC_THREADS,
+    {"config", OPT_STR, NULL, "FILE.json", "read options from a JSON file (flags override it)", NULL, NULL},
 };
 
 static int set_threads(opt_set *o) {
-    int threads = opt_is_set(o, "threads") ? (int)opt_int(o, "threads") : iq_default_threads();
-    if (threads < 1 || threads > 1024) {
-        cli_error("--threads must be in 1..1024");
-        return IQ_EUSAGE;
-    }
-    iq_set_threads(threads);
+    iq_set_threads(opt_is_set(o, "threads") ? (int)opt_int(o, "threads") : iq_default_threads());
     iq_model_folder_allow_extra_tensors(opt_flag(o, "allow-extra-tensors"));
     return 0;
 }
@@ -45,12 +40,6 @@ static int run_generate(const cmd_spec *cmd, opt_set *o) {
     int rc = 0;
     if (!opt_is_set(o, "model") || (!opt_is_set(o, "prompt") && n == 0) || (opt_is_set(o, "prompt") && n > 0)) {
         cli_error("generate needs --model DIR and either --prompt TEXT or --data FILE...");
-        rc = IQ_EUSAGE;
-    } else if (opt_int(o, "num-samples") < 1 || opt_int(o, "num-samples") > 4096 || opt_int(o, "beam") < 0 ||
-               opt_int(o, "beam") > 256 || opt_int(o, "max-new-tokens") < 1 || opt_float(o, "temperature") < 0 ||
-               opt_int(o, "top-k") < 0 || opt_float(o, "top-p") <= 0 || opt_float(o, "top-p") > 1) {
-        cli_error("out of range: --num-samples 1..4096, --beam 0..256, --max-new-tokens >= 1, --temperature >= 0, "
-                  "--top-k >= 0, --top-p in (0, 1]");
         rc = IQ_EUSAGE;
     } else if (opt_int(o, "beam") > 0 && strcmp(opt_source(o, "num-samples"), "default") != 0) {
         cli_error("--beam and --num-samples cannot be combined (beam search returns the best beam)");
@@ -95,14 +84,14 @@ const cmd_spec cmd_generate = {
     GEN_OPTS, N_OPTS(GEN_OPTS), 0, -1, run_generate};
 
 static const opt_spec SCORE_OPTS[] = {
-    {"model", OPT_STR, NULL, "DIR", "model folder (required)", NULL},
-    {"allow-extra-tensors", OPT_FLAG, NULL, NULL, "ignore unknown tensors in a model folder (with a warning)", NULL},
-    {"data", OPT_LIST, NULL, "FILE", "rows to score (more files may follow as arguments) (required)", NULL},
-    {"gamma", OPT_FLOAT, NULL, "G", "discount for the rewards (default: the model's, else 0.99)", NULL},
-    {"out", OPT_STR, NULL, "DIR", "write DIR/scores.jsonl (default: stdout)", NULL},
-    {"skip-bad-rows", OPT_FLAG, NULL, NULL, "skip and count bad rows instead of stopping", NULL},
-    {"threads", OPT_INT, NULL, "N", "threads (default: the CPUs of this process's affinity mask)", NULL},
-    {"config", OPT_STR, NULL, "FILE.json", "read options from a JSON file (flags override it)", NULL},
+    {"model", OPT_STR, NULL, "DIR", "model folder (required)", NULL, NULL},
+    {"allow-extra-tensors", OPT_FLAG, NULL, NULL, "ignore unknown tensors in a model folder (with a warning)", NULL, NULL},
+    {"data", OPT_LIST, NULL, "FILE", "rows to score (more files may follow as arguments) (required)", NULL, NULL},
+    {"gamma", OPT_FLOAT, NULL, "G", "discount for the rewards (default: the model's, else 0.99)", NULL, "[0,1]"},
+    {"out", OPT_STR, NULL, "DIR", "write DIR/scores.jsonl (default: stdout)", NULL, NULL},
+    {"skip-bad-rows", OPT_FLAG, NULL, NULL, "skip and count bad rows instead of stopping", NULL, NULL},
+    OPT_SPEC_THREADS,
+    {"config", OPT_STR, NULL, "FILE.json", "read options from a JSON file (flags override it)", NULL, NULL},
 };
 
 static int run_score(const cmd_spec *cmd, opt_set *o) {

@@ -11,15 +11,15 @@
 #include "iqtrain/unicode.h"
 
 static const opt_spec OPTS[] = {
-    {"tokenizer", OPT_STR, NULL, "PATH", "tokenizer folder or file (tokenizer.json, vocab.json, encoder.json)", NULL},
-    {"allow-special", OPT_FLAG, NULL, NULL, "encode <|endoftext|> in the input as the special id", NULL},
-    {"decode", OPT_FLAG, NULL, NULL, "read ids from stdin and write the bytes they stand for", NULL},
-    {"data", OPT_LIST, NULL, "FILE", "demonstration files (JSONL or gzip; more may follow as arguments)", NULL},
-    {"show-mask", OPT_FLAG, NULL, NULL, "with --data: show each row's tokens, [supervised], $ terminal, ~ bootstrap", NULL},
-    {"limit", OPT_INT, NULL, "N", "with --data: print at most N rows (all rows are still validated)", NULL},
-    {"max-seq-len", OPT_INT, NULL, "N", "with --data: truncate rows as training would (0 = no limit)", NULL},
-    {"skip-bad-rows", OPT_FLAG, NULL, NULL, "with --data: skip and count bad rows instead of stopping", NULL},
-    {"json", OPT_FLAG, NULL, NULL, "with --data: print only the summary, as one JSON object", NULL},
+    {"tokenizer", OPT_STR, NULL, "PATH", "tokenizer folder or file (tokenizer.json, vocab.json, encoder.json)", NULL, NULL},
+    {"allow-special", OPT_FLAG, NULL, NULL, "encode <|endoftext|> in the input as the special id", NULL, NULL},
+    {"decode", OPT_FLAG, NULL, NULL, "read ids from stdin and write the bytes they stand for", NULL, NULL},
+    {"data", OPT_LIST, NULL, "FILE", "demonstration files (JSONL or gzip; more may follow as arguments)", NULL, NULL},
+    {"show-mask", OPT_FLAG, NULL, NULL, "with --data: show each row's tokens, [supervised], $ terminal, ~ bootstrap", NULL, NULL},
+    {"limit", OPT_INT, NULL, "N", "with --data: print at most N rows (all rows are still validated)", NULL, "[0,inf)"},
+    {"max-seq-len", OPT_INT, NULL, "N", "with --data: truncate rows as training would (0 = no limit)", NULL, "[0,inf)"},
+    {"skip-bad-rows", OPT_FLAG, NULL, NULL, "with --data: skip and count bad rows instead of stopping", NULL, NULL},
+    {"json", OPT_FLAG, NULL, NULL, "with --data: print only the summary, as one JSON object", NULL, NULL},
 };
 
 static char *read_stdin(size_t *len) {
@@ -165,10 +165,6 @@ static int run(const cmd_spec *cmd, opt_set *o) {
     if (!data && (opt_flag(o, "show-mask") || opt_is_set(o, "limit") || opt_is_set(o, "max-seq-len") ||
                   opt_flag(o, "skip-bad-rows") || opt_flag(o, "json"))) {
         cli_error("--show-mask, --limit, --max-seq-len, --skip-bad-rows and --json need --data");
-        return IQ_EUSAGE;
-    }
-    if (opt_is_set(o, "max-seq-len") && opt_int(o, "max-seq-len") < 0) {
-        cli_error("--max-seq-len must be >= 0");
         return IQ_EUSAGE;
     }
     iq_tokenizer *tok;

@@ -14,58 +14,58 @@
 
 static const opt_spec OPTS[] = {
     /* the method */
-    {"lambda", OPT_FLOAT, "0.1", "L", "weight of the TD term (0 = plain MLE)", NULL},
-    {"gamma", OPT_FLOAT, "0.99", "G", "discount of the token-level MDP", NULL},
-    {"lambda-schedule", OPT_STR, "constant", "S", "ramp of lambda over --lambda-warmup steps", "constant|linear|cosine"},
-    {"lambda-start", OPT_FLOAT, "0", "L", "lambda at step 0 of the ramp", NULL},
-    {"lambda-warmup", OPT_INT, "0", "N", "optimizer steps of the lambda ramp", NULL},
-    {"td-grad", OPT_STR, "full", "MODE", "gradient through V(s_{t+1}): full, or semi (treated as constant)", "full|semi"},
+    {"lambda", OPT_FLOAT, "0.1", "L", "weight of the TD term (0 = plain MLE)", NULL, "[0,inf)"},
+    {"gamma", OPT_FLOAT, "0.99", "G", "discount of the token-level MDP", NULL, "[0,1]"},
+    {"lambda-schedule", OPT_STR, "constant", "S", "ramp of lambda over --lambda-warmup steps", "constant|linear|cosine", NULL},
+    {"lambda-start", OPT_FLOAT, "0", "L", "lambda at step 0 of the ramp", NULL, "[0,inf)"},
+    {"lambda-warmup", OPT_INT, "0", "N", "optimizer steps of the lambda ramp", NULL, "[0,inf)"},
+    {"td-grad", OPT_STR, "full", "MODE", "gradient through V(s_{t+1}): full, or semi (treated as constant)", "full|semi", NULL},
     {"truncation", OPT_STR, "bootstrap", "MODE", "last step of a truncated row: bootstrap V, or drop its TD term",
-     "bootstrap|drop"},
+     "bootstrap|drop", NULL},
     /* optimizer */
-    {"lr", OPT_FLOAT, "3e-4", "LR", "peak learning rate", NULL},
-    {"min-lr", OPT_FLOAT, "3e-5", "LR", "final learning rate of the schedule", NULL},
-    {"lr-schedule", OPT_STR, "cosine", "S", "decay after warmup", "cosine|linear|constant"},
-    {"warmup", OPT_INT, "100", "N", "linear warmup steps", NULL},
-    {"weight-decay", OPT_FLOAT, "0.1", "WD", "AdamW decoupled weight decay (matrices only)", NULL},
-    {"beta1", OPT_FLOAT, "0.9", "B", "AdamW beta1", NULL},
-    {"beta2", OPT_FLOAT, "0.95", "B", "AdamW beta2", NULL},
-    {"eps", OPT_FLOAT, "1e-8", "E", "AdamW epsilon", NULL},
-    {"grad-clip", OPT_FLOAT, "1.0", "C", "global gradient-norm clip (0 = off)", NULL},
-    {"batch-size", OPT_INT, "16", "B", "rows per micro-step (global)", NULL},
-    {"grad-accum", OPT_INT, "1", "K", "micro-steps per optimizer step", NULL},
-    {"epochs", OPT_FLOAT, "1", "E", "passes over the data (when --max-steps is unset)", NULL},
-    {"max-steps", OPT_INT, NULL, "N", "optimizer steps (0 = none, still writes final/)", NULL},
+    {"lr", OPT_FLOAT, "3e-4", "LR", "peak learning rate", NULL, "[0,inf)"},
+    {"min-lr", OPT_FLOAT, "3e-5", "LR", "final learning rate of the schedule", NULL, "[0,inf)"},
+    {"lr-schedule", OPT_STR, "cosine", "S", "decay after warmup", "cosine|linear|constant", NULL},
+    {"warmup", OPT_INT, "100", "N", "linear warmup steps", NULL, "[0,inf)"},
+    {"weight-decay", OPT_FLOAT, "0.1", "WD", "AdamW decoupled weight decay (matrices only)", NULL, "[0,inf)"},
+    {"beta1", OPT_FLOAT, "0.9", "B", "AdamW beta1", NULL, "[0,1)"},
+    {"beta2", OPT_FLOAT, "0.95", "B", "AdamW beta2", NULL, "[0,1)"},
+    {"eps", OPT_FLOAT, "1e-8", "E", "AdamW epsilon", NULL, "(0,inf)"},
+    {"grad-clip", OPT_FLOAT, "1.0", "C", "global gradient-norm clip (0 = off)", NULL, "[0,inf)"},
+    {"batch-size", OPT_INT, "16", "B", "rows per micro-step (global)", NULL, "[1,inf)"},
+    {"grad-accum", OPT_INT, "1", "K", "micro-steps per optimizer step", NULL, "[1,inf)"},
+    {"epochs", OPT_FLOAT, "1", "E", "passes over the data (when --max-steps is unset)", NULL, "(0,inf)"},
+    {"max-steps", OPT_INT, NULL, "N", "optimizer steps (0 = none, still writes final/)", NULL, "[0,inf)"},
     /* model */
-    {"model", OPT_STR, NULL, "DIR", "start from a model folder (ours or Hugging Face GPT-2)", NULL},
-    {"allow-extra-tensors", OPT_FLAG, NULL, NULL, "ignore unknown tensors in a model folder (with a warning)", NULL},
-    {"tokenizer", OPT_STR, NULL, "PATH", "tokenizer (required from scratch; --model brings its own)", NULL},
-    {"preset", OPT_STR, "small", "P", "model size from scratch", "tiny|small|gpt2"},
-    {"n-layer", OPT_INT, NULL, "N", "override the preset's layers", NULL},
-    {"n-head", OPT_INT, NULL, "N", "override the preset's heads", NULL},
-    {"n-embd", OPT_INT, NULL, "N", "override the preset's width", NULL},
-    {"ctx", OPT_INT, NULL, "N", "override the preset's positions", NULL},
-    {"max-seq-len", OPT_INT, NULL, "N", "longest training row (default: the model's ctx)", NULL},
+    {"model", OPT_STR, NULL, "DIR", "start from a model folder (ours or Hugging Face GPT-2)", NULL, NULL},
+    {"allow-extra-tensors", OPT_FLAG, NULL, NULL, "ignore unknown tensors in a model folder (with a warning)", NULL, NULL},
+    {"tokenizer", OPT_STR, NULL, "PATH", "tokenizer (required from scratch; --model brings its own)", NULL, NULL},
+    {"preset", OPT_STR, "small", "P", "model size from scratch", "tiny|small|gpt2", NULL},
+    {"n-layer", OPT_INT, NULL, "N", "override the preset's layers", NULL, "[1,256]"},
+    {"n-head", OPT_INT, NULL, "N", "override the preset's heads", NULL, "[1,inf)"},
+    {"n-embd", OPT_INT, NULL, "N", "override the preset's width", NULL, "[1,16384]"},
+    {"ctx", OPT_INT, NULL, "N", "override the preset's positions", NULL, "[2,65536]"},
+    {"max-seq-len", OPT_INT, NULL, "N", "longest training row (default: the model's ctx)", NULL, "[0,inf)"},
     /* data */
-    {"eval-data", OPT_LIST, NULL, "FILE", "held-out demonstrations for eval rows", NULL},
-    {"eval-split", OPT_FLOAT, NULL, "F", "hold out this fraction of the training rows instead", NULL},
-    {"skip-bad-rows", OPT_FLAG, NULL, NULL, "skip and count bad rows instead of stopping", NULL},
+    {"eval-data", OPT_LIST, NULL, "FILE", "held-out demonstrations for eval rows", NULL, NULL},
+    {"eval-split", OPT_FLOAT, NULL, "F", "hold out this fraction of the training rows instead", NULL, "[0,1)"},
+    {"skip-bad-rows", OPT_FLAG, NULL, NULL, "skip and count bad rows instead of stopping", NULL, NULL},
     /* logging and files */
-    {"log-every", OPT_INT, "10", "N", "progress and metrics every N steps", NULL},
-    {"eval-every", OPT_INT, "200", "N", "evaluate every N steps", NULL},
-    {"save-every", OPT_INT, "500", "N", "checkpoint every N steps", NULL},
-    {"keep-last", OPT_INT, "3", "N", "checkpoints to keep", NULL},
-    {"keep-best", OPT_FLAG, NULL, NULL, "also keep the best checkpoint by eval loss", NULL},
-    {"save-dtype", OPT_STR, "f32", "T", "dtype of final/model.safetensors", "f32|bf16|f16"},
-    {"out", OPT_STR, NULL, "DIR", "output folder (default runs/<UTC date-time>-<6 hex>)", NULL},
-    {"resume", OPT_STR, NULL, "DIR|auto", "continue from a checkpoint", NULL},
-    {"seed", OPT_INT, "42", "S", "seed of init, data order and dropout-free sampling", NULL},
-    {"threads", OPT_INT, NULL, "N", "threads (default: CPUs in this process's affinity mask)", NULL},
-    {"matmul-backend", OPT_STR, "auto", "B", "matrix product backend", "auto|openblas|onednn"},
-    {"matmul-precision", OPT_STR, "fp32", "P", "matmul input precision", "fp32|bf16"},
-    {"json", OPT_FLAG, NULL, NULL, "print one summary object on stdout at the end", NULL},
-    {"dry-run", OPT_FLAG, NULL, NULL, "print the resolved options and the data summary, then exit", NULL},
-    {"config", OPT_STR, NULL, "FILE.json", "read options from a JSON file or a run.json (flags override it)", NULL},
+    {"log-every", OPT_INT, "10", "N", "progress and metrics every N steps", NULL, "[1,inf)"},
+    {"eval-every", OPT_INT, "200", "N", "evaluate every N steps", NULL, "[1,inf)"},
+    {"save-every", OPT_INT, "500", "N", "checkpoint every N steps", NULL, "[1,inf)"},
+    {"keep-last", OPT_INT, "3", "N", "checkpoints to keep", NULL, "[0,inf)"},
+    {"keep-best", OPT_FLAG, NULL, NULL, "also keep the best checkpoint by eval loss", NULL, NULL},
+    {"save-dtype", OPT_STR, "f32", "T", "dtype of final/model.safetensors", "f32|bf16|f16", NULL},
+    {"out", OPT_STR, NULL, "DIR", "output folder (default runs/<UTC date-time>-<6 hex>)", NULL, NULL},
+    {"resume", OPT_STR, NULL, "DIR|auto", "continue from a checkpoint", NULL, NULL},
+    {"seed", OPT_INT, "42", "S", "seed of init, data order and dropout-free sampling", NULL, NULL},
+    OPT_SPEC_THREADS,
+    {"matmul-backend", OPT_STR, "auto", "B", "matrix product backend", "auto|openblas|onednn", NULL},
+    {"matmul-precision", OPT_STR, "fp32", "P", "matmul input precision", "fp32|bf16", NULL},
+    {"json", OPT_FLAG, NULL, NULL, "print one summary object on stdout at the end", NULL, NULL},
+    {"dry-run", OPT_FLAG, NULL, NULL, "print the resolved options and the data summary, then exit", NULL, NULL},
+    {"config", OPT_STR, NULL, "FILE.json", "read options from a JSON file or a run.json (flags override it)", NULL, NULL},
 };
 
 /* The resolved options as JSON (run.json's "options"): every option but config, typed. */
@@ -164,13 +164,6 @@ static int run(const cmd_spec *cmd, opt_set *o) {
     t.threads = opt_is_set(o, "threads") ? (int)opt_int(o, "threads") : iq_default_threads();
     t.json = opt_flag(o, "json");
     t.dry_run = opt_flag(o, "dry-run");
-    if (t.threads < 1 || t.threads > 1024 || t.epochs <= 0 || t.max_steps < -1 || t.lambda_warmup < 0 || t.warmup < 0 ||
-        t.keep_last < 0 || t.lr < 0 || t.min_lr < 0 || t.n_layer < 0 || t.n_head < 0 || t.n_embd < 0 || t.ctx < 0 ||
-        t.max_seq_len < 0 || t.beta1 < 0 || t.beta1 >= 1 || t.beta2 < 0 || t.beta2 >= 1 || t.eps <= 0) {
-        cli_error("an option is out of range (threads 1..1024, epochs > 0, steps/sizes >= 0, betas in [0, 1), eps > 0)");
-        args_files_free(eval_files, t.n_eval_data);
-        return IQ_EUSAGE;
-    }
     iq_model_folder_allow_extra_tensors(opt_flag(o, "allow-extra-tensors"));
     cJSON *opts = resolved_options(o);
     t.options = opts;
