@@ -16,11 +16,9 @@ done_check "iqtrain --version reports no fault injection"
 check "the binary holds no 'IQTRAIN_FAULT' (the variable is never read)" test "$(grep -c IQTRAIN_FAULT "$BIN")" -eq 0
 
 zcat "$ROOT/data/arith/train.jsonl.gz" | head -60 > "$W/train.jsonl"
-run "$BIN" train-tokenizer --vocab-size 300 --out "$W/tok" "$W/train.jsonl"
-want_rc 0
-want_file "$W/tok/tokenizer.json"
-done_check "setup: train-tokenizer --vocab-size 300"
-[ "$FAIL" -eq 0 ] || finish
+"$BIN" train-tokenizer --vocab-size 300 --out "$W/tok" "$W/train.jsonl" 2> "$W/err"
+rc=$?
+require "setup: train-tokenizer --vocab-size 300 exits 0 (got $rc)" test $rc -eq 0 -a -f "$W/tok/tokenizer.json"
 
 ARGS=(--preset tiny --tokenizer "$W/tok" --max-steps 4 --batch-size 4 --log-every 1 --save-every 2 --threads 2
       --seed 3 "$W/train.jsonl")

@@ -112,7 +112,7 @@ for i in 1 2 3; do
     kill -9 $pid 2>/dev/null
     wait $pid 2>/dev/null
     rc=$?
-    [ $rc -eq 137 ] && break
+    [ $rc -eq 137 ] || [ $attempt -eq 3 ] && break
     echo "      (kill -9 #$i after row $k: the run had ended, exit $rc; again from row 1)"
     k=1 ms=0
   done
