@@ -22,6 +22,15 @@ static const iq_arch *family(const char *name) {
 }
 
 bool iq_model_arch_known(const char *name) { return family(name) != NULL; }
+const iq_arch *iq_arch_find(const char *name) { return name && name[0] ? family(name) : NULL; }
+
+const char *iq_arch_names(void) {
+    static char names[256];
+    if (!names[0])
+        for (int i = 0; i < N_FAMILIES; i++)
+            snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "", FAMILIES[i]->name);
+    return names;
+}
 const char *iq_model_arch_name(const iq_model_config *cfg) { return cfg->arch[0] ? cfg->arch : "gpt2"; }
 
 /* The family of a config; configs are checked on creation, so an unknown name here is a caller's bug. */

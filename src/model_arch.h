@@ -44,6 +44,8 @@ typedef struct {
 typedef struct iq_arch {
     const char *name;     /* --arch and config.json's model_type */
     const char *hf_class; /* config.json "architectures" */
+    const char *hf_prefix; /* a prefix HF folders may put before every tensor name ("transformer."), or NULL */
+    bool (*hf_buffer)(const char *name); /* tensors HF folders store that are no parameters (ignored) */
     /* configuration */
     iq_status (*preset)(const char *name, iq_model_config *cfg);
     iq_status (*check)(const iq_model_config *cfg);
@@ -70,5 +72,9 @@ typedef struct iq_arch {
 } iq_arch;
 
 extern const iq_arch iq_arch_gpt2;
+
+/* The family of that name (config.json's model_type), or NULL; the names known, for messages. */
+const iq_arch *iq_arch_find(const char *name);
+const char *iq_arch_names(void);
 
 #endif

@@ -21,12 +21,11 @@
 /* The family named by config.json's model_type (absent: gpt2, as HF GPT-2 folders of old may omit it). */
 static const iq_arch *folder_family(const cJSON *j, const char *path, iq_status *st) {
     const cJSON *x = cJSON_GetObjectItemCaseSensitive(j, "model_type");
-    static const iq_arch *const KNOWN[] = {&iq_arch_gpt2};
     if (!x) return &iq_arch_gpt2;
-    for (size_t i = 0; cJSON_IsString(x) && i < sizeof KNOWN / sizeof *KNOWN; i++)
-        if (strcmp(x->valuestring, KNOWN[i]->name) == 0) return KNOWN[i];
-    *st = iq_fail(IQ_EDATA, "%s: unsupported model_type %.60s (iqtrain reads: gpt2)", path,
-                  cJSON_IsString(x) ? x->valuestring : "(not a string)");
+    const iq_arch *a = cJSON_IsString(x) ? iq_arch_find(x->valuestring) : NULL;
+    if (a) return a;
+    *st = iq_fail(IQ_EDATA, "%s: unsupported model_type %.60s (iqtrain reads: %s)", path,
+                  cJSON_IsString(x) ? x->valuestring : "(not a string)", iq_arch_names());
     return NULL;
 }
 
@@ -81,14 +80,8 @@ static cJSON *config_json(const iq_model *m, int32_t eos, const cJSON *iqtrain_s
 // ----------------------------------------------------------------------------------------------------
 // checking and reading weights
 
-static bool ends_with(const char *s, const char *suffix) {
-    size_t l = strlen(s), k = strlen(suffix);
-    return l >= k && strcmp(s + l - k, suffix) == 0;
-}
 
 /* HF's causal-mask buffers: h.{i}.attn.bias and h.{i}.attn.masked_bias */
-static bool is_buffer_name(const char *n) { return ends_with(n, ".attn.bias") || ends_with(n, ".attn.masked_bias"); }
-
 static bool g_allow_extra = false;
 void iq_model_folder_allow_extra_tensors(bool allow) { g_allow_extra = allow; }
 
@@ -110,15 +103,15 @@ static const char *dims_str(int ndim, const int64_t *shape, char *buf, size_t ca
     return buf;
 }
 
-/* Finds w->ref.name, bare or with a "transformer." prefix, across the files. A second copy is refused: which
+/* Finds w->ref.name, bare or with the family's prefix, across the files. A second copy is refused: which
  * one would be loaded would depend on the order of the files and of the header. */
-static iq_status find_wanted(iq_safetensors *const *files, int nf, const char *src, wanted_tensor *w) {
-    char pre[80];
-    snprintf(pre, sizeof pre, "transformer.%s", w->ref.name);
+static iq_status find_wanted(iq_safetensors *const *files, int nf, const char *src, const char *prefix, wanted_tensor *w) {
+    char pre[96];
+    snprintf(pre, sizeof pre, "%s%s", prefix ? prefix : "", w->ref.name);
     const char *names[2] = {w->ref.name, pre};
     w->t = NULL;
     for (int f = 0; f < nf; f++)
-        for (int k = 0; k < 2; k++) {
+        for (int k = 0; k < (prefix ? 2 : 1); k++) {
             const iq_st_tensor *t = iq_st_find(files[f], names[k]);
             if (!t) continue;
             if (w->t)
@@ -134,10 +127,12 @@ static iq_status find_wanted(iq_safetensors *const *files, int nf, const char *s
  * shape and a float dtype; everything else a known buffer, an lm_head.weight of wte's shape (its values
  * are compared after loading), or an extra tensor allowed by --allow-extra-tensors. src names the folder's
  * weights in messages (model.safetensors or the shard index). */
-static iq_status check_weights(iq_safetensors *const *files, int nf, const char *src, wanted_tensor *w, int n) {
+static iq_status check_weights(const iq_arch *a, iq_safetensors *const *files, int nf, const char *src, wanted_tensor *w,
+                               int n) {
+    size_t np = a->hf_prefix ? strlen(a->hf_prefix) : 0;
     char sh[160], want[64];
     for (int i = 0; i < n; i++) {
-        iq_status s = find_wanted(files, nf, src, &w[i]);
+        iq_status s = find_wanted(files, nf, src, a->hf_prefix, &w[i]);
         if (s) return s;
         const iq_st_tensor *t = w[i].t;
         if (!t) return iq_fail(IQ_EDATA, "%s: tensor %s is missing", src, w[i].ref.name);
@@ -156,9 +151,9 @@ static iq_status check_weights(iq_safetensors *const *files, int nf, const char 
         for (int k = 0; k < iq_st_count(files[f]) && !s; k++) {
             const iq_st_tensor *t = iq_st_tensor_at(files[f], k);
             const char *nm = t->name, *path = iq_st_path(files[f]);
-            const char *bare = strncmp(nm, "transformer.", 12) == 0 ? nm + 12 : nm;
+            const char *bare = np && strncmp(nm, a->hf_prefix, np) == 0 ? nm + np : nm;
             int32_t idx;
-            if (iq_strmap_get(known, bare, strlen(bare), &idx) || is_buffer_name(bare)) continue;
+            if (iq_strmap_get(known, bare, strlen(bare), &idx) || (a->hf_buffer && a->hf_buffer(bare))) continue;
             if (strcmp(nm, "lm_head.weight") == 0) {
                 if (t->ndim != 2 || t->shape[0] != w[0].ref.shape[0] || t->shape[1] != w[0].ref.shape[1])
                     s = iq_fail(IQ_EDATA, "%s: lm_head.weight has shape %s, not wte's %s (an untied head is not supported)",
@@ -274,7 +269,8 @@ static iq_status weights_into(const char *dir, const iq_model_config *cfg, iq_mo
     int nf = 0;
     char *src = NULL;
     iq_status s = open_weight_files(dir, &files, &nf, &src);
-    if (!s) s = check_weights(files, nf, src, w, n);
+    const iq_arch *a = iq_arch_find(iq_model_arch_name(cfg));
+    if (!s) s = check_weights(a, files, nf, src, w, n);
     if (!s && m) s = read_weights(m, files, nf, w, n);
     for (int f = 0; f < nf; f++) iq_st_close(files[f]);
     free(files);

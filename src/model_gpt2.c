@@ -196,6 +196,12 @@ static int gpt2_tensors(const iq_model_config *c, iq_tensor_ref *refs) {
     return n;
 }
 
+/* HF GPT-2 folders store the causal mask buffers of old transformers versions; they are no parameters. */
+static bool gpt2_hf_buffer(const char *name) {
+    size_t n = strlen(name);
+    return (n >= 10 && strcmp(name + n - 10, ".attn.bias") == 0) || (n >= 17 && strcmp(name + n - 17, ".attn.masked_bias") == 0);
+}
+
 static size_t gpt2_head_offset(const iq_model_config *c) {
     (void)c;
     return 0; /* tied: the head is wte */
@@ -477,6 +483,8 @@ static void gpt2_init(iq_model *m, uint64_t seed) {
 const iq_arch iq_arch_gpt2 = {
     .name = "gpt2",
     .hf_class = "GPT2LMHeadModel",
+    .hf_prefix = "transformer.",
+    .hf_buffer = gpt2_hf_buffer,
     .preset = gpt2_preset,
     .check = gpt2_check,
     .config_from_json = gpt2_config_from_json,
