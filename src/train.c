@@ -263,6 +263,7 @@ static void dry_run(const iq_train_opts *o, run *r) {
  * ranks then receive the same weights, moments and position. Returns the step to start at. */
 static iq_status open_run(run *r, long *start, bool *quiet) {
     *quiet = false;
+    *start = 0;
     iq_status st = iq_dist_agree(IQ_OK); /* every rank is past its read-only checks before rank 0 writes anything */
     if (r->rank == 0) st = iq_run_folder_open(&r->folder, &r->spec, r->model, r->opt, r->total, start);
     r->state = r->folder.resume_dir ? r->folder.state : (iq_trainer_state){.best_eval_loss = INFINITY};
