@@ -25,6 +25,8 @@ typedef struct {
 /* Options every command that has them declares the same way. */
 #define OPT_SPEC_THREADS \
     {"threads", OPT_INT, NULL, "N", "threads (default: the CPUs of this process's affinity mask)", NULL, "[1,1024]"}
+#define OPT_SPEC_ALLOW_EXTRA_TENSORS \
+    {"allow-extra-tensors", OPT_FLAG, NULL, NULL, "ignore unknown tensors in a model folder (with a warning)", NULL, NULL}
 
 typedef struct cmd_spec cmd_spec;
 typedef struct opt_set opt_set;

@@ -13,7 +13,7 @@
 
 static const opt_spec OPTS[] = {
     {"model", OPT_STR, NULL, "DIR", "model folder (ours or Hugging Face GPT-2) (required)", NULL, NULL},
-    {"allow-extra-tensors", OPT_FLAG, NULL, NULL, "ignore unknown tensors in a model folder (with a warning)", NULL, NULL},
+    OPT_SPEC_ALLOW_EXTRA_TENSORS,
     {"data", OPT_LIST, NULL, "FILE", "demonstrations (more may follow as arguments) (required)", NULL, NULL},
     {"lambda", OPT_FLOAT, NULL, "L", "TD weight (default: the model's \"iqtrain\" section, else 0.1)", NULL, "[0,inf)"},
     {"gamma", OPT_FLOAT, NULL, "G", "discount (default: the model's \"iqtrain\" section, else 0.99)", NULL, "[0,1]"},

@@ -10,7 +10,7 @@
 
 static const opt_spec GEN_OPTS[] = {
     {"model", OPT_STR, NULL, "DIR", "model folder (required)", NULL, NULL},
-    {"allow-extra-tensors", OPT_FLAG, NULL, NULL, "ignore unknown tensors in a model folder (with a warning)", NULL, NULL},
+    OPT_SPEC_ALLOW_EXTRA_TENSORS,
     {"prompt", OPT_STR, NULL, "TEXT", "one prompt, encoded like a training prompt", NULL, NULL},
     {"data", OPT_LIST, NULL, "FILE", "prompts from demonstration rows (more files may follow as arguments)", NULL, NULL},
     {"num-samples", OPT_INT, "1", "K", "samples per prompt", NULL, "[1,4096]"},
@@ -85,7 +85,7 @@ const cmd_spec cmd_generate = {
 
 static const opt_spec SCORE_OPTS[] = {
     {"model", OPT_STR, NULL, "DIR", "model folder (required)", NULL, NULL},
-    {"allow-extra-tensors", OPT_FLAG, NULL, NULL, "ignore unknown tensors in a model folder (with a warning)", NULL, NULL},
+    OPT_SPEC_ALLOW_EXTRA_TENSORS,
     {"data", OPT_LIST, NULL, "FILE", "rows to score (more files may follow as arguments) (required)", NULL, NULL},
     {"gamma", OPT_FLOAT, NULL, "G", "discount for the rewards (default: the model's, else 0.99)", NULL, "[0,1]"},
     {"out", OPT_STR, NULL, "DIR", "write DIR/scores.jsonl (default: stdout)", NULL, NULL},

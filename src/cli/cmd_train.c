@@ -38,7 +38,7 @@ static const opt_spec OPTS[] = {
     {"max-steps", OPT_INT, NULL, "N", "optimizer steps (0 = none, still writes final/)", NULL, "[0,inf)"},
     /* model */
     {"model", OPT_STR, NULL, "DIR", "start from a model folder (ours or Hugging Face GPT-2)", NULL, NULL},
-    {"allow-extra-tensors", OPT_FLAG, NULL, NULL, "ignore unknown tensors in a model folder (with a warning)", NULL, NULL},
+    OPT_SPEC_ALLOW_EXTRA_TENSORS,
     {"tokenizer", OPT_STR, NULL, "PATH", "tokenizer (required from scratch; --model brings its own)", NULL, NULL},
     {"preset", OPT_STR, "small", "P", "model size from scratch", "tiny|small|gpt2", NULL},
     {"n-layer", OPT_INT, NULL, "N", "override the preset's layers", NULL, "[1,256]"},
