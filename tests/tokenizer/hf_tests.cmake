@@ -21,3 +21,13 @@ foreach(m llama3 llama3_1 qwen3)
     set_tests_properties(tokenizer_hf_${m}_matches PROPERTIES SKIP_RETURN_CODE 77 LABELS js)
   endif()
 endforeach()
+
+# NFC over every code point against Python's unicodedata (the tables' source), and node's (a newer Unicode:
+# differences only on code points Python's version does not assign are tolerated and counted)
+if(NODE AND EXISTS ${CMAKE_SOURCE_DIR}/tests/js/nfc_lines.mjs)
+  set(NFC_NODE --node ${NODE} --js ${CMAKE_SOURCE_DIR}/tests/js/nfc_lines.mjs)
+endif()
+add_test(NAME tokenizer_nfc
+  COMMAND ${SYS_PYTHON3} ${CMAKE_SOURCE_DIR}/tests/tokenizer/check_nfc.py --bin $<TARGET_FILE:test_tokenizer_corpus>
+          --tmp ${CMAKE_CURRENT_BINARY_DIR}/tmp-nfc ${NFC_NODE})
+set_tests_properties(tokenizer_nfc PROPERTIES TIMEOUT 300)

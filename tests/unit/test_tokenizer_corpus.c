@@ -11,7 +11,8 @@
  * and must); decode of both is x, NFC-normalized when the tokenizer normalizes; with --nfc, iq_nfc(x)
  * equals the oracle's NFC. A mismatch on a case holding one of the --tolerate code points is counted and
  * listed but does not fail (differences of the JavaScript port from transformers, explained in
- * tests/tokenizer/README.md). --bench prints iq_tok_encode's MB/s on a text file (single thread). */
+ * tests/tokenizer/README.md). --bench prints iq_tok_encode's MB/s on a text file (single thread).
+ *        test_tokenizer_corpus --nfc-apply IN.hex OUT.hex   writes iq_nfc of each line (check_nfc.py) */
 #include <stdlib.h>
 
 #include "check.h"
@@ -251,7 +252,36 @@ static int hf_mode(hf_run *r, const char *hex, size_t hl, const char *exp, size_
     return 0;
 }
 
+/* --nfc-apply IN OUT: iq_nfc of each hex line of IN, as hex lines (for tests/tokenizer/check_nfc.py). */
+static int nfc_apply(const char *in, const char *out) {
+    char *hex;
+    size_t hl;
+    if (iq_read_file(in, &hex, &hl)) {
+        fprintf(stderr, "%s\n", iq_last_error());
+        return 2;
+    }
+    iq_buf x = {0}, y = {0}, res = {0};
+    lines lh = {hex, hex + hl};
+    const char *hp;
+    size_t hn;
+    while (next_line(&lh, &hp, &hn)) {
+        unhex(hp, hp + hn, &x);
+        y.len = 0;
+        iq_nfc((const uint8_t *)x.data, x.len, &y);
+        for (size_t i = 0; i < y.len; i++) iq_buf_printf(&res, "%02x", (uint8_t)y.data[i]);
+        iq_buf_putc(&res, '\n');
+    }
+    iq_status st = iq_write_file_atomic(out, res.data ? res.data : "", res.len);
+    if (st) fprintf(stderr, "%s\n", iq_last_error());
+    iq_buf_free(&x);
+    iq_buf_free(&y);
+    iq_buf_free(&res);
+    free(hex);
+    return st ? 2 : 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc == 4 && strcmp(argv[1], "--nfc-apply") == 0) return nfc_apply(argv[2], argv[3]);
     bool hf = argc > 1 && strcmp(argv[1], "--hf") == 0;
     int a0 = hf ? 2 : 1;
     if (argc < a0 + 3) {
