@@ -5,8 +5,8 @@ Same format as corpus.hex (one case per line, the lowercase hex of its bytes). I
 valid-UTF-8 case of corpus.hex, then cases for what the Llama 3 / Qwen2 regexes and the NFC
 normalizer treat differently from GPT-2's: contractions in every letter case, digit runs of 1-7
 digits, runs of newlines and other whitespace, whitespace before punctuation, CJK, Hangul jamo,
-combining marks that NFC composes or reorders, emoji, added-token text, and random mixes of all of
-these. Standard library only, fixed seed: the output is identical on every run.
+combining marks that NFC composes or reorders, emoji, added-token text, random mixes of all of these,
+and strings of random assigned code points. Standard library only, fixed seed: the output is identical on every run.
 
 Usage: /usr/bin/python3 tests/tokenizer/gen_hf_corpus.py [--out tests/tokenizer/corpus_hf.hex]
 """
@@ -107,6 +107,20 @@ def random_case(rng, pools):
     return "".join(parts)
 
 
+def random_unicode_cases(rng, n):
+    """Strings of code points assigned in Python's Unicode version (any category but surrogates),
+    mixed with ASCII letters, digits, spaces, newlines and apostrophes."""
+    import unicodedata
+    assigned = [c for c in range(0x110000) if unicodedata.category(chr(c)) not in ("Cn", "Cs")]
+    glue = list("ab1 '\n") + ["'s", "  ", "\r\n"]
+    out = []
+    for _ in range(n):
+        parts = [chr(rng.choice(assigned)) if rng.random() < 0.6 else rng.choice(glue)
+                 for _ in range(rng.randint(1, 10))]
+        out.append("".join(parts))
+    return out
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -135,6 +149,7 @@ def main():
              ["'s", "'T", "'re", "'LL", "'d", "'Ve"], [" " + w for w in LETTERS], ["\n", "\n\n", " \n"]]
     cats["random"] = [random_case(rng, pools) for _ in range(3000)]
     cats["random_added"] = [random_case(rng, pools + [ADDED]) for _ in range(300)]
+    cats["random_unicode"] = random_unicode_cases(rng, 4000)
     for name, cs in cats.items():
         cases += cs
     seen, out = set(), []
