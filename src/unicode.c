@@ -2,6 +2,7 @@
 #include "iqtrain/unicode.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "unicode_tables.inc"
 
@@ -94,14 +95,17 @@ static bool unsafe_search(uint32_t cp) {
     return false;
 }
 
-/* Not NFC-inert; the BMP through a bitmap tabulated at first use (racing threads write equal bytes). */
+/* Not NFC-inert; the BMP through a bitmap tabulated at first use (built aside, then copied: racing
+ * threads copy equal bytes). */
 static bool nfc_unsafe(uint32_t cp) {
     static uint8_t bmp[0x10000 / 8];
     static int ready = 0;
     if (cp >= 0x10000) return unsafe_search(cp);
     if (!__atomic_load_n(&ready, __ATOMIC_ACQUIRE)) {
+        uint8_t t[0x10000 / 8] = {0};
         for (uint32_t c = 0; c < 0x10000; c++)
-            if (unsafe_search(c)) bmp[c >> 3] = (uint8_t)(bmp[c >> 3] | (1u << (c & 7)));
+            if (unsafe_search(c)) t[c >> 3] = (uint8_t)(t[c >> 3] | (1u << (c & 7)));
+        memcpy(bmp, t, sizeof bmp);
         __atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
     }
     return (bmp[cp >> 3] >> (cp & 7)) & 1;
