@@ -121,10 +121,16 @@ static iq_status read_template(const char *path, const cJSON *pp, iq_tokenizer *
     const char *lead = NULL;
     for (const cJSON *e = single->child; e; e = e->next) {
         const cJSON *sp = item(e, "SpecialToken"), *sq = item(e, "Sequence");
-        if (sq) n_seq++;
-        else if (sp && n_seq) n_trail++;
-        else if (sp && cJSON_IsString(item(sp, "id"))) lead = item(sp, "id")->valuestring, n_lead++;
-        else return iq_fail(IQ_EDATA, "%s: post_processor TemplateProcessing: an unknown template piece", path);
+        if (sq) {
+            n_seq++;
+        } else if (sp && n_seq) {
+            n_trail++;
+        } else if (sp && cJSON_IsString(item(sp, "id"))) {
+            lead = item(sp, "id")->valuestring;
+            n_lead++;
+        } else {
+            return iq_fail(IQ_EDATA, "%s: post_processor TemplateProcessing: an unknown template piece", path);
+        }
     }
     if (n_seq != 1 || n_trail || n_lead > 1)
         return iq_fail(IQ_EDATA, "%s: post_processor TemplateProcessing adds %d leading and %d trailing special "
