@@ -7,7 +7,7 @@
 // ICU: process.versions.unicode). With --bench FILE it instead times encoding FILE's text (one string)
 // and prints MB/s.
 //
-// Usage: node tests/js/hf_tokenizer_ids.mjs llama3|llama3_1|qwen3 CORPUS.hex OUT.ids [--nfc OUT.hex]
+// Usage: node tests/js/hf_tokenizer_ids.mjs llama3|llama3_1|qwen3 CORPUS.hex OUT.ids [--nfc OUT.hex] [--onig]
 //        node tests/js/hf_tokenizer_ids.mjs llama3|llama3_1|qwen3 --bench TEXTFILE [REPEATS]
 //        node tests/js/hf_tokenizer_ids.mjs llama3|llama3_1|qwen3 --dir OUTDIR   (writes the two json files)
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
@@ -34,7 +34,25 @@ if (args[1] === "--dir") {
   process.exit(0);
 }
 
-const tok = mod.fromPreTrained();
+// --onig: rewrite the file's Split regex so that JavaScript's regex engine means what Oniguruma (the
+// engine of transformers' tokenizers) means: \s as Unicode White_Space (with U+0085, without U+FEFF) and
+// (?i:'s...) with U+017F (long s, which Oniguruma's case folding matches to s). With it the C tokenizer
+// must agree on every case: it shows that the differences tolerated without it are exactly these two.
+const WS = "\\t\\n\\v\\f\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";
+function onigRegex(re) {
+  return re
+    .replace("(?i:'s|'t|'re|'ve|'m|'ll|'d)", "(?:'(?:[sS\\u017f]|[tT]|[rR][eE]|[vV][eE]|[mM]|[lL][lL]|[dD]))")
+    .replaceAll("[^\\s\\p{L}\\p{N}]", `[^${WS}\\p{L}\\p{N}]`)
+    .replaceAll("\\s", `[${WS}]`)
+    .replaceAll("\\S", `[^${WS}]`);
+}
+let tokenizerJSON = undefined;
+if (args.includes("--onig")) {
+  tokenizerJSON = structuredClone(mod.tokenizerJSON);
+  const split = tokenizerJSON.pre_tokenizer.pretokenizers.find((p) => p.type === "Split");
+  split.pattern.Regex = onigRegex(split.pattern.Regex);
+}
+const tok = mod.fromPreTrained(tokenizerJSON ? { tokenizerJSON } : undefined);
 const encode = (text) => tok.encode(text, { add_special_tokens: false });
 
 if (args[1] === "--bench") {

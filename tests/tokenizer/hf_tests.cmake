@@ -16,6 +16,15 @@ foreach(m llama3 llama3_1 qwen3)
               ${CMAKE_CURRENT_BINARY_DIR}/hf_${m}.ids --nfc ${CMAKE_CURRENT_BINARY_DIR}/hf_${m}.nfc
               --tolerate U+0085,U+FEFF)
     set_tests_properties(tokenizer_hf_${m}_matches PROPERTIES FIXTURES_REQUIRED hf_${m} LABELS js)
+    # the same oracle with its Split regex rewritten to Oniguruma's meaning of \s and (?i) (--onig):
+    # nothing tolerated, which shows that the tolerated differences above are exactly those
+    add_test(NAME tokenizer_hf_${m}_onig_oracle
+      COMMAND ${NODE} ${CMAKE_SOURCE_DIR}/tests/js/hf_tokenizer_ids.mjs ${m} ${HF_CORPUS}
+              ${CMAKE_CURRENT_BINARY_DIR}/hf_${m}.onig.ids --onig)
+    set_tests_properties(tokenizer_hf_${m}_onig_oracle PROPERTIES FIXTURES_SETUP hf_${m}_onig LABELS js)
+    add_test(NAME tokenizer_hf_${m}_onig_matches
+      COMMAND test_tokenizer_corpus --hf ${HF_JS}/tokenizer-${m}/models ${HF_CORPUS} ${CMAKE_CURRENT_BINARY_DIR}/hf_${m}.onig.ids)
+    set_tests_properties(tokenizer_hf_${m}_onig_matches PROPERTIES FIXTURES_REQUIRED hf_${m}_onig LABELS js)
   else()
     add_test(NAME tokenizer_hf_${m}_matches COMMAND sh -c "echo 'node or ${HF_JS}/tokenizer-${m} missing: run scripts/setup.sh'; exit 77")
     set_tests_properties(tokenizer_hf_${m}_matches PROPERTIES SKIP_RETURN_CODE 77 LABELS js)
