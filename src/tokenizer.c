@@ -124,6 +124,7 @@ void iq_tok_free(iq_tokenizer *t) {
     free(t->source);
     free(t->raw_json);
     free(t->raw_config);
+    free(t->raw_stm);
     free(t);
 }
 
@@ -646,12 +647,32 @@ static iq_status write_raw(const char *dir, const char *name, const char *data, 
     return st;
 }
 
-iq_status iq_tok_save(const iq_tokenizer *t, const char *dir, int model_max_length) {
-    if (t->raw_json) { /* a tokenizer.json iqtrain does not regenerate: the files as loaded */
-        iq_status st = write_raw(dir, "tokenizer.json", t->raw_json, t->raw_json_len);
-        if (!st && t->raw_config) st = write_raw(dir, "tokenizer_config.json", t->raw_config, t->raw_config_len);
-        return st;
+/* tokenizer_config.json and special_tokens_map.json as iqtrain writes them: GPT-2's (EOS also as BOS and
+ * UNK), or for a tokenizer.json kept as loaded whose folder had none, PreTrainedTokenizerFast with the
+ * post-processor's BOS and the EOS. */
+static void make_configs(const iq_tokenizer *t, char **strs, int model_max_length, cJSON **cfg_out, cJSON **stm_out) {
+    bool gpt2 = !t->raw_json;
+    const char *eos = t->eos >= 0 ? (gpt2 ? IQ_EOS_TEXT : strs[t->eos]) : NULL;
+    const char *bos = gpt2 ? eos : t->bos >= 0 ? strs[t->bos] : NULL;
+    cJSON *cfg = cJSON_CreateObject(), *stm = cJSON_CreateObject();
+    cJSON_AddBoolToObject(cfg, "add_bos_token", 0);
+    if (gpt2) cJSON_AddBoolToObject(cfg, "add_prefix_space", 0);
+    for (int k = 0; k < 2; k++) {
+        cJSON *o = k ? stm : cfg;
+        if (bos) cJSON_AddStringToObject(o, "bos_token", bos);
+        if (eos) cJSON_AddStringToObject(o, "eos_token", eos);
+        if (eos && gpt2) cJSON_AddStringToObject(o, "unk_token", eos);
     }
+    cJSON_AddBoolToObject(cfg, "clean_up_tokenization_spaces", 0);
+    if (gpt2) cJSON_AddStringToObject(cfg, "errors", "replace");
+    cJSON_AddNumberToObject(cfg, "model_max_length", model_max_length);
+    cJSON_AddStringToObject(cfg, "tokenizer_class", gpt2 ? "GPT2Tokenizer" : "PreTrainedTokenizerFast");
+    cJSON_AddStringToObject(cfg, "chat_template", IQ_CHAT_TEMPLATE);
+    *cfg_out = cfg;
+    *stm_out = stm;
+}
+
+iq_status iq_tok_save(const iq_tokenizer *t, const char *dir, int model_max_length) {
     char **strs = iq_xcalloc((size_t)t->vocab_size, sizeof *strs);
     for (int32_t id = 0; id < t->vocab_size; id++)
         if (t->tok_flags[id] & IQ_TOK_DEFINED) strs[id] = token_string(t, id);
@@ -711,38 +732,18 @@ iq_status iq_tok_save(const iq_tokenizer *t, const char *dir, int model_max_leng
     cJSON_AddItemToObject(model, "vocab", vocab_all);
     cJSON_AddItemToObject(model, "merges", merges);
 
-    const char *eos = t->eos >= 0 ? IQ_EOS_TEXT : NULL;
-    cJSON *cfg = cJSON_CreateObject();
-    cJSON_AddBoolToObject(cfg, "add_bos_token", 0);
-    cJSON_AddBoolToObject(cfg, "add_prefix_space", 0);
-    if (eos) {
-        cJSON_AddStringToObject(cfg, "bos_token", eos);
-        cJSON_AddStringToObject(cfg, "eos_token", eos);
-        cJSON_AddStringToObject(cfg, "unk_token", eos);
-    }
-    cJSON_AddBoolToObject(cfg, "clean_up_tokenization_spaces", 0);
-    cJSON_AddStringToObject(cfg, "errors", "replace");
-    cJSON_AddNumberToObject(cfg, "model_max_length", model_max_length);
-    cJSON_AddStringToObject(cfg, "tokenizer_class", "GPT2Tokenizer");
-    cJSON_AddStringToObject(cfg, "chat_template", IQ_CHAT_TEMPLATE);
-
-    cJSON *stm = cJSON_CreateObject();
-    if (eos) {
-        cJSON_AddStringToObject(stm, "bos_token", eos);
-        cJSON_AddStringToObject(stm, "eos_token", eos);
-        cJSON_AddStringToObject(stm, "unk_token", eos);
-    }
-
-    if (eos) cJSON_AddNumberToObject(vocab, IQ_EOS_TEXT, t->eos); /* vocab.json carries EOS, like GPT-2's */
-    iq_status st = write_json(dir, "tokenizer.json", tj, false);
+    cJSON *cfg, *stm;
+    make_configs(t, strs, model_max_length, &cfg, &stm);
+    /* vocab.json carries EOS, like GPT-2's (a tokenizer.json kept as loaded: ordinary tokens only, like Qwen's) */
+    if (t->eos >= 0 && !t->raw_json) cJSON_AddNumberToObject(vocab, IQ_EOS_TEXT, t->eos);
+    iq_status st = t->raw_json ? write_raw(dir, "tokenizer.json", t->raw_json, t->raw_json_len)
+                               : write_json(dir, "tokenizer.json", tj, false);
     if (!st) st = write_json(dir, "vocab.json", vocab, false);
-    if (!st) {
-        char *p = iq_path_join(dir, "merges.txt");
-        st = iq_write_file_atomic(p, merges_txt.data, merges_txt.len);
-        free(p);
-    }
-    if (!st) st = write_json(dir, "tokenizer_config.json", cfg, true);
-    if (!st) st = write_json(dir, "special_tokens_map.json", stm, true);
+    if (!st) st = write_raw(dir, "merges.txt", merges_txt.data, merges_txt.len);
+    if (!st) st = t->raw_config ? write_raw(dir, "tokenizer_config.json", t->raw_config, t->raw_config_len)
+                                : write_json(dir, "tokenizer_config.json", cfg, true);
+    if (!st) st = t->raw_stm ? write_raw(dir, "special_tokens_map.json", t->raw_stm, t->raw_stm_len)
+                             : write_json(dir, "special_tokens_map.json", stm, true);
 
     cJSON_Delete(tj);
     cJSON_Delete(vocab);

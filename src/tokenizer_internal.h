@@ -34,9 +34,10 @@ struct iq_tokenizer {
     int32_t bos;           /* the post-processor's leading special token, or -1 */
     int n_nonspecial;      /* added tokens with IQ_TOK_NONSPECIAL */
     uint8_t first_all[32], first_ns[32]; /* bitmaps of the first bytes of all / non-special added tokens */
-    char *raw_json, *raw_config;         /* tokenizer.json and tokenizer_config.json as read, written back by
-                                            iq_tok_save (NULL for GPT-2's files, which are regenerated) */
-    size_t raw_json_len, raw_config_len;
+    char *raw_json, *raw_config, *raw_stm; /* tokenizer.json, and the tokenizer_config.json and
+                                              special_tokens_map.json beside it, as read: iq_tok_save writes
+                                              them back (NULL for GPT-2's files, which are regenerated) */
+    size_t raw_json_len, raw_config_len, raw_stm_len;
 };
 
 iq_tokenizer *iq_tok_new(int32_t vocab_size, const char *source);

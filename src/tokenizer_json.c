@@ -5,7 +5,7 @@
  * tokenizer iqtrain loads encodes as transformers does.
  *
  * Sections: helpers · refusing SentencePiece · pre-tokenizer · normalizer · post-processor ·
- * tokenizer_config.json · added-token flags · loading. */
+ * tokenizer_config.json and special_tokens_map.json · added-token flags · loading. */
 #include <cJSON.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,7 +159,7 @@ static iq_status read_post_processor(const char *path, const cJSON *pp, iq_token
 }
 
 // ----------------------------------------------------------------------------------------------------
-// tokenizer_config.json: its eos_token, and its bytes to write back
+// tokenizer_config.json (its eos_token) and special_tokens_map.json: their bytes, to write back
 
 /* The id of a token given as its text: an added token's, else an ordinary token's (in byte-level form). */
 static int32_t token_id_of(const iq_tokenizer *t, const char *s) {
@@ -171,13 +171,21 @@ static int32_t token_id_of(const iq_tokenizer *t, const char *s) {
     return id;
 }
 
-static iq_status read_config(const char *json_path, iq_tokenizer *t) {
+/* The path of `name` in the folder of json_path. */
+static char *beside(const char *json_path, const char *name) {
     const char *slash = strrchr(json_path, '/');
     char *dir = slash ? iq_xstrndup(json_path, (size_t)(slash - json_path) + (slash == json_path)) : iq_xstrdup(".");
-    char *path = iq_path_join(dir, "tokenizer_config.json");
+    char *path = iq_path_join(dir, name);
     free(dir);
-    iq_status st = IQ_OK;
-    if (!iq_file_exists(path)) goto done;
+    return path;
+}
+
+static iq_status read_config(const char *json_path, iq_tokenizer *t) {
+    char *path = beside(json_path, "special_tokens_map.json");
+    iq_status st = iq_file_exists(path) ? iq_read_file(path, &t->raw_stm, &t->raw_stm_len) : IQ_OK;
+    free(path);
+    path = beside(json_path, "tokenizer_config.json");
+    if (st || !iq_file_exists(path)) goto done;
     st = iq_read_file(path, &t->raw_config, &t->raw_config_len);
     cJSON *cfg = st ? NULL : cJSON_ParseWithLength(t->raw_config, t->raw_config_len);
     if (!st && !cfg) st = iq_fail(IQ_EDATA, "%s: invalid JSON", path);

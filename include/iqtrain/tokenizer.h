@@ -76,9 +76,11 @@ iq_status iq_tok_decode(const iq_tokenizer *t, const int32_t *ids, size_t n, iq_
 
 /* Writes tokenizer.json, vocab.json, merges.txt, tokenizer_config.json and special_tokens_map.json into
  * `dir` (which must exist), each atomically. model_max_length goes to tokenizer_config.json.
- * A tokenizer loaded from a tokenizer.json with a Split pre-tokenizer or a normalizer is written back as
- * the bytes it was loaded from: tokenizer.json, and tokenizer_config.json when its folder had one
- * (model_max_length is then not used), so transformers loads the same tokenizer. */
+ * A tokenizer loaded from a tokenizer.json with a Split pre-tokenizer or a normalizer writes tokenizer.json
+ * back as the bytes it was loaded from, and so tokenizer_config.json and special_tokens_map.json when its
+ * folder had them (else they are generated: PreTrainedTokenizerFast, its BOS and EOS, model_max_length), so
+ * transformers loads the same tokenizer; vocab.json + merges.txt are its ordinary tokens and merges (what
+ * Qwen folders ship), which iqtrain reads only when tokenizer.json is absent. */
 iq_status iq_tok_save(const iq_tokenizer *t, const char *dir, int model_max_length);
 
 /* The pre-tokenizer: given that a piece starts at s[i] (i < n), returns the end of that piece. */

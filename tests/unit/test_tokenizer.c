@@ -411,6 +411,16 @@ static void test_small_json(const char *tmp) {
         CHECK(iq_read_file(pa, &a, &la) == IQ_OK && iq_read_file(pb, &b, &lb) == IQ_OK && la == lb && memcmp(a, b, la) == 0);
         free(a);
         free(b);
+        static const char *const files[] = {"vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json"};
+        for (int k = 0; k < 4; k++) { /* the five files a checkpoint expects */
+            snprintf(pb, sizeof pb, "%s/%s", q, files[k]);
+            CHECK_MSG(iq_file_exists(pb), "%s not written", files[k]);
+        }
+        snprintf(pb, sizeof pb, "%s/tokenizer_config.json", q); /* as loaded */
+        snprintf(pa, sizeof pa, "%s/tokenizer_config.json", d);
+        CHECK(iq_read_file(pa, &a, &la) == IQ_OK && iq_read_file(pb, &b, &lb) == IQ_OK && la == lb && memcmp(a, b, la) == 0);
+        free(a);
+        free(b);
         iq_tok_free(t);
         t = NULL;
     }
@@ -420,6 +430,17 @@ static void test_small_json(const char *tmp) {
     if (t) {
         CHECK(first_id(t, "abc", false, &n) == 256 && n == 2);
         CHECK(iq_tok_bos(t) == -1 && iq_tok_eos(t) == -1 && iq_tok_nfc(t));
+        snprintf(q, sizeof q, "%s/saved", d); /* no tokenizer_config.json to keep: one is generated */
+        iq_mkdirs(q);
+        CHECK(iq_tok_save(t, q, 77) == IQ_OK);
+        char pc[800], *c;
+        size_t lc;
+        snprintf(pc, sizeof pc, "%s/tokenizer_config.json", q);
+        CHECK(iq_read_file(pc, &c, &lc) == IQ_OK && strstr(c, "PreTrainedTokenizerFast") && strstr(c, "77"));
+        free(c);
+        iq_tokenizer *u = NULL;
+        CHECK(iq_tok_load(q, &u) == IQ_OK && u && iq_tok_nfc(u) && first_id(u, "abc", false, &n) == 256);
+        iq_tok_free(u);
         iq_tok_free(t);
         t = NULL;
     }
