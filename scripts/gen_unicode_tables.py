@@ -1,7 +1,10 @@
 #!/usr/bin/python3
 """Generate src/unicode_tables.inc: the character classes that GPT-2's pre-tokenizer
 regex uses, taken from the installed Python `regex` module itself, so that the C
-tokenizer's tables agree exactly with the reference (tests/reference/gpt2_oracle.py).
+tokenizer's tables agree exactly with the reference (tests/reference/gpt2_oracle.py);
+and the NFC tables (canonical combining classes, canonical decompositions, primary
+composites, code points that are not NFC-inert) from Python's `unicodedata`, whose
+Unicode version is recorded in the output (the Qwen tokenizers' NFC normalizer).
 
 For every code point 0..0x10FFFF (surrogates included: the oracle's text can hold
 lone surrogates from surrogateescape) the class is
@@ -100,6 +103,83 @@ def ranges(cls):
     return out
 
 
+HANGUL_S, HANGUL_N = 0xAC00, 11172
+
+
+def nfc_tables():
+    """The NFC data as C source lines."""
+    nd = unicodedata
+    cps = [cp for cp in range(MAX_CP + 1) if not (0xD800 <= cp <= 0xDFFF)]
+    ccc = {cp: nd.combining(chr(cp)) for cp in cps if nd.combining(chr(cp))}
+    decomp, comp, second = {}, {}, set()
+    for cp in cps:
+        if HANGUL_S <= cp < HANGUL_S + HANGUL_N:
+            continue  # algorithmic
+        c = chr(cp)
+        full = nd.normalize("NFD", c)
+        if full != c:
+            decomp[cp] = [ord(x) for x in full]
+        d = nd.decomposition(c)
+        if d and not d.startswith("<"):
+            parts = [int(x, 16) for x in d.split()]
+            if len(parts) == 2 and nd.normalize("NFC", c) == c:
+                comp[(parts[0], parts[1])] = cp
+                second.add(parts[1])
+    second.update(range(0x1161, 0x1176))  # Hangul V and T jamo compose with what precedes them
+    second.update(range(0x11A8, 0x11C3))
+    unsafe = set(ccc) | second | {cp for cp in decomp if nd.normalize("NFC", chr(cp)) != chr(cp)}
+    # self-check: a string of inert code points is NFC
+    for cp in cps:
+        if cp not in unsafe:
+            assert nd.normalize("NFC", chr(cp)) == chr(cp)
+
+    def merged(pred_val):
+        out, lo, cur = [], None, None
+        for cp in range(MAX_CP + 2):
+            v = pred_val(cp) if cp <= MAX_CP else 0
+            if lo is not None and v != cur:
+                out.append((lo, cp - 1, cur))
+                lo = None
+            if lo is None and v:
+                lo, cur = cp, v
+        return out
+
+    L = []
+    L.append("/* NFC tables from the unicodedata of Python %s (Unicode %s). Hangul syllables are algorithmic. */"
+             % (sys.version.split()[0], nd.unidata_version))
+    L.append("#define IQ_NFC_UNICODE \"%s\"" % nd.unidata_version)
+    r = merged(lambda cp: ccc.get(cp, 0))
+    L.append("#define IQ_NFC_NCCC %d" % len(r))
+    L.append("static const struct { uint32_t lo, hi; uint8_t ccc; } iq_nfc_ccc_ranges[IQ_NFC_NCCC] = {")
+    L += ["    {0x%04X, 0x%04X, %d}," % x for x in r]
+    L.append("};")
+    r = merged(lambda cp: 1 if cp in unsafe else 0)
+    L.append("/* code points that are not NFC-inert: a combining class, NFC_Quick_Check No or Maybe */")
+    L.append("#define IQ_NFC_NUNSAFE %d" % len(r))
+    L.append("static const struct { uint32_t lo, hi; } iq_nfc_unsafe[IQ_NFC_NUNSAFE] = {")
+    L += ["    {0x%04X, 0x%04X}," % (lo, hi) for lo, hi, _ in r]
+    L.append("};")
+    pool, rows = [], []
+    for cp in sorted(decomp):
+        rows.append((cp, len(pool), len(decomp[cp])))
+        pool += decomp[cp]
+    L.append("/* full canonical decompositions: code point, offset and length in iq_nfc_pool */")
+    L.append("#define IQ_NFC_NDECOMP %d" % len(rows))
+    L.append("static const struct { uint32_t cp; uint16_t off; uint8_t len; } iq_nfc_decomp[IQ_NFC_NDECOMP] = {")
+    L += ["    {0x%04X, %d, %d}," % x for x in rows]
+    L.append("};")
+    L.append("static const uint32_t iq_nfc_pool[%d] = {" % len(pool))
+    for i in range(0, len(pool), 12):
+        L.append("    " + " ".join("0x%04X," % x for x in pool[i:i + 12]))
+    L.append("};")
+    L.append("/* primary composites: (first, second) -> composite, sorted by (first, second) */")
+    L.append("#define IQ_NFC_NCOMP %d" % len(comp))
+    L.append("static const struct { uint32_t a, b, c; } iq_nfc_comp[IQ_NFC_NCOMP] = {")
+    L += ["    {0x%04X, 0x%04X, 0x%04X}," % (a, b, comp[(a, b)]) for a, b in sorted(comp)]
+    L.append("};")
+    return L, len(ccc), len(decomp), len(comp), len(unsafe)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     here = os.path.dirname(os.path.abspath(__file__))
@@ -120,6 +200,8 @@ def main():
     for lo, hi, c in rs:
         lines.append("    {0x%04X, 0x%04X, %d}," % (lo, hi, c))
     lines.append("};")
+    nfc_lines, n_ccc, n_dec, n_comp, n_unsafe = nfc_tables()
+    lines += nfc_lines
     text = "\n".join(lines) + "\n"
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w", encoding="ascii", newline="\n") as f:
@@ -130,6 +212,8 @@ def main():
           % (regex.__version__, uver, unicodedata.unidata_version))
     print("wrote %s: %d ranges; code points: L=%d N=%d s=%d"
           % (os.path.normpath(args.out), len(rs), counts[1], counts[2], counts[3]))
+    print("NFC (unicodedata %s): %d with a combining class, %d decompositions, %d composites, %d not inert"
+          % (unicodedata.unidata_version, n_ccc, n_dec, n_comp, n_unsafe))
     print("\\s code points: " + " ".join("U+%04X" % cp for cp in range(MAX_CP + 1) if cls[cp] == 3))
     for cp, name in DISPUTED:
         print("U+%04X %-34s \\s=%-5s class=%d" % (cp, name, bool(regex.match(r"\s", chr(cp))), cls[cp]))

@@ -7,13 +7,15 @@
 
 #include "iqtrain/unicode.h"
 
-/* Chunk boundaries: after a '\n' between a visible ASCII character and a non-space code point. The
+/* Chunk boundaries: after a '\n' between an ASCII letter or digit and a non-space code point. The
  * '\n' is then a whole piece both in the full text (\s+ before a non-space) and at the end of a chunk
- * (\s+(?!\S) at the end), and the next piece starts after it either way. */
+ * (\s+(?!\S) at the end), and the next piece starts after it either way; for Llama 3's and Qwen2's
+ * regexes too, which join '\n' to a preceding punctuation run (so that is no boundary). */
 static size_t safe_cut(const char *s, size_t len, size_t from) {
     if (from == 0) from = 1;
     for (size_t i = from; i + 1 < len; i++) {
-        if (s[i] != '\n' || s[i - 1] <= ' ' || s[i - 1] > '~') continue;
+        char c = s[i - 1];
+        if (s[i] != '\n' || !((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'))) continue;
         uint32_t cp;
         iq_utf8_decode((const uint8_t *)s + i + 1, len - i - 1, &cp);
         if (iq_uc_class(cp) != IQ_UC_SPACE) return i + 1;

@@ -1,7 +1,8 @@
-/* tokenizer.c — GPT-2 byte-level BPE: the pre-tokenizer, BPE merges, the three file layouts, saving.
+/* tokenizer.c — byte-level BPE: the merges, encoding with added tokens, GPT-2's file layouts, saving.
+ * The pre-tokenizers are in pretokenizer.c, tokenizer.json in tokenizer_json.c, NFC in unicode.c.
  *
- * Sections: byte-to-unicode map · pre-tokenizer · the tokenizer object and its builder · BPE ·
- * encode/decode · loading · saving. */
+ * Sections: byte-to-unicode map · the tokenizer object and its builder · BPE · encode/decode · loading ·
+ * saving. */
 #include "iqtrain/tokenizer.h"
 
 #include <cJSON.h>
@@ -57,7 +58,7 @@ static int unicode_to_byte(uint32_t cp) {
 
 /* Token string (UTF-8 of byte-level characters) -> raw bytes. Returns false when a character is not in
  * the map (then the token is an added token whose text is its own bytes). */
-static bool token_string_to_bytes(const char *s, size_t n, iq_buf *out) {
+bool iq_tok_string_to_bytes(const char *s, size_t n, iq_buf *out) {
     static int table_ready = 0;
     static int16_t inv[256 + 68];
     if (!__atomic_load_n(&table_ready, __ATOMIC_ACQUIRE)) {
@@ -87,56 +88,6 @@ static void bytes_to_token_string(const uint8_t *b, size_t n, iq_buf *out) {
 }
 
 // ----------------------------------------------------------------------------------------------------
-// pre-tokenizer: 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
-
-static inline int class_at(const uint8_t *s, size_t n, size_t i, size_t *len) {
-    uint32_t cp;
-    *len = iq_utf8_decode(s + i, n - i, &cp);
-    return iq_uc_class(cp);
-}
-
-/* End of the run of class `cls` starting at i. */
-static inline size_t run_end(const uint8_t *s, size_t n, size_t i, int cls) {
-    while (i < n) {
-        size_t l;
-        if (class_at(s, n, i, &l) != cls) break;
-        i += l;
-    }
-    return i;
-}
-
-size_t iq_pretok_next(const uint8_t *s, size_t n, size_t i) {
-    uint8_t c = s[i];
-    if (c == '\'' && i + 1 < n) {
-        uint8_t a = s[i + 1];
-        if (a == 's' || a == 't' || a == 'm' || a == 'd') return i + 2;
-        if (i + 2 < n) {
-            uint8_t b = s[i + 2];
-            if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l')) return i + 3;
-        }
-    }
-    size_t l0;
-    int cls = class_at(s, n, i, &l0);
-    if (c == ' ' && i + 1 < n) {
-        size_t l1;
-        int cls1 = class_at(s, n, i + 1, &l1);
-        if (cls1 != IQ_UC_SPACE) return run_end(s, n, i + 1 + l1, cls1); /* ' ?' + letters/numbers/other */
-    }
-    if (cls != IQ_UC_SPACE) return run_end(s, n, i + l0, cls);
-    /* whitespace: \s+(?!\S) takes the run but its last character when the run is followed by a
-     * non-space; a single whitespace character before a non-space is taken by \s+ */
-    size_t k = i + l0, last = i;
-    while (k < n) {
-        size_t l;
-        if (class_at(s, n, k, &l) != IQ_UC_SPACE) break;
-        last = k;
-        k += l;
-    }
-    if (k == n) return n;
-    return last > i ? last : k;
-}
-
-// ----------------------------------------------------------------------------------------------------
 // the tokenizer object and its builder
 
 const char *const IQ_CHAT_TEMPLATE =
@@ -152,6 +103,8 @@ iq_tokenizer *iq_tok_new(int32_t vocab_size, const char *source) {
     t->tok_flags = iq_xcalloc((size_t)vocab_size, sizeof *t->tok_flags);
     t->bytes_map = iq_strmap_new((size_t)vocab_size);
     t->eos = -1;
+    t->bos = -1;
+    t->pretok = IQ_PRETOK_GPT2;
     for (int b = 0; b < 256; b++) t->byte_id[b] = -1;
     t->source = iq_xstrdup(source);
     return t;
@@ -169,6 +122,9 @@ void iq_tok_free(iq_tokenizer *t) {
     free(t->merge_vals);
     free(t->special_ids);
     free(t->source);
+    free(t->raw_json);
+    free(t->raw_config);
+    free(t->raw_stm);
     free(t);
 }
 
@@ -227,6 +183,18 @@ iq_status iq_tok_finish(iq_tokenizer *t) {
     int bits = 4;
     while (((size_t)1 << bits) < (size_t)t->n_merges * 2 + 16) bits++;
     t->merge_bits = bits;
+    memset(t->first_all, 0, sizeof t->first_all);
+    memset(t->first_ns, 0, sizeof t->first_ns);
+    t->n_nonspecial = 0;
+    for (int k = 0; k < t->n_special; k++) {
+        int32_t id = t->special_ids[k];
+        uint8_t b0 = (uint8_t)t->pool.data[t->tok_off[id]];
+        t->first_all[b0 >> 3] |= (uint8_t)(1u << (b0 & 7));
+        if (t->tok_flags[id] & IQ_TOK_NONSPECIAL) {
+            t->first_ns[b0 >> 3] |= (uint8_t)(1u << (b0 & 7));
+            t->n_nonspecial++;
+        }
+    }
     size_t cap = (size_t)1 << bits;
     t->merge_keys = iq_xmalloc(cap * sizeof *t->merge_keys);
     t->merge_vals = iq_xmalloc(cap * sizeof *t->merge_vals);
@@ -256,6 +224,18 @@ static inline int32_t merge_rank(const iq_tokenizer *t, int32_t a, int32_t b) {
 
 int32_t iq_tok_vocab_size(const iq_tokenizer *t) { return t->vocab_size; }
 int32_t iq_tok_eos(const iq_tokenizer *t) { return t->eos; }
+int32_t iq_tok_bos(const iq_tokenizer *t) { return t->bos; }
+iq_pretok_kind iq_tok_pretok(const iq_tokenizer *t) { return t->pretok; }
+bool iq_tok_nfc(const iq_tokenizer *t) { return t->nfc; }
+
+int32_t iq_tok_special_id(const iq_tokenizer *t, const char *text) {
+    size_t n = strlen(text);
+    for (int k = 0; k < t->n_special; k++) {
+        int32_t id = t->special_ids[k];
+        if (t->tok_len[id] == n && memcmp(t->pool.data + t->tok_off[id], text, n) == 0) return id;
+    }
+    return -1;
+}
 int32_t iq_tok_n_merges(const iq_tokenizer *t) { return t->n_merges; }
 const char *iq_tok_source(const iq_tokenizer *t) { return t->source; }
 
@@ -388,41 +368,83 @@ static void bpe_piece(const iq_tokenizer *t, const uint8_t *p, size_t n, iq_ids 
 // ----------------------------------------------------------------------------------------------------
 // encode / decode
 
-void iq_tok_encode(const iq_tokenizer *t, const void *text, size_t len, iq_ids *out) {
-    const uint8_t *s = text;
-    size_t i = 0;
-    while (i < len) {
-        size_t j = iq_pretok_next(s, len, i);
-        bpe_piece(t, s + i, j - i, out);
+/* One pre-tokenized piece: with ignore_merges a piece that is a token is that token, else BPE. */
+static inline void encode_piece(const iq_tokenizer *t, const uint8_t *p, size_t n, iq_ids *out) {
+    int32_t id;
+    if (t->ignore_merges && n > 1 && iq_strmap_get(t->bytes_map, p, n, &id)) {
+        iq_ids_push(out, id);
+        return;
+    }
+    bpe_piece(t, p, n, out);
+}
+
+/* Text without added tokens: NFC when the file asks for it, the pre-tokenizer, then BPE per piece. */
+static void encode_plain(const iq_tokenizer *t, const uint8_t *s, size_t len, iq_ids *out) {
+    if (t->pretok == IQ_PRETOK_GPT2 && !t->nfc && !t->ignore_merges) { /* GPT-2 */
+        for (size_t i = 0; i < len;) {
+            size_t j = iq_pretok_next(s, len, i);
+            bpe_piece(t, s + i, j - i, out);
+            i = j;
+        }
+        return;
+    }
+    iq_buf norm = {0};
+    if (t->nfc && !iq_nfc_quick_check(s, len)) {
+        iq_nfc(s, len, &norm);
+        s = (const uint8_t *)norm.data;
+        len = norm.len;
+    }
+    for (size_t i = 0; i < len;) {
+        size_t j = iq_pretok_split(t->pretok, s, len, i);
+        encode_piece(t, s + i, j - i, out);
         i = j;
     }
+    iq_buf_free(&norm);
+}
+
+/* The longest added token (any, or only a non-special one) whose text starts at s[i]; -1 when none. */
+static int32_t added_at(const iq_tokenizer *t, const uint8_t *s, size_t len, size_t i, bool all, size_t *mlen) {
+    int32_t best = -1;
+    size_t best_len = 0;
+    for (int k = 0; k < t->n_special; k++) {
+        int32_t id = t->special_ids[k];
+        size_t sl = t->tok_len[id];
+        if ((!all && !(t->tok_flags[id] & IQ_TOK_NONSPECIAL)) || sl > len - i || sl <= best_len) continue;
+        if (memcmp(s + i, t->pool.data + t->tok_off[id], sl) == 0) {
+            best = id;
+            best_len = sl;
+        }
+    }
+    *mlen = best_len;
+    return best;
+}
+
+/* Splits the text at added tokens (the earliest match, the longest there: transformers' leftmost-longest
+ * split) and encodes the text between them. */
+static void encode_added(const iq_tokenizer *t, const uint8_t *s, size_t len, bool all, iq_ids *out) {
+    const uint8_t *first = all ? t->first_all : t->first_ns;
+    size_t start = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (!(first[s[i] >> 3] & (1u << (s[i] & 7)))) continue;
+        size_t ml;
+        int32_t id = added_at(t, s, len, i, all, &ml);
+        if (id < 0) continue;
+        encode_plain(t, s + start, i - start, out);
+        iq_ids_push(out, id);
+        start = i + ml;
+        i = start - 1;
+    }
+    encode_plain(t, s + start, len - start, out);
+}
+
+void iq_tok_encode(const iq_tokenizer *t, const void *text, size_t len, iq_ids *out) {
+    if (t->n_nonspecial == 0) encode_plain(t, text, len, out);
+    else encode_added(t, text, len, false, out);
 }
 
 void iq_tok_encode_special(const iq_tokenizer *t, const void *text, size_t len, iq_ids *out) {
-    const uint8_t *s = text;
-    size_t i = 0;
-    while (i < len) {
-        /* earliest (then longest) special token at or after i */
-        size_t best_at = len, best_len = 0;
-        int32_t best_id = -1;
-        for (int k = 0; k < t->n_special; k++) {
-            int32_t id = t->special_ids[k];
-            size_t sl = t->tok_len[id];
-            const uint8_t *sp = (const uint8_t *)t->pool.data + t->tok_off[id];
-            const uint8_t *hit = memmem(s + i, len - i, sp, sl);
-            if (!hit) continue;
-            size_t at = (size_t)(hit - s);
-            if (at < best_at || (at == best_at && sl > best_len)) {
-                best_at = at;
-                best_len = sl;
-                best_id = id;
-            }
-        }
-        iq_tok_encode(t, s + i, best_at - i, out);
-        if (best_id < 0) break;
-        iq_ids_push(out, best_id);
-        i = best_at + best_len;
-    }
+    if (t->n_special == 0) encode_plain(t, text, len, out);
+    else encode_added(t, text, len, true, out);
 }
 
 iq_status iq_tok_decode(const iq_tokenizer *t, const int32_t *ids, size_t n, iq_buf *out) {
@@ -438,8 +460,7 @@ iq_status iq_tok_decode(const iq_tokenizer *t, const int32_t *ids, size_t n, iq_
 // ----------------------------------------------------------------------------------------------------
 // loading
 
-/* Adds the vocabulary object {"token": id, ...} to a new tokenizer. */
-static iq_status load_vocab(const char *path, const cJSON *vocab, const cJSON *added, iq_tokenizer **out) {
+iq_status iq_tok_load_vocab(const char *path, const cJSON *vocab, const cJSON *added, iq_tokenizer **out) {
     if (!cJSON_IsObject(vocab)) return iq_fail(IQ_EDATA, "%s: the vocabulary is not a JSON object", path);
     int32_t max_id = -1;
     for (const cJSON *e = vocab->child; e; e = e->next) {
@@ -457,6 +478,9 @@ static iq_status load_vocab(const char *path, const cJSON *vocab, const cJSON *a
     }
     if (max_id < 255) return iq_fail(IQ_EDATA, "%s: the vocabulary has fewer than 256 tokens", path);
     iq_tokenizer *t = iq_tok_new(max_id + 1, path);
+    uint8_t *in_added = iq_xcalloc((size_t)max_id + 1, 1); /* ids defined below from added_tokens */
+    for (const cJSON *a = added ? added->child : NULL; a; a = a->next)
+        in_added[(int32_t)cJSON_GetObjectItemCaseSensitive(a, "id")->valuedouble] = 1;
     iq_buf b = {0};
     iq_status st = IQ_OK;
     for (const cJSON *e = vocab->child; e && !st; e = e->next) {
@@ -464,20 +488,17 @@ static iq_status load_vocab(const char *path, const cJSON *vocab, const cJSON *a
         const char *s = e->string;
         size_t n = strlen(s);
         bool is_eos = strcmp(s, IQ_EOS_TEXT) == 0;
-        bool in_added = false;
-        for (const cJSON *a = added ? added->child : NULL; a; a = a->next) {
-            const cJSON *aid = cJSON_GetObjectItemCaseSensitive(a, "id");
-            if ((int32_t)aid->valuedouble == id) in_added = true;
-        }
-        if (in_added) continue; /* defined below from added_tokens */
-        if (!is_eos && token_string_to_bytes(s, n, &b)) st = iq_tok_set_token(t, id, b.data, b.len, false);
+        if (in_added[id]) continue;
+        if (!is_eos && iq_tok_string_to_bytes(s, n, &b)) st = iq_tok_set_token(t, id, b.data, b.len, false);
         else st = iq_tok_set_token(t, id, s, n, true);
     }
     for (const cJSON *a = added ? added->child : NULL; a && !st; a = a->next) {
         int32_t id = (int32_t)cJSON_GetObjectItemCaseSensitive(a, "id")->valuedouble;
         const char *s = cJSON_GetObjectItemCaseSensitive(a, "content")->valuestring;
         st = iq_tok_set_token(t, id, s, strlen(s), true);
+        if (!st && cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(a, "special"))) t->tok_flags[id] |= IQ_TOK_NONSPECIAL;
     }
+    free(in_added);
     iq_buf_free(&b);
     if (st) {
         iq_error_prefix("%s", path);
@@ -488,12 +509,11 @@ static iq_status load_vocab(const char *path, const cJSON *vocab, const cJSON *a
     return IQ_OK;
 }
 
-/* One merge given as two token strings. */
-static iq_status add_merge_strings(iq_tokenizer *t, const char *a, size_t na, const char *b, size_t nb, iq_buf *tmp) {
+iq_status iq_tok_add_merge_strings(iq_tokenizer *t, const char *a, size_t na, const char *b, size_t nb, iq_buf *tmp) {
     int32_t ia, ib;
-    if (!token_string_to_bytes(a, na, tmp) || !iq_strmap_get(t->bytes_map, tmp->data, tmp->len, &ia))
+    if (!iq_tok_string_to_bytes(a, na, tmp) || !iq_strmap_get(t->bytes_map, tmp->data, tmp->len, &ia))
         return iq_fail(IQ_EDATA, "unknown token \"%.*s\"", (int)na, a);
-    if (!token_string_to_bytes(b, nb, tmp) || !iq_strmap_get(t->bytes_map, tmp->data, tmp->len, &ib))
+    if (!iq_tok_string_to_bytes(b, nb, tmp) || !iq_strmap_get(t->bytes_map, tmp->data, tmp->len, &ib))
         return iq_fail(IQ_EDATA, "unknown token \"%.*s\"", (int)nb, b);
     return iq_tok_add_merge(t, ia, ib);
 }
@@ -517,7 +537,7 @@ static iq_status load_merges_txt(iq_tokenizer *t, const char *path) {
                 st = iq_fail(IQ_EDATA, "%s:%zu: expected two tokens separated by one space", path, line);
                 break;
             }
-            st = add_merge_strings(t, data + i, (size_t)(sp - data - i), sp + 1, (size_t)(data + e - sp - 1), &tmp);
+            st = iq_tok_add_merge_strings(t, data + i, (size_t)(sp - data - i), sp + 1, (size_t)(data + e - sp - 1), &tmp);
             if (st) iq_error_prefix("%s:%zu", path, line);
         }
         i = j + 1;
@@ -527,68 +547,12 @@ static iq_status load_merges_txt(iq_tokenizer *t, const char *path) {
     return st;
 }
 
-static iq_status load_tokenizer_json(const char *path, iq_tokenizer **out) {
-    cJSON *root;
-    iq_status st = iq_read_json(path, &root);
-    if (st) return st;
-    const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
-    const cJSON *pre = cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer");
-    const cJSON *type = cJSON_GetObjectItemCaseSensitive(model, "type");
-    if (!cJSON_IsObject(model)) {
-        st = iq_fail(IQ_EDATA, "%s: no \"model\" object (not a tokenizer.json)", path);
-    } else if (type && !(cJSON_IsString(type) && strcmp(type->valuestring, "BPE") == 0)) {
-        st = iq_fail(IQ_EDATA, "%s: model type is not BPE", path);
-    } else if (cJSON_IsObject(pre)) {
-        const cJSON *pt = cJSON_GetObjectItemCaseSensitive(pre, "type");
-        const cJSON *aps = cJSON_GetObjectItemCaseSensitive(pre, "add_prefix_space");
-        if (!cJSON_IsString(pt) || strcmp(pt->valuestring, "ByteLevel") != 0)
-            st = iq_fail(IQ_EDATA, "%s: pre_tokenizer is not ByteLevel (not a GPT-2 style tokenizer)", path);
-        else if (cJSON_IsTrue(aps))
-            st = iq_fail(IQ_EDATA, "%s: add_prefix_space=true is not supported (GPT-2 uses false)", path);
-    }
-    iq_tokenizer *t = NULL;
-    if (!st) st = load_vocab(path, cJSON_GetObjectItemCaseSensitive(model, "vocab"),
-                             cJSON_GetObjectItemCaseSensitive(root, "added_tokens"), &t);
-    const cJSON *merges = st ? NULL : cJSON_GetObjectItemCaseSensitive(model, "merges");
-    if (!st && !cJSON_IsArray(merges)) st = iq_fail(IQ_EDATA, "%s: model.merges is not an array", path);
-    iq_buf tmp = {0};
-    size_t k = 0;
-    for (const cJSON *m = st ? NULL : merges->child; m && !st; m = m->next, k++) {
-        if (cJSON_IsString(m)) {
-            const char *s = m->valuestring, *sp = strchr(s, ' ');
-            if (!sp || strchr(sp + 1, ' ') || sp == s || !sp[1])
-                st = iq_fail(IQ_EDATA, "expected two tokens separated by one space");
-            else
-                st = add_merge_strings(t, s, (size_t)(sp - s), sp + 1, strlen(sp + 1), &tmp);
-        } else if (cJSON_IsArray(m) && cJSON_GetArraySize(m) == 2 && cJSON_IsString(m->child) &&
-                   cJSON_IsString(m->child->next)) {
-            const char *a = m->child->valuestring, *b = m->child->next->valuestring;
-            st = add_merge_strings(t, a, strlen(a), b, strlen(b), &tmp);
-        } else {
-            st = iq_fail(IQ_EDATA, "a merge is neither \"a b\" nor [\"a\", \"b\"]");
-        }
-        if (st) iq_error_prefix("%s: merge %zu", path, k);
-    }
-    iq_buf_free(&tmp);
-    cJSON_Delete(root);
-    if (!st) {
-        st = iq_tok_finish(t);
-        if (st) iq_error_prefix("%s", path);
-    }
-    if (st) {
-        iq_tok_free(t);
-        return st;
-    }
-    *out = t;
-    return IQ_OK;
-}
-
 static iq_status load_vocab_and_merges(const char *vocab_path, const char *merges_path, iq_tokenizer **out) {
     cJSON *root;
     iq_status st = iq_read_json(vocab_path, &root);
     if (st) return st;
     iq_tokenizer *t = NULL;
-    st = load_vocab(vocab_path, root, NULL, &t);
+    st = iq_tok_load_vocab(vocab_path, root, NULL, &t);
     cJSON_Delete(root);
     if (!st) st = load_merges_txt(t, merges_path);
     if (!st) {
@@ -616,12 +580,17 @@ iq_status iq_tok_load(const char *path, iq_tokenizer **out) {
         char *tj = iq_path_join(path, "tokenizer.json");
         char *vj = iq_path_join(path, "vocab.json"), *mt = iq_path_join(path, "merges.txt");
         char *ej = iq_path_join(path, "encoder.json"), *vb = iq_path_join(path, "vocab.bpe");
-        if (iq_file_exists(tj)) st = load_tokenizer_json(tj, out);
+        char *sp = iq_path_join(path, "tokenizer.model");
+        if (iq_file_exists(tj)) st = iq_tok_load_json(tj, out);
         else if (iq_file_exists(vj) && iq_file_exists(mt)) st = load_vocab_and_merges(vj, mt, out);
         else if (iq_file_exists(ej) && iq_file_exists(vb)) st = load_vocab_and_merges(ej, vb, out);
+        else if (iq_file_exists(sp))
+            st = iq_fail(IQ_EDATA, "%s: only a SentencePiece tokenizer.model, which is not supported (iqtrain reads "
+                         "byte-level BPE: tokenizer.json, vocab.json + merges.txt or encoder.json + vocab.bpe)", path);
         else
             st = iq_fail(IQ_ENOINPUT, "%s: no tokenizer.json, vocab.json + merges.txt or encoder.json + vocab.bpe there",
                          path);
+        free(sp);
         free(tj);
         free(vj);
         free(mt);
@@ -640,7 +609,7 @@ iq_status iq_tok_load(const char *path, iq_tokenizer **out) {
         free(m);
         return st;
     }
-    return load_tokenizer_json(path, out);
+    return iq_tok_load_json(path, out);
 }
 
 // ----------------------------------------------------------------------------------------------------
@@ -668,6 +637,39 @@ static iq_status write_json(const char *dir, const char *name, cJSON *j, bool fo
     free(p);
     free(s);
     return st;
+}
+
+/* Writes a file's bytes as they were read. */
+static iq_status write_raw(const char *dir, const char *name, const char *data, size_t len) {
+    char *p = iq_path_join(dir, name);
+    iq_status st = iq_write_file_atomic(p, data, len);
+    free(p);
+    return st;
+}
+
+/* tokenizer_config.json and special_tokens_map.json as iqtrain writes them: GPT-2's (EOS also as BOS and
+ * UNK), or for a tokenizer.json kept as loaded whose folder had none, PreTrainedTokenizerFast with the
+ * post-processor's BOS and the EOS. */
+static void make_configs(const iq_tokenizer *t, char **strs, int model_max_length, cJSON **cfg_out, cJSON **stm_out) {
+    bool gpt2 = !t->raw_json;
+    const char *eos = t->eos >= 0 ? (gpt2 ? IQ_EOS_TEXT : strs[t->eos]) : NULL;
+    const char *bos = gpt2 ? eos : t->bos >= 0 ? strs[t->bos] : NULL;
+    cJSON *cfg = cJSON_CreateObject(), *stm = cJSON_CreateObject();
+    cJSON_AddBoolToObject(cfg, "add_bos_token", 0);
+    if (gpt2) cJSON_AddBoolToObject(cfg, "add_prefix_space", 0);
+    for (int k = 0; k < 2; k++) {
+        cJSON *o = k ? stm : cfg;
+        if (bos) cJSON_AddStringToObject(o, "bos_token", bos);
+        if (eos) cJSON_AddStringToObject(o, "eos_token", eos);
+        if (eos && gpt2) cJSON_AddStringToObject(o, "unk_token", eos);
+    }
+    cJSON_AddBoolToObject(cfg, "clean_up_tokenization_spaces", 0);
+    if (gpt2) cJSON_AddStringToObject(cfg, "errors", "replace");
+    cJSON_AddNumberToObject(cfg, "model_max_length", model_max_length);
+    cJSON_AddStringToObject(cfg, "tokenizer_class", gpt2 ? "GPT2Tokenizer" : "PreTrainedTokenizerFast");
+    cJSON_AddStringToObject(cfg, "chat_template", IQ_CHAT_TEMPLATE);
+    *cfg_out = cfg;
+    *stm_out = stm;
 }
 
 iq_status iq_tok_save(const iq_tokenizer *t, const char *dir, int model_max_length) {
@@ -730,38 +732,18 @@ iq_status iq_tok_save(const iq_tokenizer *t, const char *dir, int model_max_leng
     cJSON_AddItemToObject(model, "vocab", vocab_all);
     cJSON_AddItemToObject(model, "merges", merges);
 
-    const char *eos = t->eos >= 0 ? IQ_EOS_TEXT : NULL;
-    cJSON *cfg = cJSON_CreateObject();
-    cJSON_AddBoolToObject(cfg, "add_bos_token", 0);
-    cJSON_AddBoolToObject(cfg, "add_prefix_space", 0);
-    if (eos) {
-        cJSON_AddStringToObject(cfg, "bos_token", eos);
-        cJSON_AddStringToObject(cfg, "eos_token", eos);
-        cJSON_AddStringToObject(cfg, "unk_token", eos);
-    }
-    cJSON_AddBoolToObject(cfg, "clean_up_tokenization_spaces", 0);
-    cJSON_AddStringToObject(cfg, "errors", "replace");
-    cJSON_AddNumberToObject(cfg, "model_max_length", model_max_length);
-    cJSON_AddStringToObject(cfg, "tokenizer_class", "GPT2Tokenizer");
-    cJSON_AddStringToObject(cfg, "chat_template", IQ_CHAT_TEMPLATE);
-
-    cJSON *stm = cJSON_CreateObject();
-    if (eos) {
-        cJSON_AddStringToObject(stm, "bos_token", eos);
-        cJSON_AddStringToObject(stm, "eos_token", eos);
-        cJSON_AddStringToObject(stm, "unk_token", eos);
-    }
-
-    if (eos) cJSON_AddNumberToObject(vocab, IQ_EOS_TEXT, t->eos); /* vocab.json carries EOS, like GPT-2's */
-    iq_status st = write_json(dir, "tokenizer.json", tj, false);
+    cJSON *cfg, *stm;
+    make_configs(t, strs, model_max_length, &cfg, &stm);
+    /* vocab.json carries EOS, like GPT-2's (a tokenizer.json kept as loaded: ordinary tokens only, like Qwen's) */
+    if (t->eos >= 0 && !t->raw_json) cJSON_AddNumberToObject(vocab, IQ_EOS_TEXT, t->eos);
+    iq_status st = t->raw_json ? write_raw(dir, "tokenizer.json", t->raw_json, t->raw_json_len)
+                               : write_json(dir, "tokenizer.json", tj, false);
     if (!st) st = write_json(dir, "vocab.json", vocab, false);
-    if (!st) {
-        char *p = iq_path_join(dir, "merges.txt");
-        st = iq_write_file_atomic(p, merges_txt.data, merges_txt.len);
-        free(p);
-    }
-    if (!st) st = write_json(dir, "tokenizer_config.json", cfg, true);
-    if (!st) st = write_json(dir, "special_tokens_map.json", stm, true);
+    if (!st) st = write_raw(dir, "merges.txt", merges_txt.data, merges_txt.len);
+    if (!st) st = t->raw_config ? write_raw(dir, "tokenizer_config.json", t->raw_config, t->raw_config_len)
+                                : write_json(dir, "tokenizer_config.json", cfg, true);
+    if (!st) st = t->raw_stm ? write_raw(dir, "special_tokens_map.json", t->raw_stm, t->raw_stm_len)
+                             : write_json(dir, "special_tokens_map.json", stm, true);
 
     cJSON_Delete(tj);
     cJSON_Delete(vocab);

@@ -1,4 +1,4 @@
-/* unicode.h — the character classes and UTF-8 rules of GPT-2's pre-tokenizer.
+/* unicode.h — the character classes and UTF-8 rules of the pre-tokenizers, and NFC.
  *
  * Classes come from tables generated out of Python's `regex` module (scripts/gen_unicode_tables.py),
  * the normative oracle of DESIGN §4, so \p{L}, \p{N} and \s agree with it code point for code point. */
@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "iqtrain/util.h"
 
 enum { IQ_UC_OTHER = 0, IQ_UC_LETTER = 1, IQ_UC_NUMBER = 2, IQ_UC_SPACE = 3 };
 
@@ -56,5 +58,17 @@ bool iq_utf8_valid(const uint8_t *s, size_t n, size_t *bad_offset);
 
 /* Encodes a code point (<= 0x10FFFF) as UTF-8; returns the length (1..4). */
 size_t iq_utf8_encode(uint32_t cp, uint8_t out[4]);
+
+/* ---------------------------------------------------------------- NFC (Unicode Normalization Form C)
+ * Tables from Python's unicodedata (IQ_NFC_UNICODE_VERSION, scripts/gen_unicode_tables.py). An invalid
+ * UTF-8 byte is kept as it is and acts like a character of combining class 0 that composes with nothing. */
+extern const char *const IQ_NFC_UNICODE_VERSION;
+/* True when s[0..n) is certainly NFC already: every character is NFC-inert (combining class 0,
+ * NFC_Quick_Check Yes); most text, and all ASCII, is. */
+bool iq_nfc_quick_check(const uint8_t *s, size_t n);
+/* Appends NFC(s[0..n)) to *out. */
+void iq_nfc(const uint8_t *s, size_t n, iq_buf *out);
+/* Canonical combining class of a code point. */
+int iq_nfc_ccc(uint32_t cp);
 
 #endif

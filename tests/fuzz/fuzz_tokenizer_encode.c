@@ -1,6 +1,7 @@
 /* fuzz_tokenizer_encode.c — what `iqtrain tokenize` does with arbitrary bytes: iq_tok_encode,
  * iq_tok_encode_special and iq_tok_decode (DESIGN §4), with GPT-2's tokenizer and with a BPE trained on
- * the input itself (iq_bpe_trainer_*: the `train-tokenizer` path).
+ * the input itself (iq_bpe_trainer_*: the `train-tokenizer` path); the Llama 3 / Qwen2 pre-tokenizers
+ * and NFC (check_llama_qwen_nfc).
  *
  * Properties: the pre-tokenizer's pieces partition the input; decode(encode(x)) == x and
  * decode(encode_special(x)) == x; encode_special equals encode when x holds no special token's text;
@@ -11,6 +12,7 @@
 
 #include "fuzz_common.h"
 #include "iqtrain/tokenizer.h"
+#include "iqtrain/unicode.h"
 #include "iqtrain/util.h"
 #include "tokenizer_internal.h"
 
@@ -134,7 +136,48 @@ static void check_tokenizer(const iq_tokenizer *t, const ref_bpe *ref, const uin
     iq_ids_free(&ids_sp);
 }
 
+/* The Llama 3 and Qwen2 pre-tokenizers: pieces partition the input, digit runs are at most 3 (1) long;
+ * NFC: the quick check never passes text that NFC changes, NFC is idempotent, and invalid bytes survive. */
+static void check_llama_qwen_nfc(const uint8_t *data, size_t size) {
+    for (int k = 0; k < 2; k++) {
+        iq_pretok_kind kind = k ? IQ_PRETOK_QWEN2 : IQ_PRETOK_LLAMA3;
+        for (size_t i = 0; i < size;) {
+            size_t j = iq_pretok_split(kind, data, size, i);
+            FUZZ_CHECK(j > i && j <= size, "%s: piece [%zu, %zu)", iq_pretok_name(kind), i, j);
+            uint32_t cp;
+            size_t l = iq_utf8_decode(data + i, size - i, &cp), digits = 0;
+            for (size_t p = i; iq_uc_class(cp) == IQ_UC_NUMBER && p < j; p += l, l = p < size ? iq_utf8_decode(data + p, size - p, &cp) : 0)
+                digits++;
+            FUZZ_CHECK(digits <= (k ? 1u : 3u), "%s: a piece of %zu digits", iq_pretok_name(kind), digits);
+            i = j;
+        }
+    }
+    iq_buf a = {0}, b = {0};
+    iq_nfc(data, size, &a);
+    iq_nfc((const uint8_t *)a.data, a.len, &b);
+    FUZZ_CHECK(a.len == b.len && (a.len == 0 || fuzz_eq(a.data, b.data, a.len)), "NFC is not idempotent");
+    if (iq_nfc_quick_check(data, size))
+        FUZZ_CHECK(a.len == size && (size == 0 || fuzz_eq(a.data, data, size)), "the NFC quick check passed non-NFC text");
+    size_t bad_in = 0, bad_out = 0;
+    for (size_t i = 0; i < size;) {
+        uint32_t cp;
+        size_t l = iq_utf8_decode(data + i, size - i, &cp);
+        bad_in += l == 1 && data[i] >= 0x80;
+        i += l;
+    }
+    for (size_t i = 0; i < a.len;) {
+        uint32_t cp;
+        size_t l = iq_utf8_decode((const uint8_t *)a.data + i, a.len - i, &cp);
+        bad_out += l == 1 && (uint8_t)a.data[i] >= 0x80;
+        i += l;
+    }
+    FUZZ_CHECK(bad_in == bad_out, "NFC changed the number of invalid bytes (%zu -> %zu)", bad_in, bad_out);
+    iq_buf_free(&a);
+    iq_buf_free(&b);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    check_llama_qwen_nfc(data, size);
     /* the reference is quadratic in the piece length: long inputs are only checked for the round trip */
     static ref_bpe gpt2_ref;
     if (!gpt2_ref.rank) gpt2_ref = ref_new(g_gpt2);

