@@ -1,0 +1,93 @@
+// compare.mjs — compares the C renderer's output with the oracle's, case by case, per template, and checks
+// the assistant spans: in bounds, disjoint, and (for the templates that emit contents whole or trimmed)
+// exactly the content as the template emits it (Llama 3: Python's str.strip of it; Qwen2.5, SmolLM2: the
+// content; Qwen3: ends with the answer after any </think>).
+//
+// usage: node compare.mjs CORPUS.jsonl ORACLE.jsonl C.jsonl [RAW_ORACLE.jsonl]
+// ORACLE is @huggingface/jinja with Python's strip and trim (oracle.mjs --python-strip), RAW_ORACLE the
+// package as published. Prints per template: cases, identical to ORACLE, mismatches (none expected), span
+// failures, and how many outputs the published package renders differently from ORACLE (its JavaScript
+// strip/trim semantics; in each such case the C output is identical to ORACLE, i.e. follows Python).
+// Exits 1 on any mismatch or span failure.
+import fs from "node:fs";
+
+const read = (p) => fs.readFileSync(p, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l));
+const [corpus, oracle, mine, raw] = process.argv.slice(2).map(read);
+if (corpus.length !== oracle.length || corpus.length !== mine.length) {
+  console.error(`compare: line counts differ: corpus ${corpus.length}, oracle ${oracle.length}, C ${mine.length}`);
+  process.exit(1);
+}
+const PY_WS = /^[\t-\r\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t-\r\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/g;
+const pyStrip = (s) => s.replace(PY_WS, "");
+const lstripNl = (s) => s.replace(/^\n+/, "");
+
+function expectedSpan(template, m) {
+  if (template.startsWith("llama3")) return pyStrip(m.content);
+  if (template === "qwen2_5" || template === "smollm2") return m.content;
+  return null;
+}
+
+function checkSpans(c, r) {
+  const buf = Buffer.from(r.text, "utf8");
+  const assist = c.messages.map((m, i) => [m, i]).filter(([m]) => m.role === "assistant");
+  if (r.spans.length !== assist.length) return `expected ${assist.length} spans, got ${r.spans.length}`;
+  const sorted = [...r.spans].sort((a, b) => a[1] - b[1]);
+  for (let k = 0; k < sorted.length; k++) {
+    const [, s, e] = sorted[k];
+    if (s > e || e > buf.length) return `span [${s}, ${e}) out of bounds`;
+    if (k && s < sorted[k - 1][2]) return "spans overlap";
+  }
+  for (let k = 0; k < assist.length; k++) {
+    const [m, i] = assist[k];
+    const [mi, s, e] = r.spans[k];
+    if (mi !== i) return `span ${k} is for message ${mi}, expected ${i}`;
+    const got = buf.subarray(s, e).toString("utf8");
+    const want = expectedSpan(c.template, m);
+    if (want !== null && got !== want) return `message ${i}: span text ${JSON.stringify(got.slice(0, 80))} != ${JSON.stringify(want.slice(0, 80))}`;
+    if (want === null) {
+      const answer = m.content.includes("</think>") ? lstripNl(m.content.split("</think>").at(-1)) : null;
+      if (answer !== null && !got.endsWith(answer)) return `message ${i}: span does not end with the answer`;
+      if (answer === null && got !== m.content && got !== lstripNl(m.content)) return `message ${i}: span text differs from the content`;
+    }
+  }
+  return null;
+}
+
+const stats = {};
+let bad = 0;
+for (let i = 0; i < corpus.length; i++) {
+  const c = corpus[i], o = oracle[i], r = mine[i];
+  const st = (stats[c.template] ??= { cases: 0, identical: 0, unexplained: 0, both_error: 0, span_fail: 0, strip_bug: 0 });
+  st.cases++;
+  if (raw && (raw[i].text !== o.text || raw[i].error !== o.error)) st.strip_bug++;
+  let detail = null;
+  if (o.error !== undefined || r.error !== undefined) {
+    if (o.error !== undefined && r.error !== undefined) st.both_error++;
+    else detail = `oracle ${o.error !== undefined ? "error: " + o.error : "ok"}, C ${r.error !== undefined ? "error: " + r.error : "ok"}`;
+  } else if (o.text === r.text) st.identical++;
+  else detail = "texts differ";
+  if (detail) {
+    st.unexplained++;
+    bad++;
+    if (st.unexplained <= 3) {
+      console.log(`MISMATCH ${c.template} case ${c.id}: ${detail}`);
+      if (o.text !== undefined && r.text !== undefined) {
+        let k = 0;
+        while (k < o.text.length && o.text[k] === r.text[k]) k++;
+        console.log(`  first difference at char ${k}: oracle ${JSON.stringify(o.text.slice(k, k + 60))} / C ${JSON.stringify(r.text.slice(k, k + 60))}`);
+      }
+    }
+  }
+  if (r.text !== undefined) {
+    const why = r.span_error !== undefined ? "refused: " + r.span_error : checkSpans(c, r);
+    if (why) {
+      st.span_fail++;
+      bad++;
+      if (st.span_fail <= 3) console.log(`SPAN ${c.template} case ${c.id}: ${why}`);
+    }
+  }
+}
+console.log("template   cases  identical  both-error  mismatches  span-failures  published-oracle-differs(JS strip)");
+for (const [t, s] of Object.entries(stats))
+  console.log(`${t.padEnd(10)} ${String(s.cases).padStart(5)}  ${String(s.identical).padStart(9)}  ${String(s.both_error).padStart(10)}  ${String(s.unexplained).padStart(10)}  ${String(s.span_fail).padStart(13)}  ${raw ? String(s.strip_bug).padStart(34) : "(not run)".padStart(34)}`);
+process.exit(bad ? 1 : 0);
