@@ -59,7 +59,7 @@ typedef struct jdict jdict;
 
 typedef struct {
     uint8_t t;    /* jtype */
-    uint8_t fn;   /* JV_FUNC: which global */
+    uint8_t fn;   /* JV_FUNC: which global; JV_LIST: 1 for a tuple (printed with parentheses) */
     union {
         bool b;
         int64_t i;

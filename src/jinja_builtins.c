@@ -342,6 +342,7 @@ static jv f_items(jctx *c, const jnode *site, jv x, const jargs *a) {
         p->v[0] = jv_strv(x.u.d->k[i]);
         p->v[1] = x.u.d->v[i];
         l->v[i] = jv_listv(p);
+        l->v[i].fn = 1; /* (key, value) tuples */
     }
     return jv_listv(l);
 }

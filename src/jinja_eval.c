@@ -172,7 +172,9 @@ static bool compare(jctx *c, int line, int op, jv a, jv b) {
 static jv eval_seq(jctx *c, jframe *f, const jnode *x) {
     jlist *l = jl_new(c, x->n);
     for (size_t i = 0; i < x->n; i++) l->v[i] = eval(c, f, x->items[i]);
-    return jv_listv(l);
+    jv v = jv_listv(l);
+    v.fn = x->kind == N_TUPLE;
+    return v;
 }
 
 static jv eval_dict(jctx *c, jframe *f, const jnode *x) {

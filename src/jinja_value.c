@@ -294,7 +294,7 @@ bool jv_equal(jv a, jv b) {
     case JV_UNDEF: case JV_NONE: return true;
     case JV_STR: return a.u.s->len == b.u.s->len && memcmp(a.u.s->p, b.u.s->p, a.u.s->len) == 0;
     case JV_LIST:
-        if (a.u.l->n != b.u.l->n) return false;
+        if (a.fn != b.fn || a.u.l->n != b.u.l->n) return false;
         for (size_t i = 0; i < a.u.l->n; i++)
             if (!jv_equal(a.u.l->v[i], b.u.l->v[i])) return false;
         return true;
@@ -376,12 +376,13 @@ void jv_repr(jctx *c, int line, jsb *b, jv v, int depth) {
     switch (v.t) {
     case JV_STR: repr_str(b, v.u.s); return;
     case JV_LIST:
-        jsb_putc(b, '[');
+        jsb_putc(b, v.fn ? '(' : '[');
         for (size_t i = 0; i < v.u.l->n; i++) {
             if (i) jsb_printf(b, ", ");
             jv_repr(c, line, b, v.u.l->v[i], depth + 1);
         }
-        jsb_putc(b, ']');
+        if (v.fn && v.u.l->n == 1) jsb_putc(b, ',');
+        jsb_putc(b, v.fn ? ')' : ']');
         return;
     case JV_DICT:
         if (v.u.d->is_namespace) jsb_printf(b, "<Namespace ");
