@@ -85,19 +85,22 @@ static jv from_json(jctx *c, const cJSON *j, int depth, const cJSON *track, uint
     jx_fail(c->err, 0, "unsupported JSON value in messages");
 }
 
+static bool is_assistant(const cJSON *m) {
+    const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
+    return cJSON_IsString(role) && strcmp(role->valuestring, "assistant") == 0;
+}
+
 /* the content string of an assistant message, or NULL */
 static const cJSON *assistant_content(const cJSON *m) {
-    const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
-    if (!cJSON_IsString(role) || strcmp(role->valuestring, "assistant") != 0) return NULL;
-    return cJSON_GetObjectItemCaseSensitive(m, "content");
+    const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
+    return is_assistant(m) && cJSON_IsString(content) ? content : NULL;
 }
 
 static jv messages_value(jctx *c, const cJSON *messages) {
     jlist *l = jl_new(c, (size_t)cJSON_GetArraySize(messages));
     uint32_t i = 0;
     for (const cJSON *m = messages->child; m && i < l->n; m = m->next, i++) {
-        const cJSON *content = assistant_content(m);
-        l->v[i] = from_json(c, m, 1, cJSON_IsString(content) ? content : NULL, i);
+        l->v[i] = from_json(c, m, 1, assistant_content(m), i);
     }
     return jv_listv(l);
 }
@@ -161,31 +164,30 @@ static iq_chat_span one_span(jctx *c, uint32_t msg, const jseg *g, size_t n) {
 
 static void find_spans(jctx *c, const cJSON *messages, iq_chat_render *out) {
     jseg *g = jc_alloc(c, (c->noseg ? c->noseg : 1) * sizeof(jseg));
-    memcpy(g, c->oseg, c->noseg * sizeof(jseg));
+    if (c->noseg) memcpy(g, c->oseg, c->noseg * sizeof(jseg));
     qsort(g, c->noseg, sizeof(jseg), seg_order);
     size_t n_assist = 0, k = 0;
     uint32_t i = 0;
-    for (const cJSON *m = messages->child; m; m = m->next) n_assist += assistant_content(m) != NULL;
+    for (const cJSON *m = messages->child; m; m = m->next) n_assist += is_assistant(m);
     iq_chat_span *sp = jc_alloc(c, (n_assist ? n_assist : 1) * sizeof *sp);
     size_t ns = 0;
     for (const cJSON *m = messages->child; m; m = m->next, i++) {
-        const cJSON *content = assistant_content(m);
-        if (!content) continue;
-        if (!cJSON_IsString(content)) jx_fail(c->err, 0, "message %u (assistant): its content is not a string", i);
+        if (!is_assistant(m)) continue;
+        if (!assistant_content(m)) jx_fail(c->err, 0, "message %u (assistant): its content is not a string", i);
         while (k < c->noseg && g[k].msg < i) k++;
         size_t k0 = k;
         while (k < c->noseg && g[k].msg == i) k++;
         sp[ns++] = one_span(c, i, g + k0, k - k0);
     }
     iq_chat_span *sorted = jc_alloc(c, (ns ? ns : 1) * sizeof *sp);
-    memcpy(sorted, sp, ns * sizeof *sp);
+    if (ns) memcpy(sorted, sp, ns * sizeof *sp);
     qsort(sorted, ns, sizeof *sp, span_order);
     for (size_t j = 1; j < ns; j++)
         if (sorted[j].start < sorted[j - 1].end)
             jx_fail(c->err, 0, "messages %zu and %zu (assistant): their contents overlap in the rendered text",
                     sorted[j - 1].message, sorted[j].message);
     out->spans = iq_xmalloc((ns ? ns : 1) * sizeof *sp);
-    memcpy(out->spans, sp, ns * sizeof *sp);
+    if (ns) memcpy(out->spans, sp, ns * sizeof *sp);
     out->n_spans = ns;
 }
 

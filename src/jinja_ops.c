@@ -103,12 +103,19 @@ static jv arith_float(jctx *c, int line, int op, double a, double b) {
     }
 }
 
-jv jx_binop(jctx *c, int line, int op, jv a, jv b) {
-    static const char *names[128];
-    if (!names['+']) {
-        names['+'] = "+"; names['-'] = "-"; names['*'] = "*"; names['/'] = "/";
-        names['f'] = "//"; names['%'] = "%"; names['p'] = "**";
+static const char *op_name(int op) {
+    switch (op) {
+    case 'f': return "//";
+    case 'p': return "**";
+    case '+': return "+";
+    case '-': return "-";
+    case '*': return "*";
+    case '/': return "/";
+    default: return "%";
     }
+}
+
+jv jx_binop(jctx *c, int line, int op, jv a, jv b) {
     if (is_intlike(a) && is_intlike(b)) return arith_int(c, line, op, as_int(a), as_int(b));
     if (is_num(a) && is_num(b)) return arith_float(c, line, op, as_f(a), as_f(b));
     if (op == '+' && a.t == JV_STR && b.t == JV_STR) return jv_strv(js_cat(c, line, a.u.s, b.u.s));
@@ -116,7 +123,7 @@ jv jx_binop(jctx *c, int line, int op, jv a, jv b) {
     if (op == '*' && (a.t == JV_STR || a.t == JV_LIST) && is_intlike(b)) return repeat(c, line, a, as_int(b));
     if (op == '*' && (b.t == JV_STR || b.t == JV_LIST) && is_intlike(a)) return repeat(c, line, b, as_int(a));
     if (op == '%' && a.t == JV_STR) jx_fail(c->err, line, "unsupported construct: string formatting with '%%'");
-    type_error(c, line, names[op & 127] ? names[op & 127] : "?", a, b);
+    type_error(c, line, op_name(op), a, b);
 }
 
 int jx_compare_lt(jctx *c, int line, jv a, jv b) {

@@ -8,6 +8,11 @@
 // extra variable enable_thinking = false. A few contents start or end with a character Python's str.strip
 // and JavaScript's String.trim disagree on (U+0085, U+001C..U+001F, U+FEFF); the oracle strips as Python
 // does (oracle.mjs --python-strip).
+// Then CASES_PER_TEMPLATE / 5 tool conversations per template: a `tools` list passed as a variable, assistant
+// turns with tool_calls (arguments as an object or a JSON string, with or without a "function" wrapper),
+// runs of "tool" messages. Under the Qwen templates an assistant turn that only calls tools has a null or
+// empty content; under the others it keeps a string content (their templates print every content).
+// Marked "tools": spans are refused when an assistant content is not a string (tests/chat/compare.mjs).
 const TEMPLATES = ["llama3", "llama3_1", "qwen2_5", "qwen3", "smollm2"];
 const N = Number(process.argv[2] || 1000);
 
@@ -60,5 +65,39 @@ for (let i = 0; i < N; i++) {
   if (rand() < 0.15) c.extra = { enable_thinking: false };
   convs.push(c);
 }
-for (const t of TEMPLATES)
+const TOOLS = [
+  { type: "function", function: { name: "get_weather", description: "Weather for a city", parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] } } },
+  { type: "function", function: { name: "add", description: "a + b", parameters: { type: "object", properties: { a: { type: "number" }, b: { type: "number" } } } } },
+];
+function toolCall() {
+  const args = pick([{ city: "Paris" }, { a: 1, b: 2 }, { city: "Zürich \"quoted\"" }, { a: -3, b: 0 }, {}]);
+  const fn = { name: pick(["get_weather", "add"]), arguments: rand() < 0.3 ? JSON.stringify(args) : args };
+  return rand() < 0.8 ? { type: "function", function: fn } : fn;
+}
+function toolConversation(template) {
+  const qwen = template.startsWith("qwen");
+  const msgs = [];
+  if (rand() < 0.5) msgs.push({ role: "system", content: content() });
+  msgs.push({ role: "user", content: content() });
+  const rounds = 1 + Math.floor(rand() * 3);
+  for (let r = 0; r < rounds; r++) {
+    const calls = Array.from({ length: 1 + Math.floor(rand() * 2) }, toolCall);
+    // Qwen3's template reads every assistant content as a string (`'</think>' in content`): null is rare there
+    const nullp = template === "qwen2_5" ? 0.3 : template === "qwen3" ? 0.03 : 0;
+    const c = rand() < nullp ? null : qwen ? pick(["", "Let me check.", "<think>\nplan\n</think>\n\n"]) : pick(["Let me check.", ""]);
+    msgs.push({ role: "assistant", content: c, tool_calls: calls });
+    for (let k = 0; k < calls.length; k++) msgs.push({ role: "tool", content: pick(["{\"temp\": 21}", "3", "error: unknown city", ""]) });
+    if (rand() < 0.5) msgs.push({ role: "assistant", content: content() });
+    if (rand() < 0.5) msgs.push({ role: "user", content: content() });
+  }
+  return msgs;
+}
+for (const t of TEMPLATES) {
   convs.forEach((c, i) => process.stdout.write(JSON.stringify({ template: t, id: i, ...c }) + "\n"));
+  for (let i = 0; i < Math.floor(N / 5); i++) {
+    const c = { template: t, id: N + i, tools: true, messages: toolConversation(t), add_generation_prompt: i % 2 === 0 };
+    c.extra = { tools: rand() < 0.7 ? TOOLS : null };
+    if (rand() < 0.2) c.extra.enable_thinking = false;
+    process.stdout.write(JSON.stringify(c) + "\n");
+  }
+}
