@@ -185,6 +185,7 @@ struct jnode {
     uint8_t kind;
     uint8_t op;   /* N_BINOP: '+', '-', '*', '/', 'f' (//), '%', 'p' (**), '~'; N_TEST: 1 if negated */
     int line;
+    int depth;    /* height of the expression tree below (bounded: evaluation recurses over it) */
     int fn;       /* N_FILTER / N_TEST: index in the builtin table */
     jnode *a, *b, *c, *d;
     jnode **items; /* block body, call/filter arguments, list/tuple elements, dict k,v pairs, compare operands */

@@ -11,6 +11,7 @@
 #include "jinja.h"
 
 #define JP_MAX_DEPTH 200
+#define JP_MAX_EXPR_HEIGHT 400
 
 typedef struct {
     jarena *a;
@@ -78,6 +79,22 @@ static void nl_push(parser *P, nlist *l, jnode *x) {
         l->cap = cap;
     }
     l->v[l->n++] = x;
+}
+
+/* x's height from its children's; a flat chain (a + b + c ..., a.b.c ..., x|f|g ...) nests to the left */
+static jnode *grown(parser *P, jnode *x) {
+    jnode *kids[4] = {x->a, x->b, x->c, x->d};
+    int h = 0;
+    for (int k = 0; k < 4; k++)
+        if (kids[k] && kids[k]->depth > h) h = kids[k]->depth;
+    for (size_t k = 0; k < x->n; k++)
+        if (x->items[k]->depth > h) h = x->items[k]->depth;
+    for (size_t k = 0; k < x->nkw; k++)
+        if (x->kwv[k]->depth > h) h = x->kwv[k]->depth;
+    x->depth = h + 1;
+    if (x->depth > JP_MAX_EXPR_HEIGHT)
+        jx_fail(P->e, x->line, "expression nested too deeply (over %d levels)", JP_MAX_EXPR_HEIGHT);
+    return x;
 }
 
 static void enter(parser *P) {
@@ -154,24 +171,24 @@ static jnode *parse_postfix(parser *P, jnode *x) {
                 jnode *g = node(P, N_GETATTR, t->line);
                 g->a = x;
                 g->name = nm->s;
-                x = g;
+                x = grown(P, g);
             } else if (nm->t == JT_INT) {
                 jnode *g = node(P, N_GETITEM, t->line), *k = node(P, N_LIT, t->line);
                 k->lit = jv_int(nm->i);
                 g->a = x;
                 g->b = k;
-                x = g;
+                x = grown(P, g);
             } else jx_fail(P->e, t->line, "expected an attribute name after '.', found %s", tok_desc(nm));
             P->i++;
         } else if (is_op(t, "[")) {
             P->i++;
-            x = parse_subscript(P, x, t->line);
+            x = grown(P, parse_subscript(P, x, t->line));
         } else if (is_op(t, "(")) {
             P->i++;
             jnode *c = node(P, N_CALL, t->line);
             c->a = x;
             parse_args(P, c);
-            x = c;
+            x = grown(P, c);
         } else return x;
     }
 }
@@ -193,7 +210,7 @@ static jnode *parse_filters_tests(parser *P, jnode *x) {
                 P->i++;
                 parse_args(P, f);
             }
-            x = f;
+            x = grown(P, f);
         } else if (is_name(t, "is")) {
             P->i++;
             jnode *f = node(P, N_TEST, t->line);
@@ -221,13 +238,13 @@ static jnode *parse_filters_tests(parser *P, jnode *x) {
                 P->depth--;
                 f->n = 1;
             }
-            x = f;
+            x = grown(P, f);
         } else if (is_op(t, "(")) {
             P->i++;
             jnode *c = node(P, N_CALL, t->line);
             c->a = x;
             parse_args(P, c);
-            x = c;
+            x = grown(P, c);
         } else return x;
     }
 }
@@ -248,7 +265,7 @@ static jnode *parse_list_or_dict(parser *P, bool dict, int line) {
     P->i++;
     x->items = l.v;
     x->n = l.n;
-    return x;
+    return grown(P, x);
 }
 
 static jnode *parse_primary(parser *P) {
@@ -305,6 +322,7 @@ static jnode *parse_unary(parser *P, bool with_filter) {
         P->i++;
         x = node(P, is_op(t, "-") ? N_NEG : N_POS, t->line);
         x->a = parse_unary(P, false);
+        grown(P, x);
     } else x = parse_primary(P);
     x = parse_postfix(P, x);
     if (with_filter) x = parse_filters_tests(P, x);
@@ -317,7 +335,7 @@ static jnode *binop(parser *P, int op, jnode *a, jnode *b, int line) {
     x->op = (uint8_t)op;
     x->a = a;
     x->b = b;
-    return x;
+    return grown(P, x);
 }
 
 static jnode *parse_pow(parser *P) {
@@ -400,7 +418,7 @@ static jnode *parse_compare(parser *P) {
     c->n = l.n;
     c->ops = ja_alloc(P->a, P->e, l.n);
     memcpy(c->ops, ops, l.n);
-    return c;
+    return grown(P, c);
 }
 
 static jnode *parse_not(parser *P) {
@@ -410,7 +428,7 @@ static jnode *parse_not(parser *P) {
         P->i++;
         x->a = parse_not(P);
         P->depth--;
-        return x;
+        return grown(P, x);
     }
     return parse_compare(P);
 }
@@ -422,7 +440,7 @@ static jnode *parse_and(parser *P) {
         P->i++;
         y->a = x;
         y->b = parse_not(P);
-        x = y;
+        x = grown(P, y);
     }
     return x;
 }
@@ -434,7 +452,7 @@ static jnode *parse_or(parser *P) {
         P->i++;
         y->a = x;
         y->b = parse_and(P);
-        x = y;
+        x = grown(P, y);
     }
     return x;
 }
@@ -451,7 +469,7 @@ static jnode *parse_expr(parser *P, bool with_cond) {
             P->i++;
             c->c = parse_expr(P, true);
         }
-        x = c;
+        x = grown(P, c);
     }
     P->depth--;
     return x;
@@ -473,7 +491,7 @@ static jnode *parse_tuple(parser *P, bool with_cond) {
     jnode *tu = node(P, N_TUPLE, line);
     tu->items = l.v;
     tu->n = l.n;
-    return tu;
+    return grown(P, tu);
 }
 
 /* ---------------------------------------------------------------- statements */

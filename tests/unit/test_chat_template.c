@@ -204,6 +204,14 @@ static void test_chat_bounds(void) {
     for (int i = 0; i < 300; i++) deep[n++] = ')';
     sprintf(deep + n, " }}");
     EXPECT_ERR(deep, "nested too deeply");
+    char chain[12000] = "{{ 1";
+    for (int i = 0; i < 2000; i++) strcat(chain, " + 1");
+    strcat(chain, " }}");
+    EXPECT_ERR(chain, "expression nested too deeply");
+    char ok[2000] = "{{ 0";
+    for (int i = 0; i < 300; i++) strcat(ok, "+1");
+    strcat(ok, " }}");
+    EXPECT_OUT(ok, "300");
     char ifs[4000] = "";
     for (int i = 0; i < 250; i++) strcat(ifs, "{% if 1 %}");
     EXPECT_ERR(ifs, "nested too deeply");
