@@ -1,7 +1,8 @@
 /* chat_render.c — the C side of the chat-template oracle comparison (tests/chat/run_oracle.sh).
  *
  * usage: chat_render TEMPLATES_DIR CORPUS.jsonl > OUT.jsonl
- * Each corpus line is {"template": NAME, "messages": [...], "add_generation_prompt": bool, "extra": {...}};
+ * Each corpus line is {"template": NAME, "messages": [...], "add_generation_prompt": bool, "extra": {...},
+ * "now": SECONDS (what strftime_now formats)};
  * TEMPLATES_DIR/NAME.json holds the template ("chat_template", "bos_token", "eos_token"). Each output line
  * is {"text": RENDERED, "spans": [[message, start, end], ...]} (byte offsets), or {"error": MESSAGE} when
  * the template fails; a render whose spans are refused still gives its text, with "span_error". */
@@ -58,6 +59,8 @@ static cJSON *render_case(const char *dir, const cJSON *c) {
     iq_chat_vars v = {.bos_token = str_or_null(l->cfg, "bos_token"), .eos_token = str_or_null(l->cfg, "eos_token"),
                       .add_generation_prompt = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "add_generation_prompt")),
                       .extra = cJSON_GetObjectItemCaseSensitive(c, "extra")};
+    const cJSON *now = cJSON_GetObjectItemCaseSensitive(c, "now");
+    if (cJSON_IsNumber(now)) v.now = (int64_t)now->valuedouble;
     iq_chat_render r;
     const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(c, "messages");
     if (iq_chat_template_render(l->t, msgs, &v, &r) != IQ_OK) {

@@ -13,7 +13,9 @@
 // runs of "tool" messages. Under the Qwen templates an assistant turn that only calls tools has a null or
 // empty content; under the others it keeps a string content (their templates print every content).
 // Marked "tools": spans are refused when an assistant content is not a string (tests/chat/compare.mjs).
-const TEMPLATES = ["llama3", "llama3_1", "qwen2_5", "qwen3", "smollm2"];
+const TEMPLATES = ["llama3", "llama3_1", "llama3_2", "qwen2_5", "qwen3", "smollm2"];
+// the time strftime_now formats (Llama 3.2's "Today Date"), the same for the oracle and the C renderer
+const NOW = 1733011200; // 2024-12-01 00:00:00 UTC
 const N = Number(process.argv[2] || 1000);
 
 let seed = 0x9e3779b9;
@@ -69,10 +71,11 @@ const TOOLS = [
   { type: "function", function: { name: "get_weather", description: "Weather for a city", parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] } } },
   { type: "function", function: { name: "add", description: "a + b", parameters: { type: "object", properties: { a: { type: "number" }, b: { type: "number" } } } } },
 ];
-function toolCall() {
+function toolCall(template) {
   const args = pick([{ city: "Paris" }, { a: 1, b: 2 }, { city: "Zürich \"quoted\"" }, { a: -3, b: 0 }, {}]);
   const fn = { name: pick(["get_weather", "add"]), arguments: rand() < 0.3 ? JSON.stringify(args) : args };
-  return rand() < 0.8 ? { type: "function", function: fn } : fn;
+  // Llama 3.2 reads tool_calls[0].function: an unwrapped call fails there (as in Python), so rarely
+  return rand() < (template === "llama3_2" ? 0.97 : 0.8) ? { type: "function", function: fn } : fn;
 }
 function toolConversation(template) {
   const qwen = template.startsWith("qwen");
@@ -81,7 +84,8 @@ function toolConversation(template) {
   msgs.push({ role: "user", content: content() });
   const rounds = 1 + Math.floor(rand() * 3);
   for (let r = 0; r < rounds; r++) {
-    const calls = Array.from({ length: 1 + Math.floor(rand() * 2) }, toolCall);
+    // Llama 3.2 refuses several calls in one turn (raise_exception): mostly one there
+    const calls = Array.from({ length: 1 + Math.floor(rand() * (template === "llama3_2" ? 1.03 : 2)) }, () => toolCall(template));
     // Qwen3's template reads every assistant content as a string (`'</think>' in content`): null is rare there
     const nullp = template === "qwen2_5" ? 0.3 : template === "qwen3" ? 0.03 : 0;
     const c = rand() < nullp ? null : qwen ? pick(["", "Let me check.", "<think>\nplan\n</think>\n\n"]) : pick(["Let me check.", ""]);
@@ -93,9 +97,9 @@ function toolConversation(template) {
   return msgs;
 }
 for (const t of TEMPLATES) {
-  convs.forEach((c, i) => process.stdout.write(JSON.stringify({ template: t, id: i, ...c }) + "\n"));
+  convs.forEach((c, i) => process.stdout.write(JSON.stringify({ template: t, id: i, now: NOW, ...c }) + "\n"));
   for (let i = 0; i < Math.floor(N / 5); i++) {
-    const c = { template: t, id: N + i, tools: true, messages: toolConversation(t), add_generation_prompt: i % 2 === 0 };
+    const c = { template: t, id: N + i, now: NOW, tools: true, messages: toolConversation(t), add_generation_prompt: i % 2 === 0 };
     c.extra = { tools: rand() < 0.7 ? TOOLS : null };
     if (rand() < 0.2) c.extra.enable_thinking = false;
     process.stdout.write(JSON.stringify(c) + "\n");

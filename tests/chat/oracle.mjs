@@ -1,6 +1,7 @@
 // oracle.mjs — renders the corpus with @huggingface/jinja (transformers.js's template engine), passing what
 // transformers passes: messages, add_generation_prompt, tools = null, documents = null, the template's
-// bos_token and eos_token when set, and the case's extra variables.
+// bos_token and eos_token when set, and the case's extra variables. The package's strftime_now reads a clock
+// fixed at the case's `now` (UTC), as the C renderer formats iq_chat_vars.now.
 //
 // usage: node oracle.mjs ROOT CORPUS.jsonl [--python-strip SCRATCH_DIR] > ORACLE.jsonl
 //        (one {"text"} or {"error"} per line)
@@ -48,6 +49,17 @@ function __pyStrip(s, args, l, r) {
 }
 const { Template } = await import(pathToFileURL(jinjaPath).href);
 const fixtures = path.join(root, "tests/fixtures/chat_templates");
+// strftime_now is the package's own, reading a clock fixed at the case's `now`, in UTC
+process.env.TZ = "UTC";
+let fixedNow = 0;
+const RealDate = Date;
+globalThis.Date = class extends RealDate {
+  constructor(...args) {
+    if (args.length === 0) super(fixedNow);
+    else super(...args);
+  }
+  static now() { return fixedNow; }
+};
 const templates = {};
 const out = [];
 for (const line of fs.readFileSync(corpusPath, "utf8").split("\n")) {
@@ -62,6 +74,7 @@ for (const line of fs.readFileSync(corpusPath, "utf8").split("\n")) {
   if (cfg.bos_token != null) vars.bos_token = cfg.bos_token;
   if (cfg.eos_token != null) vars.eos_token = cfg.eos_token;
   Object.assign(vars, c.extra || {});
+  fixedNow = (c.now || 0) * 1000;
   try {
     out.push(JSON.stringify({ text: t.render(vars) }));
   } catch (e) {

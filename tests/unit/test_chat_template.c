@@ -293,6 +293,7 @@ static void test_chat_assistant_spans(void) {
 
 /* the fixture templates on one conversation, against the formats their model cards document */
 static void render_fixture(const char *name, const char *msgs, bool agp, const char *want, const char *span1) {
+    const int64_t now = 1733011200; /* 2024-12-01 UTC: Llama 3.2's "Today Date" */
     char path[1024];
     snprintf(path, sizeof path, "%s/%s.json", fixtures, name);
     cJSON *cfg = NULL, *m = cJSON_Parse(msgs);
@@ -303,7 +304,7 @@ static void render_fixture(const char *name, const char *msgs, bool agp, const c
     const cJSON *bos = cJSON_GetObjectItemCaseSensitive(cfg, "bos_token"), *eos = cJSON_GetObjectItemCaseSensitive(cfg, "eos_token");
     CHECK_MSG(iq_chat_template_parse(src, strlen(src), path, &t) == IQ_OK, "%s", iq_last_error());
     iq_chat_vars v = {.bos_token = cJSON_IsString(bos) ? bos->valuestring : NULL,
-                      .eos_token = cJSON_IsString(eos) ? eos->valuestring : NULL, .add_generation_prompt = agp};
+                      .eos_token = cJSON_IsString(eos) ? eos->valuestring : NULL, .add_generation_prompt = agp, .now = now};
     iq_chat_render r;
     if (t && iq_chat_template_render(t, m, &v, &r) == IQ_OK) {
         CHECK_MSG(!strcmp(r.text, want), "%s:\n  got  [%s]\n  want [%s]", name, r.text, want);
@@ -328,6 +329,12 @@ static void test_chat_fixture_templates(void) {
     render_fixture("llama3_1", conv, false,
                    "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant"
                    "<|end_header_id|>\n\nHello!<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nBye<|eot_id|>",
+                   "Hello!");
+    render_fixture("llama3_2", conv, true,
+                   "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\n"
+                   "Today Date: 01 Dec 2024\n\n<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
+                   "<|start_header_id|>assistant<|end_header_id|>\n\nHello!<|eot_id|><|start_header_id|>user<|end_header_id|>\n\n"
+                   "Bye<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
                    "Hello!");
     render_fixture("qwen2_5", conv, true,
                    "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n"
