@@ -1,26 +1,29 @@
-// compare.mjs — compares the C renderer's output with the oracle's, case by case, per template, and checks
+// compare.mjs — compares the C renderer's output with the oracles', case by case, per template, and checks
 // the assistant spans: in bounds, disjoint, and (for the templates that emit contents whole or trimmed)
-// exactly the content as the template emits it (Llama 3: Python's str.strip of it; Qwen2.5, SmolLM2: the
+// exactly the content as the template emits it (Llama 3.x: Python's str.strip of it; Qwen2.5, SmolLM2: the
 // content; Qwen3: ends with the answer after any </think>).
 //
-// usage: node compare.mjs CORPUS.jsonl ORACLE.jsonl C.jsonl [RAW_ORACLE.jsonl]
-// ORACLE is @huggingface/jinja with Python's strip and trim (oracle.mjs --python-strip), RAW_ORACLE the
-// package as published. Prints per template: cases, identical to ORACLE, mismatches (none expected), span
-// failures, and how many outputs the published package renders differently from ORACLE (its JavaScript
-// strip/trim semantics; in each such case the C output is identical to ORACLE, i.e. follows Python).
-// Tool conversations ("tools" cases) are compared byte for byte like the others; their spans are only
-// required to be refused when an assistant content is not a string, or absent from the output when there is
-// a tool-calling turn (Qwen2.5 prints no empty content then, Llama 3.2 no content at all), and are checked as
-// above otherwise.
-// Exits 1 on any mismatch or span failure.
+// usage: node compare.mjs CORPUS.jsonl C.jsonl [--jinja2 PY.jsonl] [--hf HF.jsonl] [--hf-raw HF_RAW.jsonl]
+//   --jinja2   Python's Jinja2 in transformers' environment (oracle_jinja2.py): the normative oracle
+//   --hf       @huggingface/jinja with Python's strip and trim (oracle.mjs --python-strip)
+//   --hf-raw   @huggingface/jinja as published: only counted (its JavaScript strip/trim semantics differ)
+// A case matches an oracle when both give the same text, or both fail. Tool conversations ("tools" cases)
+// are compared byte for byte like the others; their spans may be refused when an assistant content is not
+// a string, or absent from the output when there is a tool-calling turn (Qwen2.5 prints no empty content
+// then, Llama 3.2 no content at all), and are checked as above otherwise.
+// Exits 1 on any mismatch with --jinja2 or --hf, or any span failure.
 import fs from "node:fs";
 
 const read = (p) => fs.readFileSync(p, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l));
-const [corpus, oracle, mine, raw] = process.argv.slice(2).map(read);
-if (corpus.length !== oracle.length || corpus.length !== mine.length) {
-  console.error(`compare: line counts differ: corpus ${corpus.length}, oracle ${oracle.length}, C ${mine.length}`);
-  process.exit(1);
-}
+const argv = process.argv.slice(2);
+const corpus = read(argv[0]), mine = read(argv[1]);
+const oracles = {};
+for (let k = 2; k + 1 < argv.length; k += 2) oracles[argv[k].replace(/^--/, "")] = read(argv[k + 1]);
+for (const [name, o] of Object.entries({ C: mine, ...oracles }))
+  if (o.length !== corpus.length) {
+    console.error(`compare: ${name} has ${o.length} lines, the corpus ${corpus.length}`);
+    process.exit(1);
+  }
 const PY_WS = /^[\t-\r\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t-\r\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/g;
 const pyStrip = (s) => s.replace(PY_WS, "");
 const lstripNl = (s) => s.replace(/^\n+/, "");
@@ -57,30 +60,29 @@ function checkSpans(c, r) {
   return null;
 }
 
+const same = (o, r) => (o.error !== undefined && r.error !== undefined) || (o.error === undefined && r.error === undefined && o.text === r.text);
+function describe(o, r) {
+  if (o.error !== undefined || r.error !== undefined)
+    return `oracle ${o.error !== undefined ? "error: " + o.error : "ok"}, C ${r.error !== undefined ? "error: " + r.error : "ok"}`;
+  let k = 0;
+  while (k < o.text.length && o.text[k] === r.text[k]) k++;
+  return `texts differ at char ${k}: oracle ${JSON.stringify(o.text.slice(k, k + 60))} / C ${JSON.stringify(r.text.slice(k, k + 60))}`;
+}
+
 const stats = {};
 let bad = 0;
 for (let i = 0; i < corpus.length; i++) {
-  const c = corpus[i], o = oracle[i], r = mine[i];
-  const st = (stats[c.template] ??= { cases: 0, identical: 0, unexplained: 0, both_error: 0, span_fail: 0, span_refused: 0, strip_bug: 0 });
+  const c = corpus[i], r = mine[i];
+  const st = (stats[c.template] ??= { cases: 0, c_error: 0, span_fail: 0, span_refused: 0, same: {}, diff: {} });
   st.cases++;
-  if (raw && (raw[i].text !== o.text || raw[i].error !== o.error)) st.strip_bug++;
-  let detail = null;
-  if (o.error !== undefined || r.error !== undefined) {
-    if (o.error !== undefined && r.error !== undefined) st.both_error++;
-    else detail = `oracle ${o.error !== undefined ? "error: " + o.error : "ok"}, C ${r.error !== undefined ? "error: " + r.error : "ok"}`;
-  } else if (o.text === r.text) st.identical++;
-  else detail = "texts differ";
-  if (detail) {
-    st.unexplained++;
+  if (r.error !== undefined) st.c_error++;
+  for (const [name, o] of Object.entries(oracles)) {
+    const ok = same(o[i], r);
+    st.same[name] = (st.same[name] || 0) + (ok ? 1 : 0);
+    if (ok || name === "hf-raw") continue;
+    st.diff[name] = (st.diff[name] || 0) + 1;
     bad++;
-    if (st.unexplained <= 3) {
-      console.log(`MISMATCH ${c.template} case ${c.id}: ${detail}`);
-      if (o.text !== undefined && r.text !== undefined) {
-        let k = 0;
-        while (k < o.text.length && o.text[k] === r.text[k]) k++;
-        console.log(`  first difference at char ${k}: oracle ${JSON.stringify(o.text.slice(k, k + 60))} / C ${JSON.stringify(r.text.slice(k, k + 60))}`);
-      }
-    }
+    if (st.diff[name] <= 3) console.log(`MISMATCH (${name}) ${c.template} case ${c.id}: ${describe(o[i], r)}`);
   }
   if (r.text !== undefined) {
     const nonString = c.messages.some((m) => m.role === "assistant" && typeof m.content !== "string");
@@ -98,7 +100,10 @@ for (let i = 0; i < corpus.length; i++) {
     }
   }
 }
-console.log("template   cases  identical  both-error  mismatches  span-failures  spans-refused(tool turns)  published-oracle-differs(JS strip)");
+const names = Object.keys(oracles);
+console.log(["template  ", "cases", "C-errors", ...names.map((n) => `same-as-${n}`), "span-failures", "spans-refused(tool turns)"].join("  "));
 for (const [t, s] of Object.entries(stats))
-  console.log(`${t.padEnd(10)} ${String(s.cases).padStart(5)}  ${String(s.identical).padStart(9)}  ${String(s.both_error).padStart(10)}  ${String(s.unexplained).padStart(10)}  ${String(s.span_fail).padStart(13)}  ${String(s.span_refused).padStart(25)}  ${raw ? String(s.strip_bug).padStart(34) : "(not run)".padStart(34)}`);
+  console.log([t.padEnd(10), String(s.cases).padStart(5), String(s.c_error).padStart(8),
+    ...names.map((n) => String(s.same[n] || 0).padStart(`same-as-${n}`.length)),
+    String(s.span_fail).padStart(13), String(s.span_refused).padStart(25)].join("  "));
 process.exit(bad ? 1 : 0);
