@@ -1,6 +1,7 @@
 /* chat_template.c — the public face of the chat-template interpreter (include/iqtrain/chat_template.h):
  * parsing into an AST, the variables transformers passes, rendering with bounds, and the assistant spans
  * from the output's provenance. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,7 +57,7 @@ static jv from_json(jctx *c, const cJSON *j, int depth, const cJSON *track, uint
     if (cJSON_IsBool(j)) return jv_bool(cJSON_IsTrue(j));
     if (cJSON_IsNumber(j)) {
         double d = j->valuedouble;
-        if (d == (double)(int64_t)d && d > -9007199254740992.0 && d < 9007199254740992.0) return jv_int((int64_t)d);
+        if (d > -9007199254740992.0 && d < 9007199254740992.0 && d == floor(d)) return jv_int((int64_t)d);
         return jv_float(d);
     }
     if (cJSON_IsString(j)) {

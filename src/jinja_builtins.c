@@ -789,7 +789,7 @@ static jv g_strftime(jctx *c, const jnode *site, const jargs *a) {
     const jstr *fmt = need_str(c, site, "strftime_now", a->v[0]);
     time_t t = (time_t)c->now;
     struct tm tm;
-    gmtime_r(&t, &tm);
+    if (!gmtime_r(&t, &tm)) jx_fail(c->err, site->line, "strftime_now: time %lld out of range", (long long)c->now);
     jsb b = {.c = c};
     jc_work(c, site->line, fmt->len * 16);
     for (size_t i = 0; i < fmt->len; i++) {
