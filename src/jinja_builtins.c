@@ -401,14 +401,37 @@ static jv f_abs(jctx *c, const jnode *site, jv x, const jargs *a) {
     return jv_int(v < 0 ? -v : v);
 }
 
+/* Python's round(x, n): correctly rounded, ties to even (printf's %.*f rounds the exact binary value) */
+static double py_round(double v, int64_t n) {
+    if (!isfinite(v)) return v;
+    if (n < 0) {
+        double s = pow(10.0, (double)-n);
+        return isfinite(s) ? rint(v / s) * s : 0.0 * v;
+    }
+    if (n > 300) return v;
+    char buf[400];
+    snprintf(buf, sizeof buf, "%.*f", (int)n, v);
+    return strtod(buf, NULL);
+}
+
+/* Jinja2's round: 'common' is Python's round (an int stays an int), 'floor' and 'ceil' scale */
 static jv f_round(jctx *c, const jnode *site, jv x, const jargs *a) {
     jv p = jv_int(0), m;
     arg(a, 0, "precision", &p);
     const char *method = arg(a, 1, "method", &m) ? cstr(c, need_str(c, site, "round method", m)) : "common";
-    double v = x.t == JV_FLOAT ? x.u.f : (double)need_int(c, site, "round", x);
-    double s = pow(10.0, (double)need_int(c, site, "round precision", p));
-    double r = !strcmp(method, "floor") ? floor(v * s) / s : !strcmp(method, "ceil") ? ceil(v * s) / s : round(v * s) / s;
-    return jv_float(r);
+    int64_t n = need_int(c, site, "round precision", p);
+    bool common = !strcmp(method, "common");
+    if (!common && strcmp(method, "floor") && strcmp(method, "ceil"))
+        jx_fail(c->err, site->line, "round: method must be common, floor or ceil");
+    if (x.t != JV_FLOAT) {
+        int64_t v = need_int(c, site, "round", x);
+        if (common && n >= 0) return jv_int(v);
+        if (common) return jv_int((int64_t)py_round((double)v, n));
+        x = jv_float((double)v);
+    }
+    if (common) return jv_float(py_round(x.u.f, n));
+    double s = pow(10.0, (double)n);
+    return jv_float(method[0] == 'f' ? floor(x.u.f * s) / s : ceil(x.u.f * s) / s);
 }
 
 static jv f_indent(jctx *c, const jnode *site, jv x, const jargs *a) {

@@ -135,7 +135,9 @@ static void test_chat_filters(void) {
     EXPECT_OUT("{{ x|default('d') }} {{ ''|default('d') }} {{ ''|default('d', true) }} {{ none|d('n') }}", "d  d None");
     EXPECT_OUT("{{ [1, 'a', none]|join(', ') }} {{ [{'n': 'a'}, {'n': 'b'}]|join('+', attribute='n') }}", "1, a, None a+b");
     EXPECT_OUT("{{ 'ab'|list }} {{ '42'|int + 1 }} {{ 'x'|int(7) }} {{ '2.5'|float }} {{ 3|float }} {{ 2.7|int }}", "['a', 'b'] 43 7 2.5 3.0 2");
-    EXPECT_OUT("{{ [1, 2, 3]|reverse|list }} {{ 'abc'|reverse }} {{ -2.5|abs }} {{ 2.567|round(2) }} {{ 2.5|round }}", "[3, 2, 1] cba 2.5 2.57 3.0");
+    EXPECT_OUT("{{ [1, 2, 3]|reverse|list }} {{ 'abc'|reverse }} {{ -2.5|abs }} {{ 2.567|round(2) }} {{ 2.5|round }}", "[3, 2, 1] cba 2.5 2.57 2.0");
+    EXPECT_OUT("{{ 0.125|round(2) }} {{ 2.675|round(2) }} {{ 3|round }} {{ 1250|round(-2) }} {{ 2.1|round(0, 'ceil') }} {{ -2.5|round }}",
+               "0.12 2.67 3 1200 3.0 -2.0");
     EXPECT_OUT("{{ 'a\\nb\\n\\nc'|indent(2) }}|{{ 'a\\nb'|indent(2, true) }}", "a\n  b\n\n  c|  a\n  b");
     EXPECT_OUT("{{ [1, 2, 3, 4]|select('odd')|list }} {{ [1, 2, 3]|reject('equalto', 2)|list }} {{ [0, 1, '']|select|list }}",
                "[1, 3] [1, 3] [1]");
