@@ -277,7 +277,25 @@ static jv f_safe(jctx *c, const jnode *site, jv x, const jargs *a) { (void)c; (v
 static jv f_case(jctx *c, const jnode *site, jv x, char mode) { return jv_strv(recase(c, site->line, jv_as_str(c, site->line, x), mode)); }
 static jv f_upper(jctx *c, const jnode *site, jv x, const jargs *a) { (void)a; return f_case(c, site, x, 'u'); }
 static jv f_lower(jctx *c, const jnode *site, jv x, const jargs *a) { (void)a; return f_case(c, site, x, 'l'); }
-static jv f_title(jctx *c, const jnode *site, jv x, const jargs *a) { (void)a; return f_case(c, site, x, 't'); }
+/* Jinja2's title filter (not str.title): words begin after runs of '-', whitespace, '(', '{', '[', '<'; each
+ * word's first character is upper-cased and the rest lower-cased */
+static jv f_title(jctx *c, const jnode *site, jv x, const jargs *a) {
+    (void)a;
+    const jstr *s = jv_as_str(c, site->line, x);
+    jstr *low = recase(c, site->line, s, 'l');
+    char *q = (char *)low->p;
+    bool at_start = true;
+    for (size_t i = 0; i < s->len;) {
+        uint32_t cp;
+        size_t j = u8_next(s->p, s->len, i, &cp);
+        bool sep = cp == '-' || cp == '(' || cp == '{' || cp == '[' || cp == '<' || py_isspace(cp);
+        if (!sep && at_start && s->p[i] >= 'a' && s->p[i] <= 'z') q[i] = (char)(s->p[i] - 32);
+        else if (!sep && at_start) q[i] = s->p[i];
+        at_start = sep;
+        i = j;
+    }
+    return jv_strv(low);
+}
 static jv f_capitalize(jctx *c, const jnode *site, jv x, const jargs *a) { (void)a; return f_case(c, site, x, 'c'); }
 
 static jv f_replace(jctx *c, const jnode *site, jv x, const jargs *a) {
@@ -584,6 +602,7 @@ static jv run_filter(jctx *c, const jnode *site, int idx, jv x, const jargs *a) 
 jv jb_filter(jctx *c, const jnode *site, jv x, const jv *args, size_t nargs, const char *const *kwn, const jv *kwv,
              size_t nkw) {
     jargs a = {.v = args, .n = nargs, .kwn = kwn, .kwv = kwv, .nkw = nkw};
+    if (site->fn < 0) jx_fail(c->err, site->line, "unsupported filter '%s'", site->name);
     return run_filter(c, site, site->fn, x, &a);
 }
 
@@ -639,11 +658,9 @@ static bool run_test(jctx *c, const jnode *site, int idx, jv x, const jv *args, 
     case T_BOOLEAN: return x.t == JV_BOOL;
     case T_CALLABLE: return x.t == JV_FUNC;
     case T_DEFINED: return x.t != JV_UNDEF;
-    case T_DIVISIBLEBY:
-        if (need_int(c, site, "divisibleby", y) == 0) jx_fail(c->err, site->line, "divisibleby 0");
-        return !jv_truthy(jx_binop(c, site->line, '%', x, y));
+    case T_DIVISIBLEBY: return jv_equal(jx_binop(c, site->line, '%', x, y), jv_int(0)); /* value % num == 0 */
     case T_EQ: case T_EQUALTO: return jv_equal(x, y);
-    case T_EVEN: return x.t == JV_INT && x.u.i % 2 == 0;
+    case T_EVEN: return jv_equal(jx_binop(c, site->line, '%', x, jv_int(2)), jv_int(0)); /* value % 2 == 0 */
     case T_FALSE: return x.t == JV_BOOL && !x.u.b;
     case T_FLOAT: return x.t == JV_FLOAT;
     case T_GE: return !jx_compare_lt(c, site->line, x, y);
@@ -653,23 +670,24 @@ static bool run_test(jctx *c, const jnode *site, int idx, jv x, const jv *args, 
     case T_ITERABLE: return x.t == JV_STR || x.t == JV_LIST || plain_dict || x.t == JV_UNDEF;
     case T_LE: return !jx_compare_lt(c, site->line, y, x);
     case T_LT: case T_LESSTHAN: return jx_compare_lt(c, site->line, x, y);
-    case T_LOWER: return x.t == JV_STR && all_case(x.u.s, false);
+    case T_LOWER: return all_case(jv_as_str(c, site->line, x), false); /* str(value).islower() */
     case T_MAPPING: return plain_dict;
     case T_NE: return !jv_equal(x, y);
     case T_NONE: return x.t == JV_NONE;
     case T_NUMBER: return x.t == JV_INT || x.t == JV_FLOAT || x.t == JV_BOOL;
-    case T_ODD: return x.t == JV_INT && x.u.i % 2 != 0;
+    case T_ODD: return jv_equal(jx_binop(c, site->line, '%', x, jv_int(2)), jv_int(1));
     case T_SAMEAS: return same_as(x, y);
-    case T_SEQUENCE: return x.t == JV_STR || x.t == JV_LIST || plain_dict;
+    case T_SEQUENCE: return x.t == JV_STR || x.t == JV_LIST || plain_dict || x.t == JV_UNDEF; /* has len and [] */
     case T_STRING: return x.t == JV_STR;
     case T_TRUE: return x.t == JV_BOOL && x.u.b;
     case T_UNDEFINED: return x.t == JV_UNDEF;
-    case T_UPPER: return x.t == JV_STR && all_case(x.u.s, true);
+    case T_UPPER: return all_case(jv_as_str(c, site->line, x), true);
     default: return false;
     }
 }
 
 bool jb_test(jctx *c, const jnode *site, jv x, const jv *args, size_t nargs) {
+    if (site->fn < 0) jx_fail(c->err, site->line, "unsupported test '%s'", site->name);
     if (site->nkw) jx_fail(c->err, site->line, "test '%s' takes no keyword arguments", site->name);
     return run_test(c, site, site->fn, x, args, nargs);
 }

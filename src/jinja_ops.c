@@ -90,14 +90,17 @@ static jv arith_float(jctx *c, int line, int op, double a, double b) {
     case '/':
         if (b == 0) jx_fail(c->err, line, "float division by zero");
         return jv_float(a / b);
-    case 'f':
-        if (b == 0) jx_fail(c->err, line, "float floor division by zero");
-        return jv_float(floor(a / b));
-    case '%': {
-        if (b == 0) jx_fail(c->err, line, "float modulo");
-        double m = fmod(a, b);
-        if (m != 0 && ((m < 0) != (b < 0))) m += b;
-        return jv_float(m);
+    case 'f': case '%': { /* Python's float divmod */
+        if (b == 0) jx_fail(c->err, line, op == 'f' ? "float floor division by zero" : "float modulo");
+        double m = fmod(a, b), div = (a - m) / b;
+        if (m != 0 && ((b < 0) != (m < 0))) {
+            m += b;
+            div -= 1.0;
+        }
+        if (op == '%') return jv_float(m != 0 ? m : copysign(0.0, b));
+        if (div == 0) return jv_float(copysign(0.0, a / b));
+        double fl = floor(div);
+        return jv_float(div - fl > 0.5 ? fl + 1.0 : fl);
     }
     default: return jv_float(pow(a, b));
     }
@@ -119,7 +122,11 @@ jv jx_binop(jctx *c, int line, int op, jv a, jv b) {
     if (is_intlike(a) && is_intlike(b)) return arith_int(c, line, op, as_int(a), as_int(b));
     if (is_num(a) && is_num(b)) return arith_float(c, line, op, as_f(a), as_f(b));
     if (op == '+' && a.t == JV_STR && b.t == JV_STR) return jv_strv(js_cat(c, line, a.u.s, b.u.s));
-    if (op == '+' && a.t == JV_LIST && b.t == JV_LIST) return jv_listv(list_concat(c, a.u.l, b.u.l));
+    if (op == '+' && a.t == JV_LIST && b.t == JV_LIST && a.fn == b.fn) { /* list + list, tuple + tuple */
+        jv r = jv_listv(list_concat(c, a.u.l, b.u.l));
+        r.fn = a.fn;
+        return r;
+    }
     if (op == '*' && (a.t == JV_STR || a.t == JV_LIST) && is_intlike(b)) return repeat(c, line, a, as_int(b));
     if (op == '*' && (b.t == JV_STR || b.t == JV_LIST) && is_intlike(a)) return repeat(c, line, b, as_int(a));
     if (op == '%' && a.t == JV_STR) jx_fail(c->err, line, "unsupported construct: string formatting with '%%'");
@@ -135,7 +142,7 @@ int jx_compare_lt(jctx *c, int line, jv a, jv b) {
         int r = memcmp(a.u.s->p, b.u.s->p, n);
         return r < 0 || (r == 0 && a.u.s->len < b.u.s->len);
     }
-    if (a.t == JV_LIST && b.t == JV_LIST) {
+    if (a.t == JV_LIST && b.t == JV_LIST && a.fn == b.fn) { /* a tuple and a list do not compare */
         for (size_t i = 0; i < a.u.l->n && i < b.u.l->n; i++) {
             if (jv_equal(a.u.l->v[i], b.u.l->v[i])) continue;
             return jx_compare_lt(c, line, a.u.l->v[i], b.u.l->v[i]);

@@ -4,8 +4,9 @@
  *   and then filters and tests (x|f(args), x is [not] t args), which bind to the unary expression
  *   (so `'a' + x | trim` trims x only, and `-x|abs` is abs(-x)).
  * Statements: if/elif/else, for (targets, `if` clause, else), set (name, ns.attr, block), break, continue,
- * generation (transformers' tag, rendered transparently). Filters and tests are resolved here: an unknown
- * one is refused by name before anything renders. Nesting is bounded (JP_MAX_DEPTH). */
+ * generation (transformers' tag, rendered transparently). Filters and tests are resolved here; an unknown
+ * one is refused by name here, or when it is evaluated where Jinja2 defers that check (check_names).
+ * Nesting is bounded (JP_MAX_DEPTH). */
 #include <string.h>
 
 #include "jinja.h"
@@ -193,6 +194,31 @@ static jnode *parse_postfix(parser *P, jnode *x) {
     }
 }
 
+/* a filter or test name: Jinja2 allows dots in it (`x|string.upper` names the filter "string.upper") */
+static const char *dotted_name(parser *P) {
+    const jtok *first = cur(P);
+    size_t len = first->len, k = P->i + 1;
+    while (is_op(&P->t[k], ".") && P->t[k + 1].t == JT_NAME) {
+        len += 1 + P->t[k + 1].len;
+        k += 2;
+    }
+    if (k == P->i + 1) {
+        P->i++;
+        return first->s;
+    }
+    char *name = ja_alloc(P->a, P->e, len + 1);
+    size_t m = 0;
+    for (size_t j = P->i; j < k; j++) {
+        const char *piece = P->t[j].t == JT_NAME ? P->t[j].s : ".";
+        size_t pl = strlen(piece);
+        memcpy(name + m, piece, pl);
+        m += pl;
+    }
+    name[m] = 0;
+    P->i = k;
+    return name;
+}
+
 static jnode *parse_filters_tests(parser *P, jnode *x) {
     for (;;) {
         const jtok *t = cur(P);
@@ -201,10 +227,8 @@ static jnode *parse_filters_tests(parser *P, jnode *x) {
             const jtok *nm = cur(P);
             if (nm->t != JT_NAME) jx_fail(P->e, t->line, "expected a filter name after '|', found %s", tok_desc(nm));
             jnode *f = node(P, N_FILTER, t->line);
-            f->name = nm->s;
-            f->fn = jb_filter_index(nm->s);
-            if (f->fn < 0) jx_fail(P->e, t->line, "unsupported filter '%s'", nm->s);
-            P->i++;
+            f->name = dotted_name(P);
+            f->fn = jb_filter_index(f->name); /* -1: refused when evaluated, as Jinja2 does inside if blocks */
             f->a = x;
             if (is_op(cur(P), "(")) {
                 P->i++;
@@ -220,10 +244,8 @@ static jnode *parse_filters_tests(parser *P, jnode *x) {
             }
             const jtok *nm = cur(P);
             if (nm->t != JT_NAME) jx_fail(P->e, t->line, "expected a test name after 'is', found %s", tok_desc(nm));
-            f->name = nm->s;
-            f->fn = jb_test_index(nm->s);
-            if (f->fn < 0) jx_fail(P->e, t->line, "unsupported test '%s'", nm->s);
-            P->i++;
+            f->name = dotted_name(P);
+            f->fn = jb_test_index(f->name);
             f->a = x;
             const jtok *nx = cur(P);
             if (is_op(nx, "(")) {
@@ -666,8 +688,33 @@ static jnode *parse_body(parser *P, const char *const *ends, const char **which)
     return blk;
 }
 
+/* Refuses an unknown filter or test where Jinja2 does at compile time: everywhere except in an if statement's
+ * test and branches and in a conditional expression (its "soft" frames; a for body or a set block nested in
+ * them is hard again). In soft places it fails when evaluated, as in Jinja2. */
+static void check_names(parser *P, const jnode *x, bool soft) {
+    if (!x) return;
+    if ((x->kind == N_FILTER || x->kind == N_TEST) && x->fn < 0 && !soft)
+        jx_fail(P->e, x->line, "unsupported %s '%s'", x->kind == N_FILTER ? "filter" : "test", x->name);
+    bool inner = x->kind == N_IF || x->kind == N_COND ? true : soft;
+    if (x->kind == N_FOR) {
+        check_names(P, x->a, soft);
+        check_names(P, x->b, false);
+        check_names(P, x->c, false);
+        check_names(P, x->d, false);
+        return;
+    }
+    check_names(P, x->a, inner);
+    check_names(P, x->b, x->kind == N_SET_BLOCK ? false : inner);
+    check_names(P, x->c, inner);
+    check_names(P, x->d, inner);
+    for (size_t k = 0; k < x->n; k++) check_names(P, x->items[k], inner);
+    for (size_t k = 0; k < x->nkw; k++) check_names(P, x->kwv[k], inner);
+}
+
 jnode *jparse(jarena *a, jerr *e, const jtok *toks, size_t ntoks) {
     parser P = {.a = a, .e = e, .t = toks, .n = ntoks};
     const char *which = NULL;
-    return parse_body(&P, NULL, &which);
+    jnode *root = parse_body(&P, NULL, &which);
+    check_names(&P, root, false);
+    return root;
 }

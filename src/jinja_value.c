@@ -350,18 +350,36 @@ static void float_repr(jsb *b, double f) {
     }
 }
 
+/* Python's str.isprintable for one code point, without a table of unassigned code points: controls,
+ * separators other than ' ' (Zs, Zl, Zp), the common format characters (Cf), surrogates and private use are not
+ * printable. */
+static bool py_isprintable(uint32_t c) {
+    if (c < 0x20 || (c >= 0x7f && c < 0xa0)) return false;
+    if (c != ' ' && py_isspace(c)) return false;
+    if (c == 0xad || (c >= 0x600 && c <= 0x605) || c == 0x61c || c == 0x6dd || c == 0x70f || c == 0x180e ||
+        (c >= 0x200b && c <= 0x200f) || (c >= 0x202a && c <= 0x202e) || (c >= 0x2060 && c <= 0x206f) || c == 0xfeff ||
+        (c >= 0xfff9 && c <= 0xfffb))
+        return false;
+    return !((c >= 0xd800 && c <= 0xf8ff) || c >= 0xf0000);
+}
+
+/* Python's repr of a string: quotes, backslash escapes, \xhh / \uhhhh / \Uhhhhhhhh for the unprintable */
 static void repr_str(jsb *b, const jstr *s) {
     bool sq = memchr(s->p, '\'', s->len) != NULL, dq = memchr(s->p, '"', s->len) != NULL;
     char q = sq && !dq ? '"' : '\'';
     jsb_putc(b, q);
-    for (size_t i = 0; i < s->len; i++) {
-        unsigned char ch = (unsigned char)s->p[i];
-        if (ch == '\\' || ch == (unsigned char)q) jsb_printf(b, "\\%c", ch);
-        else if (ch == '\n') jsb_printf(b, "\\n");
-        else if (ch == '\r') jsb_printf(b, "\\r");
-        else if (ch == '\t') jsb_printf(b, "\\t");
-        else if (ch < 0x20 || ch == 0x7f) jsb_printf(b, "\\x%02x", ch);
-        else jsb_putc(b, (char)ch);
+    for (size_t i = 0; i < s->len;) {
+        uint32_t cp;
+        size_t j = u8_next(s->p, s->len, i, &cp);
+        if (cp == '\\' || cp == (uint32_t)q) jsb_printf(b, "\\%c", (char)cp);
+        else if (cp == '\n') jsb_printf(b, "\\n");
+        else if (cp == '\r') jsb_printf(b, "\\r");
+        else if (cp == '\t') jsb_printf(b, "\\t");
+        else if (py_isprintable(cp)) jsb_put(b, s->p + i, j - i);
+        else if (cp < 0x100) jsb_printf(b, "\\x%02x", (unsigned)cp);
+        else if (cp < 0x10000) jsb_printf(b, "\\u%04x", (unsigned)cp);
+        else jsb_printf(b, "\\U%08x", (unsigned)cp);
+        i = j;
     }
     jsb_putc(b, q);
 }
@@ -374,6 +392,7 @@ void jv_repr(jctx *c, int line, jsb *b, jv v, int depth) {
     check_depth(c, line, depth);
     if (b->len > c->lim.max_output) jx_fail(c->err, line, "output limit of %zu bytes exceeded", c->lim.max_output);
     switch (v.t) {
+    case JV_UNDEF: jsb_printf(b, "Undefined"); return;
     case JV_STR: repr_str(b, v.u.s); return;
     case JV_LIST:
         jsb_putc(b, v.fn ? '(' : '[');

@@ -3,7 +3,8 @@
  * usage: chat_render TEMPLATES_DIR CORPUS.jsonl > OUT.jsonl
  * Each corpus line is {"template": NAME, "messages": [...], "add_generation_prompt": bool, "extra": {...},
  * "now": SECONDS (what strftime_now formats)};
- * TEMPLATES_DIR/NAME.json holds the template ("chat_template", "bos_token", "eos_token"). Each output line
+ * TEMPLATES_DIR/NAME.json holds the template ("chat_template", "bos_token", "eos_token"); a line may instead
+ * carry its own template text in "chat_template" (tests/chat/random_vs_jinja2.py). Each output line
  * is {"text": RENDERED, "spans": [[message, start, end], ...]} (byte offsets), or {"error": MESSAGE} when
  * the template fails; a render whose spans are refused still gives its text, with "span_error". */
 #include <stdio.h>
@@ -49,7 +50,30 @@ static const char *str_or_null(const cJSON *o, const char *k) {
     return cJSON_IsString(x) ? x->valuestring : NULL;
 }
 
+/* a line with its own template: parse errors are results too */
+static cJSON *render_inline(const cJSON *c, const char *src) {
+    cJSON *res = cJSON_CreateObject();
+    iq_chat_template *t;
+    if (iq_chat_template_parse(src, strlen(src), "inline", &t) != IQ_OK) {
+        cJSON_AddStringToObject(res, "error", iq_last_error());
+        return res;
+    }
+    iq_chat_vars v = {.bos_token = "<s>", .eos_token = "</s>", .no_spans = true,
+                      .add_generation_prompt = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "add_generation_prompt")),
+                      .extra = cJSON_GetObjectItemCaseSensitive(c, "extra")};
+    iq_chat_render r;
+    if (iq_chat_template_render(t, cJSON_GetObjectItemCaseSensitive(c, "messages"), &v, &r) != IQ_OK)
+        cJSON_AddStringToObject(res, "error", iq_last_error());
+    else {
+        cJSON_AddStringToObject(res, "text", r.text);
+        iq_chat_render_free(&r);
+    }
+    iq_chat_template_free(t);
+    return res;
+}
+
 static cJSON *render_case(const char *dir, const cJSON *c) {
+    if (str_or_null(c, "chat_template")) return render_inline(c, str_or_null(c, "chat_template"));
     cJSON *res = cJSON_CreateObject();
     loaded *l = get_template(dir, str_or_null(c, "template") ? str_or_null(c, "template") : "");
     if (!l) {

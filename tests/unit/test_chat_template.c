@@ -97,6 +97,8 @@ static void test_chat_set_and_namespace(void) {
 static void test_chat_expressions(void) {
     EXPECT_OUT("{{ 7 // 2 }} {{ -7 // 2 }} {{ 7 % -3 }} {{ 7 / 2 }} {{ 2 ** 10 }} {{ 1 + 2 * 3 }} {{ (1 + 2) * 3 }}",
                "3 -4 -2 3.5 1024 7 9");
+    EXPECT_OUT("{{ 2.5 // 0.1 }} {{ 2.5 % 0.1 }} {{ -7.5 // 2 }} {{ -7.5 % 2 }} {{ 7.5 % -2 }} {{ -0.0 // 1 }} {{ 0.0 % -1 }}",
+               "24.0 0.09999999999999987 -4.0 0.5 -0.5 -0.0 -0.0");
     EXPECT_OUT("{{ 0.1 + 0.2 }} {{ 1.0 }} {{ 1e16 }} {{ 1.5e-5 }} {{ 2.5 * 2 }} {{ -0.0 }}", "0.30000000000000004 1.0 1e+16 1.5e-05 5.0 -0.0");
     EXPECT_OUT("{{ 'a' ~ 1 ~ none ~ true }} {{ 'ab' * 2 }} {{ [1] + [2] }}", "a1NoneTrue abab [1, 2]");
     EXPECT_OUT("{{ 1 < 2 < 3 }} {{ 1 < 3 < 2 }} {{ 'a' < 'b' }} {{ 1 == 1.0 }} {{ true == 1 }} {{ [1, 2] == [1, 2] }}",
@@ -108,6 +110,8 @@ static void test_chat_expressions(void) {
                "el olleh 3 [1, 3] é éllo");
     EXPECT_OUT("{{ [1, 2, 3][5] is undefined }} {{ {'a': 1}.b is defined }} {{ [1, 2][1:] }} {{ [][:] }}", "True False [2] []");
     EXPECT_OUT("{{ ['a', \"b'c\", 1, none, 1.5, {'k': true}] }}", "['a', \"b'c\", 1, None, 1.5, {'k': True}]");
+    EXPECT_OUT("{{ ['\\u3000\\x85\\x00\\u200b\\U0001f600é\\\\'] }}", "['\\u3000\\x85\\x00\\u200b\U0001f600é\\\\']");
+    EXPECT_OUT("{{ 2.0 is even }} {{ true is odd }} {{ 3 is divisibleby 1.5 }}", "True True True");
     EXPECT_OUT("{{ 'a' 'b' }} {{ '\\n\\t\\x41\\u00e9\\\\' }} {{ \"it's\" }}", "ab \n\tAé\\ it's");
     EXPECT_OUT("{{ -3|abs }} {{ -2 ** 2 }}", "3 4"); /* a filter and ** bind to the unary expression: (-3)|abs */
     EXPECT_OUT("{{ 'a' + ' b ' | trim + 'c' }}", "abc");
@@ -130,6 +134,7 @@ static void test_chat_filters(void) {
     EXPECT_OUT("{{ {'a': [1, {}], 'b': []}|tojson(indent=2) }}", "{\n  \"a\": [\n    1,\n    {}\n  ],\n  \"b\": []\n}");
     EXPECT_OUT("{{ {'b': 1, 'a': 2}|tojson(sort_keys=true) }}", "{\"a\": 2, \"b\": 1}");
     EXPECT_OUT("{{ 'aBc'|upper }} {{ 'aBc'|lower }} {{ 'hello wORLD'|title }} {{ 'hello World'|capitalize }}", "ABC abc Hello World Hello world");
+    EXPECT_OUT("{{ 'a,b (c-d'|title }} {{ 'a,b (c-d'.title() }} {{ [1] is lower }} {{ x is sequence }}", "A,b (C-D A,B (C-D False True");
     EXPECT_OUT("{{ 'a-b-c'|replace('-', '+') }} {{ 'a-b-c'|replace('-', '', 1) }} {{ 'ab'|replace('', '.') }}", "a+b+c ab-c .a.b.");
     EXPECT_OUT("{{ [1, 2, 3]|first }} {{ [1, 2, 3]|last }} {{ 'xyz'|first }} {{ []|first is undefined }}", "1 3 x True");
     EXPECT_OUT("{{ x|default('d') }} {{ ''|default('d') }} {{ ''|default('d', true) }} {{ none|d('n') }}", "d  d None");
@@ -177,6 +182,12 @@ static void test_chat_refusals_name_the_construct(void) {
     EXPECT_ERR("{% macro f() %}{% endmacro %}", "t:1: unsupported statement 'macro'");
     EXPECT_ERR("\n\n{{ x | frobnicate }}", "t:3: unsupported filter 'frobnicate'");
     EXPECT_ERR("{% if x is frob %}{% endif %}", "unsupported test 'frob'");
+    EXPECT_ERR("{{ 1|string.upper }}", "unsupported filter 'string.upper'");
+    /* where Jinja2 defers the check (if statements, conditional expressions), only when evaluated */
+    EXPECT_OUT("{% if false %}{{ x|frob }}{% elif true %}{% elif x is frob %}{% endif %}{{ 1 if true else 2|frob }}ok", "1ok");
+    EXPECT_ERR("{% if false %}{% for x in [] %}{{ x|frob }}{% endfor %}{% endif %}", "t:1: unsupported filter 'frob'");
+    EXPECT_ERR("{{ false and 1|frob }}", "unsupported filter 'frob'");
+    EXPECT_ERR("{% if true %}{{ x|frob }}{% endif %}", "unsupported filter 'frob'");
     EXPECT_ERR("{{ 'a'.zfill(3) }}", "unsupported string method 'zfill'");
     EXPECT_ERR("{{ [1].append(2) }}", "unsupported list method 'append'");
     EXPECT_ERR("{{ cycler(1) }}", "unsupported function 'cycler'");
