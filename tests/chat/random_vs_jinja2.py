@@ -8,7 +8,8 @@ usage: /usr/bin/python3 random_vs_jinja2.py CHAT_RENDER OUTDIR [N [SEED]]
 A fixed-seed generator writes N templates (default 3000) mixing literals of every type, the variables s, n, f,
 l, d, z (none), u (undefined) and messages, the operators (+ - * / // % ** ~, comparisons, in, and/or/not,
 a if c else b), attribute/item access and slices, the filters, tests and string/dict methods of
-src/jinja_builtins.c, and for/if/set/namespace statements. Each is rendered by both; a case matches when the
+src/jinja_builtins.c, for/if/set/namespace statements, and layouts of text, tags and comments with random
+whitespace control ({%- -%} {%+ +%} {{- -}}, CRLF, trailing newlines) around nested blocks. Each is rendered by both; a case matches when the
 texts are identical or both fail (division by zero, a type error, an undefined value...). Known differences
 are kept out by construction and named here: numbers stay small (the C side has 64-bit integers, Python
 unbounded ones), and upper/lower/title/capitalize only see ASCII strings (the C side maps ASCII letters only).
@@ -135,9 +136,36 @@ class Gen:
             return self.pick(["0", "1", "-1", "5"])
         return ":".join(parts)
 
+    def text(self):
+        return "".join(self.pick(["a", " ", "  ", "\t", "\n", "\n  ", " \n", "x y", "\r\n", "é"]) for _ in range(self.r.randrange(0, 4)))
+
+    def tag(self, body, block=True):
+        lm, rm = self.pick(["", "", "-", "+"] if block else ["", "-"]), self.pick(["", "", "-", "+"] if block else ["", "-"])
+        return ("{%" + lm + " " + body + " " + rm + "%}") if block else ("{{" + lm + " " + body + " " + rm + "}}")
+
+    def layout(self, depth):
+        """text, output, comment, if/for/set blocks with random whitespace control around them"""
+        out = []
+        for _ in range(self.r.randrange(1, 5)):
+            c = self.r.randrange(6 if depth < 2 else 3)
+            out.append(self.text())
+            if c == 0: out.append(self.tag(self.any_(1), block=False))
+            elif c == 1: out.append(self.pick(["{# c #}", "{#- c -#}", "{#- c #}", "{# c -#}"]))
+            elif c == 2: out.append(self.tag(f"set v{depth} = {self.any_(1)}") + self.text() + self.tag(f"v{depth}", block=False))
+            elif c == 3: out.append(self.tag(f"if {self.bool_(1)}") + self.layout(depth + 1) + self.tag("else") + self.layout(depth + 1) + self.tag("endif"))
+            elif c == 4:
+                out.append(self.tag(f"for x in {self.list_(1)}") + self.layout(depth + 1) +
+                           self.pick(["", self.tag("if loop.index > 1") + self.tag(self.pick(["break", "continue"])) + self.tag("endif")]) +
+                           self.tag("x", block=False) + self.tag("endfor"))
+            else: out.append(self.tag(f"set blk{depth}") + self.layout(depth + 1) + self.tag("endset") + "[" + self.tag(f"blk{depth}", block=False) + "]")
+        out.append(self.text())
+        return "".join(out)
+
     def template(self):
         r = self.r
         k = r.randrange(1, 4)
+        if r.random() < 0.25:
+            return self.layout(0) + self.pick(["", "\n", "\n\n"])
         c = r.randrange(7)
         e = self.any_(k)
         if c == 0:
