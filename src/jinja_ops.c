@@ -180,8 +180,9 @@ jv jx_getattr(jctx *c, int line, jv obj, const char *name) {
         jx_fail(c->err, line, "undefined value has no attribute '%s'", name);
     }
     jv v;
-    if (obj.t == JV_DICT && jd_get(obj.u.d, name, strlen(name), &v)) return v;
-    return jv_undef(name);
+    if (obj.t != JV_DICT) return jv_undef(name);
+    jc_work(c, line, obj.u.d->n); /* a linear search */
+    return jd_get(obj.u.d, name, strlen(name), &v) ? v : jv_undef(name);
 }
 
 /* the character (code point) at index k of s, negative from the end; undefined when out of range */
@@ -202,6 +203,7 @@ jv jx_getitem(jctx *c, int line, jv obj, jv key) {
     }
     if (obj.t == JV_DICT && key.t == JV_STR) {
         jv v;
+        jc_work(c, line, obj.u.d->n);
         if (jd_get(obj.u.d, key.u.s->p, key.u.s->len, &v)) return v;
         return jv_undef(NULL);
     }

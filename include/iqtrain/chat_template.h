@@ -1,27 +1,35 @@
 /* chat_template.h — render a conversation with a tokenizer_config.json `chat_template` (DESIGN §10).
  *
  * A small Jinja interpreter that renders `messages` exactly as transformers'
- * `apply_chat_template(messages, tokenize=False)` does, for the templates of Llama 3 / 3.1, Qwen2.5,
+ * `apply_chat_template(messages, tokenize=False)` does, for the templates of Llama 3, 3.1 and 3.2, Qwen2.5,
  * Qwen3 and SmolLM2 (tests/fixtures/chat_templates/), with Jinja2's semantics under transformers'
  * environment: trim_blocks and lstrip_blocks on, a single trailing newline of the template dropped,
- * `{%-` / `-%}` whitespace control, loop controls (break, continue) enabled.
+ * `{%-` / `-%}` whitespace control, loop controls (break, continue) enabled. Tested byte for byte against
+ * Python's Jinja2 in that environment and against @huggingface/jinja (tests/chat/).
  *
  * Supported: text, `{{ }}`, `{% %}`, `{# #}`; if/elif/else, for (loop.index0/index/revindex/revindex0/
- * first/last/length/previtem/nextitem, over lists, strings, dicts and dict.items(), `for a, b in ...`,
- * an `if` clause, an `else` block), set (names, `ns.attr`, block form `{% set x %}...{% endset %}`),
- * namespace(), break, continue, transformers' `{% generation %}` (transparent); expressions (literals,
- * lists, dicts, tuples, attribute/item access, slices, `~`, + - * / // % **, comparisons (chained),
- * and/or/not, in/not in, `a if c else b`); the filters, tests, string/dict methods and globals listed in
- * src/jinja_builtins.c (raise_exception, namespace, range, strftime_now). Anything else — macros,
- * include, call blocks, an unknown filter, test or method — is refused: IQ_EDATA with a message naming
- * the construct and the template line ("chat template:12: unsupported statement 'macro'").
+ * first/last/length/previtem/nextitem/cycle, over lists, strings, dicts and dict.items(), `for a, b in ...`,
+ * an `if` clause, an `else` block; each iteration has its own scope, as in Jinja2), set (names, `ns.attr`,
+ * block form `{% set x %}...{% endset %}`), namespace(), break, continue, transformers' `{% generation %}`
+ * (transparent); expressions (literals, lists, dicts, tuples, attribute/item access, slices, `~`,
+ * + - * / // % **, comparisons (chained), and/or/not, in/not in, `a if c else b`); the filters, tests,
+ * string/dict methods and globals listed in src/jinja_builtins.c (raise_exception, namespace, range, dict,
+ * strftime_now). Anything else — macros, include/import/extends, call and filter blocks, raw, with, do,
+ * recursive loops, *args, string formatting with %, an unknown filter, test, method or function — is refused:
+ * IQ_EDATA with a message naming the construct and the template line ("PATH:12: unsupported statement
+ * 'macro'"). An unknown filter or test is refused at parse time, except where Jinja2 itself only refuses it
+ * when evaluated (an if statement's test and branches, a conditional expression).
+ * Known differences from Python, outside what the templates above use: integers are 64-bit (overflow is
+ * refused, Python's are unbounded); upper/lower/title/capitalize map ASCII letters only; repr() of strings
+ * (lists printed with {{ }}) treats unassigned code points as printable.
  *
  * Variables passed to the template, as transformers does: `messages` (the array, converted from JSON:
  * objects keep their key order, integral numbers are ints), `add_generation_prompt`, `bos_token` and
  * `eos_token` when given (transformers passes the tokenizer's special tokens; one that is not set is
  * undefined), `tools` = none and `documents` = none, plus every member of `extra` (e.g.
- * {"enable_thinking": false}). `strftime_now(fmt)` formats `now` (UTC) so that renders are reproducible;
- * `date_string` is not passed (templates that need it define a default).
+ * {"enable_thinking": false}, or "tools": [...] to replace the none). `strftime_now(fmt)` formats `now`
+ * (UTC; transformers reads the clock) so that renders are reproducible: pass a fixed time, e.g. the run's
+ * start. `date_string` is not passed (the Llama templates that read it define a default).
  *
  * The template is untrusted input (a downloaded folder): parsing bounds nesting depth, rendering bounds
  * loop iterations, output bytes, memory and work (bytes scanned by string operations); exceeding a bound
@@ -39,9 +47,10 @@
  * split off the content, leave marks but do not count); when nothing non-empty of it is emitted (an empty
  * content, or one trimmed to nothing), the span is empty, at the last place an empty piece of it went.
  * When a template splits a content into pieces (Qwen3's reasoning and answer of the last turn), the span
- * covers the first to the last piece, template text between them included. Rendering is refused (IQ_EDATA) when an assistant content is
- * never emitted, when a byte of it is emitted twice, when the spans of two assistant messages overlap, or
- * when an assistant message's content is not a string (tool calls only); `no_spans` skips all of this.
+ * covers the first to the last piece, template text between them included. Rendering is refused
+ * (IQ_EDATA) when an assistant content is never emitted (e.g. Llama 3.2 prints tool calls instead of the
+ * content), when a byte of it is emitted twice, when the spans of two assistant messages overlap, or when
+ * an assistant message's content is not a string or absent (tool calls only); `no_spans` skips all this.
  */
 #ifndef IQTRAIN_CHAT_TEMPLATE_H
 #define IQTRAIN_CHAT_TEMPLATE_H
