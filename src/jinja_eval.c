@@ -31,6 +31,7 @@ static jframe *frame_new(jctx *c, jframe *parent) {
 }
 
 static void frame_set(jctx *c, jframe *f, const char *name, jv v) {
+    jc_work(c, 0, f->n); /* linear searches: a template with very many variables costs work */
     for (size_t i = 0; i < f->n; i++)
         if (!strcmp(f->names[i], name)) {
             f->vals[i] = v;
@@ -52,13 +53,15 @@ static void frame_set(jctx *c, jframe *f, const char *name, jv v) {
     f->vals[f->n++] = v;
 }
 
-static bool frame_get(const jframe *f, const char *name, jv *out) {
-    for (; f; f = f->parent)
+static bool frame_get(jctx *c, const jframe *f, const char *name, jv *out) {
+    for (; f; f = f->parent) {
+        jc_work(c, 0, f->n + 1);
         for (size_t i = 0; i < f->n; i++)
             if (!strcmp(f->names[i], name)) {
                 *out = f->vals[i];
                 return true;
             }
+    }
     return false;
 }
 
@@ -136,7 +139,7 @@ static jv eval_call(jctx *c, jframe *f, const jnode *x) {
     if (callee->kind == N_GETATTR) {
         jv obj;
         if (callee->a->kind == N_NAME && !strcmp(callee->a->name, "loop") && !strcmp(callee->name, "cycle") &&
-            innermost_loop(f) && !frame_get(f, "loop", &obj)) {
+            innermost_loop(f) && !frame_get(c, f, "loop", &obj)) {
             eval_args(c, f, x, &args, &kwv);
             if (x->n == 0) jx_fail(c->err, x->line, "loop.cycle() needs at least one argument");
             return args[innermost_loop(f)->i % x->n];
@@ -189,14 +192,14 @@ static jv eval_dict(jctx *c, jframe *f, const jnode *x) {
 
 static jv eval_name(jctx *c, jframe *f, const jnode *x) {
     jv v;
-    if (frame_get(f, x->name, &v)) return v;
+    if (frame_get(c, f, x->name, &v)) return v;
     if (!strcmp(x->name, "loop") && innermost_loop(f)) return loop_dict(c, innermost_loop(f));
     return jv_undef(x->name);
 }
 
 static jv eval_getattr(jctx *c, jframe *f, const jnode *x) {
     jv tmp;
-    if (x->a->kind == N_NAME && !strcmp(x->a->name, "loop") && !frame_get(f, "loop", &tmp)) {
+    if (x->a->kind == N_NAME && !strcmp(x->a->name, "loop") && !frame_get(c, f, "loop", &tmp)) {
         const jloop *lp = innermost_loop(f);
         if (lp) return loop_attr(lp, x->name, &tmp) ? tmp : jv_undef(x->name);
     }
@@ -322,7 +325,7 @@ static void exec_for(jctx *c, jframe *f, const jnode *x) {
 
 static void exec_set_attr(jctx *c, jframe *f, const jnode *x) {
     jv ns;
-    if (!frame_get(f, x->name, &ns) || ns.t != JV_DICT || !ns.u.d->is_namespace)
+    if (!frame_get(c, f, x->name, &ns) || ns.t != JV_DICT || !ns.u.d->is_namespace)
         jx_fail(c->err, x->line, "cannot assign attribute '%s' on '%s': not a namespace", x->names[0], x->name);
     jv v = eval(c, f, x->a);
     jd_set(c, ns.u.d, js_lit(c, x->names[0], strlen(x->names[0])), v);
