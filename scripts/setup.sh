@@ -10,6 +10,7 @@ APT_PKGS=(
   libcjson-dev             # JSON: data rows, configs, state files
   zlib1g-dev               # gzip input, CRC-32
   python3 python3-regex python3-numpy python3-torch python3-nltk   # reference tests (/usr/bin/python3)
+  python3-jinja2           # chat templates: Jinja2 as transformers runs it is the oracle (tests/chat)
   nodejs npm               # js-tiktoken reference for the tokenizer
   gnuplot-nox              # scripts/plot.sh
   gzip
