@@ -49,6 +49,9 @@ typedef struct iq_arch {
     /* configuration */
     iq_status (*preset)(const char *name, iq_model_config *cfg);
     iq_status (*check)(const iq_model_config *cfg);
+    /* from scratch, after the overrides: the widths that follow from them (NULL: none; the family takes
+     * --n-kv-head only with one) */
+    void (*derive)(iq_model_config *cfg);
     iq_status (*config_from_json)(const cJSON *j, const char *path, iq_model_config *cfg); /* 65 with the reason */
     void (*config_to_json)(const iq_model_config *cfg, cJSON *j);
     /* the parameter table: count, and the refs when not NULL (offsets from the arena's start) */
@@ -72,6 +75,7 @@ typedef struct iq_arch {
 } iq_arch;
 
 extern const iq_arch iq_arch_gpt2;
+extern const iq_arch iq_arch_llama, iq_arch_mistral, iq_arch_qwen2, iq_arch_qwen3; /* model_llama.c */
 
 /* The family of that name (config.json's model_type), or NULL; the names known, for messages. */
 const iq_arch *iq_arch_find(const char *name);

@@ -173,15 +173,16 @@ static iq_status check_weights(const iq_arch *a, iq_safetensors *const *files, i
     return s;
 }
 
-/* Reads the checked tensors into the model (whose table they were checked against), then compares every
- * stored lm_head.weight with the tied embedding (the first tensor). */
+/* Reads the checked tensors into the model (whose table they were checked against), then, for a tied head,
+ * compares every stored lm_head.weight with the embedding (the first tensor). */
 static iq_status read_weights(iq_model *m, iq_safetensors *const *files, int nf, const wanted_tensor *w, int n) {
     size_t np;
     float *P = iq_model_param_memory(m, &np);
     iq_status s = IQ_OK;
     for (int i = 0; i < n && !s; i++) s = iq_st_read_f32(files[w[i].file], w[i].t, P + w[i].ref.offset);
     const iq_tensor_ref *head = &w[0].ref;
-    for (int f = 0; f < nf && !s; f++) {
+    bool untied = strcmp(w[n - 1].ref.name, "lm_head.weight") == 0; /* the family's own head tensor: read above */
+    for (int f = 0; f < nf && !s && !untied; f++) {
         const iq_st_tensor *t = iq_st_find(files[f], "lm_head.weight");
         if (!t) continue;
         size_t vc = head->numel;
@@ -329,7 +330,7 @@ iq_status iq_model_load_weights(iq_model *m, const char *dir) {
     if (s) return s;
     const char *field = iq_model_config_diff(&c, iq_model_cfg(m));
     if (field) {
-        char have[96], want[96];
+        char have[192], want[192];
         iq_model_config_describe(&c, have, sizeof have);
         iq_model_config_describe(iq_model_cfg(m), want, sizeof want);
         return iq_fail(IQ_EUSAGE, "%s: the folder's model differs in %s (%s) from the one the options build (%s)", dir,
