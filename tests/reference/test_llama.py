@@ -1,0 +1,279 @@
+#!/usr/bin/python3
+"""The Llama families (llama, mistral, qwen2, qwen3) against a PyTorch reference written from the published
+equations (llama_reference.py), and their Hugging Face folders in and out.
+
+    /usr/bin/python3 tests/reference/test_llama.py --dump PATH --iqtrain PATH [--only PATTERNS] [--keep DIR] [--list]
+
+Reference cases (tiny random models, vocab 97, the 4-row batch of test_reference.py): test_reference_dump runs
+iq_train_step on the folder; its logits, loss, nll, td, reward statistics and every parameter gradient are
+compared with llama_reference in float64, at GPT-2's tolerances:
+  logits (valid positions)     max |diff| / max |ref| <= 1e-5
+  loss, nll, td, rewards       |diff| <= max(1e-5 |ref|, 1e-7)
+  every parameter gradient     ||g - g_ref|| / ||g_ref|| <= 1e-4
+for llama (tied GQA with rope_scaling llama3, untied MHA in BF16, q/k/v/o biases in two shards), mistral,
+qwen2 (q/k/v biases) and qwen3 (q/k norm, head_dim != hidden/heads), each with lambda 0 and 0.1.
+Folder checks (iqtrain): `--max-steps 0` writes final/ whose config.json names the HF class and whose
+weights reload to the same logits (bit for bit in F32); refusals exit 65 naming the file and the field or
+tensor (rope_scaling type yarn, a sliding_window shorter than the context, a missing tensor, hidden_act).
+Prints one line per case, then `N passed, M failed`; exit 1 on any failure.
+"""
+import argparse
+import fnmatch
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zlib
+
+import numpy as np
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+import gpt2_iqlearn as ref  # noqa: E402
+import llama_reference as lr  # noqa: E402
+import test_reference as tr  # noqa: E402
+
+GPT2_DIR = os.path.join(ROOT, "tests", "fixtures", "gpt2")
+LLAMA3 = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+          "original_max_position_embeddings": 64}
+# name -> (config overrides, folder dtype, shards)
+VARIANTS = {
+    "llama_tied_gqa_llama3": (dict(model_type="llama", kv_heads=2, tied=True, rope_scaling=LLAMA3), "F32", 1),
+    "llama_untied_mha_bf16": (dict(model_type="llama", kv_heads=4, tied=False, theta=500000.0), "BF16", 1),
+    "llama_bias_sharded": (dict(model_type="llama", kv_heads=1, tied=False, attention_bias=True), "F32", 2),
+    "mistral": (dict(model_type="mistral", kv_heads=2, tied=False, sliding_window=None), "F32", 1),
+    "qwen2_bias": (dict(model_type="qwen2", kv_heads=2, tied=True, theta=1000000.0, eps=1e-6,
+                        use_sliding_window=False, sliding_window=32, max_window_layers=2), "F32", 1),
+    "qwen3_qknorm": (dict(model_type="qwen3", kv_heads=2, head_dim=32, tied=True, eps=1e-6), "BF16", 1),
+}
+
+
+def run(cmd, timeout=300):
+    return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+
+
+def rel_grad(gc, gr):
+    nr = float(np.linalg.norm(gr))
+    if nr < 1e-12:
+        return float(np.linalg.norm(gc))
+    return float(np.linalg.norm(gc.astype(np.float64) - gr)) / nr
+
+
+# --------------------------------------------------------------------------------------------------
+# reference cases
+
+def reference_case(name, variant, lam, work, dump):
+    over, dtype, shards = VARIANTS[variant]
+    seed = zlib.crc32(name.encode())
+    cfg = lr.make_config(**over)
+    params = lr.init_params(cfg, seed)
+    d = os.path.join(work, name)
+    shutil.rmtree(d, ignore_errors=True)
+    lr.save_folder(os.path.join(d, "model"), cfg, params, dtype, shards)
+    rng = np.random.default_rng(seed + 7)
+    batch = {"rows": tr.make_rows(rng), "lambda": lam, "gamma": 0.99, "td_grad": "full",
+             "truncation": "bootstrap", "steps": 1, "optim": dict(tr.OPTIM)}
+    with open(os.path.join(d, "batch.json"), "w") as f:
+        json.dump(batch, f)
+    cfg_r, params_r = lr.load_folder(os.path.join(d, "model"))   # the weights as written (BF16 rounded)
+    r = lr.reference_run(cfg_r, params_r, batch)
+    p = run([dump, os.path.join(d, "model"), os.path.join(d, "batch.json"), os.path.join(d, "out")])
+    if p.returncode != 0:
+        return False, "program exited %d" % p.returncode, [p.stderr.decode(errors="replace")[-2000:]]
+    fails = []
+    with open(os.path.join(d, "out", "result.json")) as f:
+        res = json.load(f)
+    worst_s = 0.0
+    for key in ("loss", "nll", "td", "reward_mean", "reward_abs_mean", "reward_abs_max"):
+        ok, err = tr.scalar_ok(res.get(key), r[key])
+        worst_s = max(worst_s, err)
+        if not ok:
+            fails.append("%s: got %r, reference %.10g" % (key, res.get(key), r[key]))
+    if res.get("n_supervised") != r["n_supervised"]:
+        fails.append("n_supervised %r != %r" % (res.get("n_supervised"), r["n_supervised"]))
+    lg = ref.load_safetensors(os.path.join(d, "out", "logits.safetensors"))[0]["logits"]
+    scale = float(np.abs(r["logits"]).max())
+    e_logits = max(float(np.abs(lg[b, :L] - r["logits"][b, :L]).max()) for b, L in enumerate(r["lengths"])) / scale
+    if not e_logits <= tr.TOL_LOGITS:
+        fails.append("logits: max |diff| / max |ref| = %.3g" % e_logits)
+    g = ref.load_safetensors(os.path.join(d, "out", "grads.safetensors"))[0]
+    names = [n for n, _ in lr.param_shapes(cfg)]
+    if sorted(g) != sorted(names):
+        fails.append("gradient names differ: extra %s, missing %s" % (sorted(set(g) - set(names)),
+                                                                      sorted(set(names) - set(g))))
+    worst, wname = 0.0, ""
+    for n in names:
+        if n not in g:
+            continue
+        e = rel_grad(g[n], r["grads"][n]) if np.isfinite(g[n]).all() else float("inf")
+        if e > worst or e != e:
+            worst, wname = e, n
+        if not e <= tr.TOL_GRAD:
+            fails.append("grad %s: rel err %.3g" % (n, e))
+    line = "grad %.1e (%s)  logits %.1e  scalars %.1e  loss %.5f" % (worst, wname, e_logits, worst_s, r["loss"])
+    return not fails, line, fails
+
+
+# --------------------------------------------------------------------------------------------------
+# folders through iqtrain
+
+def data_file(work):
+    p = os.path.join(work, "data.jsonl")
+    with open(p, "w") as f:
+        for i in range(4):
+            f.write(json.dumps({"prompt": "Question %d: what is %d + %d?" % (i, i, 2 * i),
+                                "completion": " It is %d." % (3 * i)}) + "\n")
+    return p
+
+
+def hf_folder(d, over, dtype="F32", shards=1, drop=None, seed=5):
+    cfg = lr.make_config(vocab=50257, hidden=32, heads=4, inner=64, **over)
+    lr.save_folder(d, cfg, lr.init_params(cfg, seed), dtype, shards, drop)
+    shutil.copyfile(os.path.join(GPT2_DIR, "encoder.json"), os.path.join(d, "vocab.json"))
+    shutil.copyfile(os.path.join(GPT2_DIR, "vocab.bpe"), os.path.join(d, "merges.txt"))
+    return cfg
+
+
+def roundtrip_case(variant, work, iqtrain, dump):
+    over = dict(VARIANTS[variant][0])
+    src, out = os.path.join(work, "rt-" + variant), os.path.join(work, "rt-" + variant + "-run")
+    shutil.rmtree(src, ignore_errors=True)
+    shutil.rmtree(out, ignore_errors=True)
+    cfg = hf_folder(src, over, VARIANTS[variant][1], VARIANTS[variant][2])
+    p = run([iqtrain, "--model", src, "--max-steps", "0", "--out", out, "--threads", "2", data_file(work)])
+    if p.returncode != 0:
+        return False, "iqtrain exited %d" % p.returncode, [p.stderr.decode(errors="replace")[-2000:]]
+    fails = []
+    final = os.path.join(out, "final")
+    with open(os.path.join(final, "config.json")) as f:
+        fc = json.load(f)
+    if fc.get("architectures") != [lr.CLASSES[cfg["model_type"]]] or fc.get("model_type") != cfg["model_type"]:
+        fails.append("config.json: model_type %r architectures %r" % (fc.get("model_type"), fc.get("architectures")))
+    for k in ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
+              "max_position_embeddings", "tie_word_embeddings", "rope_scaling", "vocab_size"):
+        if fc.get(k) != cfg.get(k):
+            fails.append("config.json: %s = %r, source %r" % (k, fc.get(k), cfg.get(k)))
+    for k in ("rms_norm_eps", "rope_theta"):
+        if not math.isclose(fc.get(k, -1), cfg[k], rel_tol=1e-6):
+            fails.append("config.json: %s = %r, source %r" % (k, fc.get(k), cfg[k]))
+    _, src_p = lr.load_folder(src)
+    _, fin_p = lr.load_folder(final)
+    if sorted(src_p) != sorted(fin_p):
+        fails.append("tensor names differ: %s" % sorted(set(src_p) ^ set(fin_p)))
+    elif any(not np.array_equal(src_p[n], fin_p[n]) for n in src_p):
+        fails.append("final/ weights differ from the source's")
+    batch = {"rows": [{"ids": [464, 3290, 318, 257, 1332, 13], "flags": [0, 0, 1, 1, 1, 3]}], "lambda": 0.1,
+             "gamma": 0.99, "td_grad": "full", "truncation": "bootstrap", "steps": 1, "optim": dict(tr.OPTIM)}
+    bp = os.path.join(work, "rt-batch.json")
+    with open(bp, "w") as f:
+        json.dump(batch, f)
+    logits = []
+    for k, m in enumerate((src, final)):
+        o = os.path.join(work, "rt-%s-dump%d" % (variant, k))
+        p = run([dump, m, bp, o])
+        if p.returncode != 0:
+            return False, "dump exited %d" % p.returncode, [p.stderr.decode(errors="replace")[-2000:]]
+        logits.append(ref.load_safetensors(os.path.join(o, "logits.safetensors"))[0]["logits"])
+    diff = float(np.abs(logits[0] - logits[1]).max())
+    if diff != 0.0:
+        fails.append("final/ logits differ from the source's by %.3g" % diff)
+    return not fails, "final/ %s, %d tensors, logits diff %g" % (fc.get("architectures"), len(fin_p), diff), fails
+
+
+REFUSALS = {
+    "refuse_rope_yarn": (dict(model_type="llama", rope_scaling={"rope_type": "yarn", "factor": 4.0}), None,
+                         ("config.json", "rope_scaling", "yarn")),
+    "refuse_sliding_window": (dict(model_type="mistral", sliding_window=64), None,
+                              ("config.json", "sliding_window", "64")),
+    "refuse_qwen_sliding_window": (dict(model_type="qwen2", use_sliding_window=True, sliding_window=16), None,
+                                   ("config.json", "sliding_window")),
+    "refuse_hidden_act": (dict(model_type="qwen3", hidden_act="gelu"), None, ("config.json", "hidden_act", "gelu")),
+    "refuse_missing_tensor": (dict(model_type="llama"), "model.layers.1.self_attn.k_proj.weight",
+                              ("model.safetensors", "model.layers.1.self_attn.k_proj.weight", "missing")),
+    "refuse_missing_lm_head": (dict(model_type="qwen2", tied=False), "lm_head.weight",
+                               ("model.safetensors", "lm_head.weight", "missing")),
+}
+
+
+def refusal_case(name, work, iqtrain):
+    over, drop, needles = REFUSALS[name]
+    d = os.path.join(work, name)
+    shutil.rmtree(d, ignore_errors=True)
+    hf_folder(d, over, drop=drop)
+    p = run([iqtrain, "--model", d, "--max-steps", "0", "--out", os.path.join(work, name + "-run"), data_file(work)])
+    err = p.stderr.decode(errors="replace")
+    fails = []
+    if p.returncode != 65:
+        fails.append("exit %d, expected 65" % p.returncode)
+    for n in needles:
+        if n not in err:
+            fails.append("message lacks %r" % n)
+    msg = err.strip().splitlines()[-1] if err.strip() else ""
+    return not fails, "exit %d: %s" % (p.returncode, msg[:150]), fails + ([] if not fails else ["stderr: " + err[-800:]])
+
+
+# --------------------------------------------------------------------------------------------------
+
+def cases():
+    out = []
+    for v in VARIANTS:
+        for lam in (0.0, 0.1):
+            out.append(("ref_%s_lam%g" % (v, lam), "ref", (v, lam)))
+    for v in ("llama_tied_gqa_llama3", "llama_untied_mha_bf16", "qwen2_bias", "qwen3_qknorm", "llama_bias_sharded"):
+        out.append(("roundtrip_" + v, "roundtrip", (v,)))
+    for n in REFUSALS:
+        out.append((n, "refusal", ()))
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--dump", required=True)
+    ap.add_argument("--iqtrain", required=True)
+    ap.add_argument("--only")
+    ap.add_argument("--keep")
+    ap.add_argument("--list", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    torch.set_default_dtype(torch.float64)
+    todo = cases()
+    if args.list:
+        print("\n".join(c[0] for c in todo))
+        return 0
+    if args.only:
+        pats = args.only.split(",")
+        todo = [c for c in todo if any(fnmatch.fnmatchcase(c[0], p) for p in pats)]
+    work = args.keep or tempfile.mkdtemp(prefix="iqtrain-llama-")
+    os.makedirs(work, exist_ok=True)
+    os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+    passed = failed = 0
+    try:
+        for name, kind, a in todo:
+            try:
+                if kind == "ref":
+                    ok, line, det = reference_case(name, a[0], a[1], work, args.dump)
+                elif kind == "roundtrip":
+                    ok, line, det = roundtrip_case(a[0], work, args.iqtrain, args.dump)
+                else:
+                    ok, line, det = refusal_case(name, work, args.iqtrain)
+            except Exception as ex:  # noqa: BLE001
+                ok, line, det = False, "driver error: %s: %s" % (type(ex).__name__, ex), []
+            print("%s %-36s %s" % ("PASS" if ok else "FAIL", name, line), flush=True)
+            for x in det:
+                print("       " + x, flush=True)
+            passed += ok
+            failed += not ok
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed or not passed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
