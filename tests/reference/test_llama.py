@@ -120,6 +120,54 @@ def reference_case(name, variant, lam, work, dump):
 
 
 # --------------------------------------------------------------------------------------------------
+# the reference against other formulations
+
+def selfcheck():
+    """Rotate-half RoPE = rotation of the complex pairs (x_i, x_{i+D/2}) by t f_i, and <q_m, k_n> depends on m - n
+    only; llama3 frequencies in their three regimes; GQA = MHA with each key/value head's weights repeated."""
+    fails, g = [], torch.Generator().manual_seed(3)
+    D, T = 16, 9
+    cfg = lr.make_config(rope_scaling=LLAMA3)
+    f = lr.inv_freq(cfg, D)
+    x = torch.randn(1, 2, T, D, generator=g)
+    got = lr.rope(x, torch.arange(T), f)
+    z = torch.complex(x[..., :D // 2], x[..., D // 2:]) * torch.exp(1j * torch.arange(T)[:, None] * f[None, :])
+    e1 = float((got - torch.cat((z.real, z.imag), -1)).abs().max())
+    q, k = torch.randn(D, generator=g), torch.randn(D, generator=g)
+    dots = [float((lr.rope(q.view(1, 1, 1, D), torch.tensor([m]), f) * lr.rope(k.view(1, 1, 1, D), torch.tensor([m - 3]), f)).sum())
+            for m in (3, 5, 8)]
+    e2 = max(abs(dd - dots[0]) for dd in dots)
+    base = 1.0 / (10000.0 ** (torch.arange(0, D, 2, dtype=torch.float64) / D))
+    wl = 2 * math.pi / base
+    e3 = 0.0
+    for i in range(D // 2):
+        want = base[i] if wl[i] < 16 else base[i] / 8 if wl[i] > 64 else None
+        if want is None:
+            s = (64 / wl[i] - 1) / 3
+            want = (1 - s) * base[i] / 8 + s * base[i]
+        e3 = max(e3, abs(float(f[i] - want)) / float(want))
+    regimes = (int((wl < 16).sum()), int(((wl >= 16) & (wl <= 64)).sum()), int((wl > 64).sum()))
+    gq = lr.make_config(kv_heads=2)
+    mh = lr.make_config(kv_heads=4)
+    pg = lr.init_params(gq, 1)
+    pm = dict(pg)
+    for i in range(2):
+        for n in ("k", "v"):
+            w = pg["model.layers.%d.self_attn.%s_proj.weight" % (i, n)].reshape(2, 16, 64)
+            pm["model.layers.%d.self_attn.%s_proj.weight" % (i, n)] = np.repeat(w, 2, axis=0).reshape(64, 64)
+    ids = torch.tensor([[1, 5, 9, 2, 7, 3]])
+    e4 = float((lr.forward(ref.to_torch(pg, requires_grad=False), ids, gq) -
+                lr.forward(ref.to_torch(pm, requires_grad=False), ids, mh)).abs().max())
+    for what, e, tol in (("rope vs complex rotation", e1, 1e-12), ("rope relative position", e2, 1e-12),
+                         ("llama3 frequencies", e3, 1e-12), ("GQA vs repeated-weight MHA", e4, 1e-12)):
+        if not e <= tol:
+            fails.append("%s: %.3g" % (what, e))
+    if min(regimes) < 1:
+        fails.append("llama3 case does not cover the three regimes: %r" % (regimes,))
+    return not fails, "rope %.1e  relative %.1e  llama3 %.1e (regimes %s)  gqa %.1e" % (e1, e2, e3, regimes, e4), fails
+
+
+# --------------------------------------------------------------------------------------------------
 # folders through iqtrain
 
 def data_file(work):
@@ -220,7 +268,7 @@ def refusal_case(name, work, iqtrain):
 # --------------------------------------------------------------------------------------------------
 
 def cases():
-    out = []
+    out = [("selfcheck", "self", ())]
     for v in VARIANTS:
         for lam in (0.0, 0.1):
             out.append(("ref_%s_lam%g" % (v, lam), "ref", (v, lam)))
@@ -255,7 +303,9 @@ def main():
     try:
         for name, kind, a in todo:
             try:
-                if kind == "ref":
+                if kind == "self":
+                    ok, line, det = selfcheck()
+                elif kind == "ref":
                     ok, line, det = reference_case(name, a[0], a[1], work, args.dump)
                 elif kind == "roundtrip":
                     ok, line, det = roundtrip_case(a[0], work, args.iqtrain, args.dump)
