@@ -14,7 +14,9 @@ for llama (tied GQA with rope_scaling llama3, untied MHA in BF16, q/k/v/o biases
 qwen2 (q/k/v biases) and qwen3 (q/k norm, head_dim != hidden/heads), each with lambda 0 and 0.1.
 Folder checks (iqtrain): `--max-steps 0` writes final/ whose config.json names the HF class and whose
 weights reload to the same logits (bit for bit in F32); refusals exit 65 naming the file and the field or
-tensor (rope_scaling type yarn, a sliding_window shorter than the context, a missing tensor, hidden_act).
+tensor (rope_scaling type yarn, a sliding_window shorter than the context, a missing tensor, hidden_act); a
+tied folder that also stores lm_head.weight loads when it equals the embedding and is refused otherwise;
+`--arch llama --preset tiny --n-kv-head 1` trains from scratch (the loss falls).
 Prints one line per case, then `N passed, M failed`; exit 1 on any failure.
 """
 import argparse
@@ -265,6 +267,66 @@ def refusal_case(name, work, iqtrain):
     return not fails, "exit %d: %s" % (p.returncode, msg[:150]), fails + ([] if not fails else ["stderr: " + err[-800:]])
 
 
+def tied_head_case(name, work, iqtrain):
+    """A tied folder that also stores lm_head.weight loads when it equals the embedding, and is refused (65)
+    when it differs."""
+    fails, notes = [], []
+    for differ in (False, True):
+        d = os.path.join(work, "%s-%d" % (name, differ))
+        shutil.rmtree(d, ignore_errors=True)
+        cfg = hf_folder(d, dict(model_type="qwen2", tied=True))
+        _, params = lr.load_folder(d)
+        head = params["model.embed_tokens.weight"].copy()
+        if differ:
+            head[7, 3] += 0.5
+        params["lm_head.weight"] = head
+        cfg2 = dict(cfg, tie_word_embeddings=False)       # param_shapes with lm_head, the config stays tied
+        lr.save_folder(d + "-tmp", cfg2, params)
+        shutil.move(os.path.join(d + "-tmp", "model.safetensors"), os.path.join(d, "model.safetensors"))
+        shutil.rmtree(d + "-tmp")
+        p = run([iqtrain, "--model", d, "--max-steps", "0", "--out", d + "-run", data_file(work)])
+        err = p.stderr.decode(errors="replace")
+        want = 65 if differ else 0
+        notes.append("exit %d" % p.returncode)
+        if p.returncode != want:
+            fails.append("lm_head %s the embedding: exit %d, expected %d: %s" % (
+                "differs from" if differ else "equals", p.returncode, want, err[-400:]))
+        if differ and "lm_head.weight" not in err:
+            fails.append("the refusal does not name lm_head.weight")
+    return not fails, "equal: %s, differing: %s" % tuple(notes), fails
+
+
+def scratch_case(work, iqtrain):
+    """--arch llama --preset tiny --n-kv-head 1 trains from scratch (the loss falls) and writes a LlamaForCausalLM
+    folder with one key/value head; --n-kv-head with --arch gpt2 is refused (64)."""
+    out = os.path.join(work, "scratch-run")
+    shutil.rmtree(out, ignore_errors=True)
+    p = run([iqtrain, "--arch", "llama", "--preset", "tiny", "--n-kv-head", "1", "--tokenizer", GPT2_DIR, "--max-steps",
+             "30", "--batch-size", "4", "--lr", "3e-3", "--warmup", "5", "--threads", "2", "--json", "--out", out,
+             data_file(work)])
+    fails = []
+    if p.returncode != 0:
+        return False, "exit %d" % p.returncode, [p.stderr.decode(errors="replace")[-1500:]]
+    losses = []
+    with open(os.path.join(out, "metrics.jsonl")) as f:
+        for line in f:
+            j = json.loads(line)
+            if "loss" in j and j.get("type") == "train":
+                losses.append(j["loss"])
+    with open(os.path.join(out, "final", "config.json")) as f:
+        fc = json.load(f)
+    if fc.get("architectures") != ["LlamaForCausalLM"] or fc.get("num_key_value_heads") != 1:
+        fails.append("final/config.json: %r %r" % (fc.get("architectures"), fc.get("num_key_value_heads")))
+    if len(losses) < 2 or not losses[-1] < 0.8 * losses[0]:
+        fails.append("the loss did not fall: %r" % losses)
+    q = run([iqtrain, "--arch", "gpt2", "--n-kv-head", "2", "--tokenizer", GPT2_DIR, "--max-steps", "0", "--out",
+             out + "-gpt2", data_file(work)])
+    if q.returncode != 64:
+        fails.append("--arch gpt2 --n-kv-head 2: exit %d, expected 64" % q.returncode)
+    return not fails, "loss %s -> %s, KV heads %r" % (losses[0] if losses else "?", losses[-1] if losses else "?",
+                                                     fc.get("num_key_value_heads")), fails
+
+
 # --------------------------------------------------------------------------------------------------
 
 def cases():
@@ -276,6 +338,8 @@ def cases():
         out.append(("roundtrip_" + v, "roundtrip", (v,)))
     for n in REFUSALS:
         out.append((n, "refusal", ()))
+    out.append(("tied_lm_head_stored", "tied", ()))
+    out.append(("scratch_arch_llama", "scratch", ()))
     return out
 
 
@@ -309,6 +373,10 @@ def main():
                     ok, line, det = reference_case(name, a[0], a[1], work, args.dump)
                 elif kind == "roundtrip":
                     ok, line, det = roundtrip_case(a[0], work, args.iqtrain, args.dump)
+                elif kind == "tied":
+                    ok, line, det = tied_head_case(name, work, args.iqtrain)
+                elif kind == "scratch":
+                    ok, line, det = scratch_case(work, args.iqtrain)
                 else:
                     ok, line, det = refusal_case(name, work, args.iqtrain)
             except Exception as ex:  # noqa: BLE001
