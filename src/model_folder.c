@@ -124,9 +124,9 @@ static iq_status find_wanted(iq_safetensors *const *files, int nf, const char *s
 }
 
 /* Checks the files against the config before the model is allocated: every wanted tensor once, with its
- * shape and a float dtype; everything else a known buffer, an lm_head.weight of wte's shape (its values
- * are compared after loading), or an extra tensor allowed by --allow-extra-tensors. src names the folder's
- * weights in messages (model.safetensors or the shard index). */
+ * shape and a float dtype; everything else a known buffer, an lm_head.weight of the tied embedding's shape
+ * (its values are compared after loading), or an extra tensor allowed by --allow-extra-tensors. src names
+ * the folder's weights in messages (model.safetensors or the shard index). */
 static iq_status check_weights(const iq_arch *a, iq_safetensors *const *files, int nf, const char *src, wanted_tensor *w,
                                int n) {
     size_t np = a->hf_prefix ? strlen(a->hf_prefix) : 0;
@@ -156,8 +156,9 @@ static iq_status check_weights(const iq_arch *a, iq_safetensors *const *files, i
             if (iq_strmap_get(known, bare, strlen(bare), &idx) || (a->hf_buffer && a->hf_buffer(bare))) continue;
             if (strcmp(nm, "lm_head.weight") == 0) {
                 if (t->ndim != 2 || t->shape[0] != w[0].ref.shape[0] || t->shape[1] != w[0].ref.shape[1])
-                    s = iq_fail(IQ_EDATA, "%s: lm_head.weight has shape %s, not wte's %s (an untied head is not supported)",
-                                path, dims_str(t->ndim, t->shape, sh, sizeof sh), dims_str(2, w[0].ref.shape, want, sizeof want));
+                    s = iq_fail(IQ_EDATA, "%s: lm_head.weight has shape %s, not %s's %s (config.json ties the head to the embedding)",
+                                path, dims_str(t->ndim, t->shape, sh, sizeof sh), w[0].ref.name,
+                                dims_str(2, w[0].ref.shape, want, sizeof want));
                 else if (t->dtype != IQ_DT_F32 && t->dtype != IQ_DT_F16 && t->dtype != IQ_DT_BF16)
                     s = iq_fail(IQ_EDATA, "%s: lm_head.weight has dtype %s (F32, F16 or BF16 expected)", path,
                                 iq_dtype_name(t->dtype));
@@ -189,8 +190,8 @@ static iq_status read_weights(iq_model *m, iq_safetensors *const *files, int nf,
         float *tmp = iq_xmalloc(vc * sizeof *tmp);
         s = iq_st_read_f32(files[f], t, tmp);
         if (!s && memcmp(tmp, P + head->offset, vc * sizeof *tmp) != 0)
-            s = iq_fail(IQ_EDATA, "%s: lm_head.weight differs from wte.weight (an untied head is not supported)",
-                        iq_st_path(files[f]));
+            s = iq_fail(IQ_EDATA, "%s: lm_head.weight differs from %s (config.json ties the head to the embedding)",
+                        iq_st_path(files[f]), head->name);
         free(tmp);
     }
     return s;

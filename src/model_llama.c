@@ -155,6 +155,39 @@ static iq_status refuse_variants(const cJSON *j, const char *path, const iq_mode
     return IQ_OK;
 }
 
+/* Every key config.json may hold: the ones read above and in refuse_variants, then metadata and the generic
+ * PretrainedConfig keys (generation defaults, labels, ...) that do not change the model's computation. A key
+ * outside the list is refused by name: iqtrain cannot know what it changes. */
+static const char *const KNOWN_KEYS[] = {
+    "model_type", "architectures", "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
+    "num_attention_heads", "num_key_value_heads", "head_dim", "max_position_embeddings", "rms_norm_eps", "rope_theta",
+    "rope_scaling", "rope_parameters", "tie_word_embeddings", "attention_bias", "mlp_bias", "hidden_act",
+    "attention_dropout", "partial_rotary_factor", "sliding_window", "use_sliding_window", "max_window_layers",
+    "layer_types", "rope_interleaved", "pretraining_tp", "is_llama_config", "initializer_range", "use_cache",
+    "bos_token_id", "eos_token_id", "pad_token_id", "sep_token_id", "decoder_start_token_id", "torch_dtype", "dtype",
+    "transformers_version", "_name_or_path", "name_or_path", "iqtrain", "transformers.js_config", "output_attentions",
+    "output_hidden_states", "return_dict", "torchscript", "use_bfloat16", "tf_legacy_loss", "pruned_heads",
+    "tie_encoder_decoder", "is_decoder", "is_encoder_decoder", "add_cross_attention", "cross_attention_hidden_size",
+    "chunk_size_feed_forward", "id2label", "label2id", "num_labels", "problem_type", "finetuning_task",
+    "tokenizer_class", "prefix", "task_specific_params", "max_length", "min_length", "do_sample", "early_stopping",
+    "num_beams", "num_beam_groups", "diversity_penalty", "temperature", "top_k", "top_p", "typical_p",
+    "repetition_penalty", "length_penalty", "no_repeat_ngram_size", "encoder_no_repeat_ngram_size", "bad_words_ids",
+    "num_return_sequences", "output_scores", "return_dict_in_generate", "forced_bos_token_id", "forced_eos_token_id",
+    "remove_invalid_values", "exponential_decay_length_penalty", "suppress_tokens", "begin_suppress_tokens",
+};
+
+static iq_status refuse_unknown_keys(const cJSON *j, const char *path) {
+    for (const cJSON *e = j->child; e; e = e->next) {
+        bool known = false;
+        for (size_t i = 0; i < sizeof KNOWN_KEYS / sizeof *KNOWN_KEYS && !known; i++) known = strcmp(e->string, KNOWN_KEYS[i]) == 0;
+        if (!known) return iq_fail(IQ_EDATA, "%s: unsupported key %.60s (unknown to the Llama families)", path, e->string);
+    }
+    bool b;
+    if (!get_bool(j, "rope_interleaved", false, &b) || b)
+        return iq_fail(IQ_EDATA, "%s: unsupported rope_interleaved (false only: rotate-half RoPE)", path);
+    return IQ_OK;
+}
+
 static iq_status llama_config_from_json(const cJSON *j, const char *path, iq_model_config *c) {
     if (!get_int(j, "num_hidden_layers", &c->n_layer) || !get_int(j, "num_attention_heads", &c->n_head) ||
         !get_int(j, "hidden_size", &c->n_embd) || !get_int(j, "vocab_size", &c->vocab) ||
@@ -181,7 +214,8 @@ static iq_status llama_config_from_json(const cJSON *j, const char *path, iq_mod
     c->o_bias = !fixed && bias;
     c->qk_norm = strcmp(c->arch, "qwen3") == 0;
     iq_status st = read_rope_scaling(j, path, c);
-    return st ? st : refuse_variants(j, path, c);
+    if (!st) st = refuse_variants(j, path, c);
+    return st ? st : refuse_unknown_keys(j, path);
 }
 
 static void llama_config_to_json(const iq_model_config *c, cJSON *j) {

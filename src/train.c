@@ -228,6 +228,7 @@ static void dry_run(const iq_train_opts *o, run *r) {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddItemToObject(j, "options", o->options ? cJSON_Duplicate(o->options, 1) : cJSON_CreateObject());
     cJSON *mc = cJSON_AddObjectToObject(j, "model");
+    cJSON_AddStringToObject(mc, "model_type", iq_model_arch_name(cfg));
     cJSON_AddNumberToObject(mc, "n_layer", cfg->n_layer);
     cJSON_AddNumberToObject(mc, "n_head", cfg->n_head);
     cJSON_AddNumberToObject(mc, "n_embd", cfg->n_embd);

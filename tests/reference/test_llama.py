@@ -243,6 +243,8 @@ REFUSALS = {
     "refuse_qwen_sliding_window": (dict(model_type="qwen2", use_sliding_window=True, sliding_window=16), None,
                                    ("config.json", "sliding_window")),
     "refuse_hidden_act": (dict(model_type="qwen3", hidden_act="gelu"), None, ("config.json", "hidden_act", "gelu")),
+    "refuse_unknown_key": (dict(model_type="llama", logit_scale=2.0), None, ("config.json", "logit_scale")),
+    "refuse_rope_interleaved": (dict(model_type="llama", rope_interleaved=True), None, ("config.json", "rope_interleaved")),
     "refuse_missing_tensor": (dict(model_type="llama"), "model.layers.1.self_attn.k_proj.weight",
                               ("model.safetensors", "model.layers.1.self_attn.k_proj.weight", "missing")),
     "refuse_missing_lm_head": (dict(model_type="qwen2", tied=False), "lm_head.weight",
