@@ -16,7 +16,9 @@ Folder checks (iqtrain): `--max-steps 0` writes final/ whose config.json names t
 weights reload to the same logits (bit for bit in F32); refusals exit 65 naming the file and the field or
 tensor (rope_scaling type yarn, a sliding_window shorter than the context, a missing tensor, hidden_act); a
 tied folder that also stores lm_head.weight loads when it equals the embedding and is refused otherwise;
-`--arch llama --preset tiny --n-kv-head 1` trains from scratch (the loss falls).
+`--arch llama --preset tiny --n-kv-head 1` trains from scratch (the loss falls); the config.json files of
+SmolLM2-135M, Llama-3.2-1B, Qwen2.5-0.5B-Instruct, Qwen3-0.6B, TinyLlama-1.1B-Chat and Mistral-7B-v0.3 are
+accepted (iqtrain gets past them).
 Prints one line per case, then `N passed, M failed`; exit 1 on any failure.
 """
 import argparse
@@ -269,6 +271,80 @@ def refusal_case(name, work, iqtrain):
     return not fails, "exit %d: %s" % (p.returncode, msg[:150]), fails + ([] if not fails else ["stderr: " + err[-800:]])
 
 
+# config.json of published checkpoints (keys and values as their model cards' files have them)
+PUBLISHED = {
+    "SmolLM2-135M": {"architectures": ["LlamaForCausalLM"], "attention_bias": False, "attention_dropout": 0.0,
+                     "bos_token_id": 0, "eos_token_id": 0, "hidden_act": "silu", "hidden_size": 576,
+                     "initializer_range": 0.041666666666666664, "intermediate_size": 1536, "is_llama_config": True,
+                     "max_position_embeddings": 8192, "model_type": "llama", "num_attention_heads": 9,
+                     "num_hidden_layers": 30, "num_key_value_heads": 3, "pretraining_tp": 1, "rms_norm_eps": 1e-05,
+                     "rope_interleaved": False, "rope_scaling": None, "rope_theta": 100000, "tie_word_embeddings": True,
+                     "torch_dtype": "bfloat16", "transformers_version": "4.40.1", "use_cache": True, "vocab_size": 49152},
+    "Llama-3.2-1B": {"architectures": ["LlamaForCausalLM"], "attention_bias": False, "attention_dropout": 0.0,
+                     "bos_token_id": 128000, "eos_token_id": 128001, "head_dim": 64, "hidden_act": "silu",
+                     "hidden_size": 2048, "initializer_range": 0.02, "intermediate_size": 8192,
+                     "max_position_embeddings": 131072, "mlp_bias": False, "model_type": "llama",
+                     "num_attention_heads": 32, "num_hidden_layers": 16, "num_key_value_heads": 8, "pretraining_tp": 1,
+                     "rms_norm_eps": 1e-05, "rope_scaling": {"factor": 32.0, "high_freq_factor": 4.0,
+                                                             "low_freq_factor": 1.0,
+                                                             "original_max_position_embeddings": 8192,
+                                                             "rope_type": "llama3"},
+                     "rope_theta": 500000.0, "tie_word_embeddings": True, "torch_dtype": "bfloat16",
+                     "transformers_version": "4.45.0.dev0", "use_cache": True, "vocab_size": 128256},
+    "Qwen2.5-0.5B-Instruct": {"architectures": ["Qwen2ForCausalLM"], "attention_dropout": 0.0, "bos_token_id": 151643,
+                              "eos_token_id": 151645, "hidden_act": "silu", "hidden_size": 896, "initializer_range": 0.02,
+                              "intermediate_size": 4864, "max_position_embeddings": 32768, "max_window_layers": 21,
+                              "model_type": "qwen2", "num_attention_heads": 14, "num_hidden_layers": 24,
+                              "num_key_value_heads": 2, "rms_norm_eps": 1e-06, "rope_theta": 1000000.0,
+                              "sliding_window": 32768, "tie_word_embeddings": True, "torch_dtype": "bfloat16",
+                              "transformers_version": "4.43.1", "use_cache": True, "use_sliding_window": False,
+                              "vocab_size": 151936},
+    "Qwen3-0.6B": {"architectures": ["Qwen3ForCausalLM"], "attention_bias": False, "attention_dropout": 0.0,
+                   "bos_token_id": 151643, "eos_token_id": 151645, "head_dim": 128, "hidden_act": "silu",
+                   "hidden_size": 1024, "initializer_range": 0.02, "intermediate_size": 3072,
+                   "max_position_embeddings": 40960, "max_window_layers": 28, "model_type": "qwen3",
+                   "num_attention_heads": 16, "num_hidden_layers": 28, "num_key_value_heads": 8, "rms_norm_eps": 1e-06,
+                   "rope_scaling": None, "rope_theta": 1000000, "sliding_window": None, "tie_word_embeddings": True,
+                   "torch_dtype": "bfloat16", "transformers_version": "4.51.0", "use_cache": True,
+                   "use_sliding_window": False, "vocab_size": 151936},
+    "TinyLlama-1.1B-Chat-v1.0": {"architectures": ["LlamaForCausalLM"], "attention_bias": False, "bos_token_id": 1,
+                                 "eos_token_id": 2, "hidden_act": "silu", "hidden_size": 2048,
+                                 "initializer_range": 0.02, "intermediate_size": 5632, "max_position_embeddings": 2048,
+                                 "model_type": "llama", "num_attention_heads": 32, "num_hidden_layers": 22,
+                                 "num_key_value_heads": 4, "pretraining_tp": 1, "rms_norm_eps": 1e-05,
+                                 "rope_scaling": None, "rope_theta": 10000.0, "tie_word_embeddings": False,
+                                 "torch_dtype": "bfloat16", "transformers_version": "4.35.0", "use_cache": True,
+                                 "vocab_size": 32000},
+    "Mistral-7B-v0.3": {"architectures": ["MistralForCausalLM"], "attention_dropout": 0.0, "bos_token_id": 1,
+                        "eos_token_id": 2, "hidden_act": "silu", "hidden_size": 4096, "initializer_range": 0.02,
+                        "intermediate_size": 14336, "max_position_embeddings": 32768, "model_type": "mistral",
+                        "num_attention_heads": 32, "num_hidden_layers": 32, "num_key_value_heads": 8,
+                        "rms_norm_eps": 1e-05, "rope_theta": 1000000.0, "sliding_window": None,
+                        "tie_word_embeddings": False, "torch_dtype": "bfloat16", "transformers_version": "4.42.0.dev0",
+                        "use_cache": True, "vocab_size": 32768},
+}
+
+
+def published_case(name, work, iqtrain):
+    """Published configs are accepted: with config.json alone, iqtrain stops after the config, at the missing
+    weights (66 naming model.safetensors) or at the test's GPT-2 tokenizer being larger than the vocabulary."""
+    d = os.path.join(work, name)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(PUBLISHED[name[len("published_"):]], f)
+    shutil.copyfile(os.path.join(GPT2_DIR, "encoder.json"), os.path.join(d, "vocab.json"))
+    shutil.copyfile(os.path.join(GPT2_DIR, "vocab.bpe"), os.path.join(d, "merges.txt"))
+    p = run([iqtrain, "--model", d, "--max-steps", "0", "--out", d + "-run", data_file(work)])
+    err = p.stderr.decode(errors="replace")
+    fails = []
+    past_config = (p.returncode == 66 and "model.safetensors" in err) or (
+        p.returncode == 65 and "the tokenizer has 50257 ids" in err)    # GPT-2's tokenizer > the model's vocab
+    if not past_config or "config.json" in err:
+        fails.append("exit %d (66 at the missing weights, or 65 at the tokenizer, expected): %s" % (p.returncode, err[-600:]))
+    return not fails, "exit %d: %s" % (p.returncode, err.strip().splitlines()[-1][:110] if err.strip() else ""), fails
+
+
 def tied_head_case(name, work, iqtrain):
     """A tied folder that also stores lm_head.weight loads when it equals the embedding, and is refused (65)
     when it differs."""
@@ -341,6 +417,8 @@ def cases():
     for n in REFUSALS:
         out.append((n, "refusal", ()))
     out.append(("tied_lm_head_stored", "tied", ()))
+    for n in PUBLISHED:
+        out.append(("published_" + n, "published", ()))
     out.append(("scratch_arch_llama", "scratch", ()))
     return out
 
@@ -375,6 +453,8 @@ def main():
                     ok, line, det = reference_case(name, a[0], a[1], work, args.dump)
                 elif kind == "roundtrip":
                     ok, line, det = roundtrip_case(a[0], work, args.iqtrain, args.dump)
+                elif kind == "published":
+                    ok, line, det = published_case(name, work, args.iqtrain)
                 elif kind == "tied":
                     ok, line, det = tied_head_case(name, work, args.iqtrain)
                 elif kind == "scratch":
