@@ -1,8 +1,8 @@
 /* model_arch.h — what an architecture file provides behind the model interface (internal to the library).
  *
- * A family (GPT-2 today) is one file that fills an iq_arch and is listed in model.c's registry. Everything
- * outside the family file — training, evaluation, generation, folders and checkpoints — goes through
- * model.h and never names a family's tensors or layers:
+ * A family is one file that fills an iq_arch (or several: model_llama.c fills one per model_type) and is
+ * listed in model.c's registry. Everything outside the family file — training, evaluation, generation,
+ * folders and checkpoints — goes through model.h and never names a family's tensors or layers:
  *   - its configuration: presets, config.json in and out (HF keys), checks;
  *   - the one parameter table: HF tensor names, shapes, offsets in the parameter arena, weight decay;
  *   - the activation arena's size for (B, T) in training and in inference mode;

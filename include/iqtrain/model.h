@@ -1,8 +1,8 @@
 /* model.h — the model interface: a policy of some architecture family, its parameter table and its arenas.
  *
- * A family (DESIGN §10: GPT-2 today, in src/model_gpt2.c) plugs in behind this interface; nothing here
- * names a family's layers. The model's forward pass stops at the final norm: the LM head is fused with
- * the loss in iqlearn.c, which reads iq_model_lnf() and iq_model_head() and writes the gradient into
+ * A family (DESIGN §10: GPT-2 in src/model_gpt2.c; llama, mistral, qwen2 and qwen3 in src/model_llama.c)
+ * plugs in behind this interface; nothing here names a family's layers. The model's forward pass stops at
+ * the final norm: the LM head (the embedding, or an untied lm_head.weight) is fused with the loss in iqlearn.c, which reads iq_model_lnf() and iq_model_head() and writes the gradient into
  * iq_model_dlnf() and iq_model_head_grad() before iq_model_backward().
  *
  * Memory is llm.c-style: one arena each for parameters, gradients, activations and activation gradients,
@@ -45,7 +45,8 @@ const char *iq_model_arch_name(const iq_model_config *cfg);
 /* Whether a family of that name exists. */
 bool iq_model_arch_known(const char *name);
 /* A preset of the family cfg->arch names (GPT-2: "tiny" L2 H2 C64 ctx128, "small" L4 H4 C256 ctx256,
- * "gpt2" L12 H12 C768 ctx1024); keeps cfg->arch. 64 for an unknown name. */
+ * "gpt2" L12 H12 C768 ctx1024; Llama: "tiny" L2 H4 KV2 C64 ctx128, "small" L4 H4 KV2 C256 ctx256,
+ * "smollm2-135m" L30 H9 KV3 C576 ctx2048); keeps cfg->arch. 64 for an unknown name. */
 iq_status iq_model_preset(const char *name, iq_model_config *cfg);
 /* A config from scratch: the family arch ("" = gpt2), its preset (NULL = "small"), the non-zero overrides
  * {n_layer, n_head, n_embd, ctx, n_kv_head} (the family derives the widths that follow from them, e.g. Llama's
