@@ -2,8 +2,9 @@
  *
  * A family (DESIGN §10: GPT-2 in src/model_gpt2.c; llama, mistral, qwen2 and qwen3 in src/model_llama.c)
  * plugs in behind this interface; nothing here names a family's layers. The model's forward pass stops at
- * the final norm: the LM head (the embedding, or an untied lm_head.weight) is fused with the loss in iqlearn.c, which reads iq_model_lnf() and iq_model_head() and writes the gradient into
- * iq_model_dlnf() and iq_model_head_grad() before iq_model_backward().
+ * the final norm: the LM head (the embedding, or an untied lm_head.weight) is fused with the loss in
+ * iqlearn.c, which reads iq_model_lnf() and iq_model_head() and writes the gradient into iq_model_dlnf()
+ * and iq_model_head_grad() before iq_model_backward().
  *
  * Memory is llm.c-style: one arena each for parameters, gradients, activations and activation gradients,
  * sized once for (max_batch, max_seq) and never reallocated. A step may use any B <= max_batch and
