@@ -245,8 +245,33 @@ def forward(p, ids, cfg):
     return x @ head.t()
 
 
+def is_decayed(name):
+    """AdamW weight decay on the blocks' matrices only (not the embedding, lm_head, norms or biases)."""
+    return name.startswith("model.layers.") and name.endswith("proj.weight")
+
+
+def later_losses(cfg, tp, ids, batch, steps):
+    """The losses of AdamW steps 2..steps on the same batch (gradients of step 1 already in tp)."""
+    o = batch["optim"]
+    groups = [{"params": [t for n, t in tp.items() if is_decayed(n)], "weight_decay": o["weight_decay"]},
+              {"params": [t for n, t in tp.items() if not is_decayed(n)], "weight_decay": 0.0}]
+    opt = torch.optim.AdamW(groups, lr=o["lr"], betas=(o["beta1"], o["beta2"]), eps=o["eps"])
+    out = []
+    for _ in range(steps - 1):
+        ref.clip_grad_norm(list(tp.values()), o["grad_clip"])
+        opt.step()
+        for t in tp.values():
+            t.grad = None
+        res = ref.iqlearn_loss(forward(tp, ids, cfg), batch["rows"], float(batch["lambda"]), float(batch["gamma"]),
+                               batch["td_grad"], batch["truncation"])
+        res["loss"].backward()
+        out.append(float(res["loss"].detach()))
+    return out
+
+
 def reference_run(cfg, params, batch):
-    """One step's logits (padding zeroed), loss terms and every parameter gradient, float64."""
+    """Step 1's logits (padding zeroed), loss terms and every parameter gradient, and the losses of
+    batch["steps"] AdamW steps, float64."""
     rows = batch["rows"]
     tp = ref.to_torch(params)
     ids, lengths = ref.pad_batch(rows)
@@ -254,10 +279,12 @@ def reference_run(cfg, params, batch):
     res = ref.iqlearn_loss(logits, rows, float(batch["lambda"]), float(batch["gamma"]), batch["td_grad"],
                            batch["truncation"])
     res["loss"].backward()
+    grads = {n: t.grad.numpy().copy() for n, t in tp.items()}
+    losses = [float(res["loss"].detach())] + later_losses(cfg, tp, ids, batch, int(batch.get("steps", 1)))
     lg = logits.detach().numpy().copy()
     for b, L in enumerate(lengths):
         lg[b, L:] = 0.0
-    out = {"logits": lg, "lengths": lengths, "grads": {n: t.grad.numpy().copy() for n, t in tp.items()}}
+    out = {"logits": lg, "lengths": lengths, "grads": grads, "losses": losses}
     for key in ("loss", "nll", "td"):
         out[key] = float(res[key].detach())
     for key in ("n_supervised", "reward_mean", "reward_abs_mean", "reward_abs_max"):

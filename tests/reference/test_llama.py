@@ -11,7 +11,8 @@ compared with llama_reference in float64, at GPT-2's tolerances:
   loss, nll, td, rewards       |diff| <= max(1e-5 |ref|, 1e-7)
   every parameter gradient     ||g - g_ref|| / ||g_ref|| <= 1e-4
 for llama (tied GQA with rope_scaling llama3, untied MHA in BF16, q/k/v/o biases in two shards), mistral,
-qwen2 (q/k/v biases) and qwen3 (q/k norm, head_dim != hidden/heads), each with lambda 0 and 0.1.
+qwen2 (q/k/v biases) and qwen3 (q/k norm, head_dim != hidden/heads), each with lambda 0 and 0.1; and the
+losses of 10 AdamW steps (weight decay 10 on the blocks' matrices only) within 1e-4 relative for two of them.
 Folder checks (iqtrain): `--max-steps 0` writes final/ whose config.json names the HF class and whose
 weights reload to the same logits (bit for bit in F32); refusals exit 65 naming the file and the field or
 tensor (rope_scaling type yarn, a sliding_window shorter than the context, a missing tensor, hidden_act); a
@@ -71,7 +72,7 @@ def rel_grad(gc, gr):
 # --------------------------------------------------------------------------------------------------
 # reference cases
 
-def reference_case(name, variant, lam, work, dump):
+def reference_case(name, variant, lam, work, dump, steps=1):
     over, dtype, shards = VARIANTS[variant]
     seed = zlib.crc32(name.encode())
     cfg = lr.make_config(**over)
@@ -81,7 +82,8 @@ def reference_case(name, variant, lam, work, dump):
     lr.save_folder(os.path.join(d, "model"), cfg, params, dtype, shards)
     rng = np.random.default_rng(seed + 7)
     batch = {"rows": tr.make_rows(rng), "lambda": lam, "gamma": 0.99, "td_grad": "full",
-             "truncation": "bootstrap", "steps": 1, "optim": dict(tr.OPTIM)}
+             "truncation": "bootstrap", "steps": steps,
+             "optim": dict(tr.OPTIM, weight_decay=10.0 if steps > 1 else 0.1)}   # strong decay: visible in the losses
     with open(os.path.join(d, "batch.json"), "w") as f:
         json.dump(batch, f)
     cfg_r, params_r = lr.load_folder(os.path.join(d, "model"))   # the weights as written (BF16 rounded)
@@ -120,6 +122,12 @@ def reference_case(name, variant, lam, work, dump):
         if not e <= tr.TOL_GRAD:
             fails.append("grad %s: rel err %.3g" % (n, e))
     line = "grad %.1e (%s)  logits %.1e  scalars %.1e  loss %.5f" % (worst, wname, e_logits, worst_s, r["loss"])
+    if steps > 1:
+        got = res.get("losses", [])
+        e = max((abs(a - b) / abs(b) for a, b in zip(got, r["losses"])), default=float("inf"))
+        if len(got) != steps or not e <= tr.TOL_LOSSES:
+            fails.append("AdamW losses %r, reference %r" % (got, r["losses"]))
+        line += "  %d AdamW steps %.1e (%.4f -> %.4f)" % (steps, e, r["losses"][0], r["losses"][-1])
     return not fails, line, fails
 
 
@@ -411,7 +419,9 @@ def cases():
     out = [("selfcheck", "self", ())]
     for v in VARIANTS:
         for lam in (0.0, 0.1):
-            out.append(("ref_%s_lam%g" % (v, lam), "ref", (v, lam)))
+            out.append(("ref_%s_lam%g" % (v, lam), "ref", (v, lam, 1)))
+    for v in ("llama_bias_sharded", "qwen3_qknorm"):
+        out.append(("adamw10_%s" % v, "ref", (v, 0.1, 10)))
     for v in ("llama_tied_gqa_llama3", "llama_untied_mha_bf16", "qwen2_bias", "qwen3_qknorm", "llama_bias_sharded"):
         out.append(("roundtrip_" + v, "roundtrip", (v,)))
     for n in REFUSALS:
@@ -450,7 +460,7 @@ def main():
                 if kind == "self":
                     ok, line, det = selfcheck()
                 elif kind == "ref":
-                    ok, line, det = reference_case(name, a[0], a[1], work, args.dump)
+                    ok, line, det = reference_case(name, a[0], a[1], work, args.dump, a[2])
                 elif kind == "roundtrip":
                     ok, line, det = roundtrip_case(a[0], work, args.iqtrain, args.dump)
                 elif kind == "published":
