@@ -20,7 +20,8 @@ tied folder that also stores lm_head.weight loads when it equals the embedding a
 `--arch llama --preset tiny --n-kv-head 1` trains from scratch (the loss falls); the config.json files of
 SmolLM2-135M, Llama-3.2-1B, Qwen2.5-0.5B-Instruct, Qwen3-0.6B, TinyLlama-1.1B-Chat and Mistral-7B-v0.3 are
 accepted (iqtrain gets past them).
-Prints one line per case, then `N passed, M failed`; exit 1 on any failure.
+Any sanitizer report on a program's stderr fails the case (the script serves the ASan build too). Prints one
+line per case, then `N passed, M failed`; exit 1 on any failure.
 """
 import argparse
 import fnmatch
@@ -58,8 +59,14 @@ VARIANTS = {
 }
 
 
+SANITIZER_HITS = []   # stderr lines of AddressSanitizer / UBSan / LeakSanitizer reports (the ASan build)
+
+
 def run(cmd, timeout=300):
-    return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+    SANITIZER_HITS.extend(l for l in p.stderr.decode(errors="replace").splitlines()
+                          if "runtime error:" in l or "Sanitizer" in l)
+    return p
 
 
 def rel_grad(gc, gr):
@@ -473,6 +480,9 @@ def main():
                     ok, line, det = refusal_case(name, work, args.iqtrain)
             except Exception as ex:  # noqa: BLE001
                 ok, line, det = False, "driver error: %s: %s" % (type(ex).__name__, ex), []
+            if SANITIZER_HITS:
+                ok, det = False, det + ["sanitizer: " + l for l in SANITIZER_HITS[:10]]
+                del SANITIZER_HITS[:]
             print("%s %-36s %s" % ("PASS" if ok else "FAIL", name, line), flush=True)
             for x in det:
                 print("       " + x, flush=True)
