@@ -37,7 +37,7 @@ static const opt_spec OPTS[] = {
     {"epochs", OPT_FLOAT, "1", "E", "passes over the data (when --max-steps is unset)", NULL, "(0,inf)"},
     {"max-steps", OPT_INT, NULL, "N", "optimizer steps (0 = none, still writes final/)", NULL, "[0,inf)"},
     /* model */
-    {"model", OPT_STR, NULL, "DIR", "start from a model folder (ours or Hugging Face GPT-2)", NULL, NULL},
+    {"model", OPT_STR, NULL, "DIR", "start from a model folder (ours, or Hugging Face GPT-2, Llama, Mistral, Qwen2, Qwen3)", NULL, NULL},
     OPT_SPEC_ALLOW_EXTRA_TENSORS,
     {"tokenizer", OPT_STR, NULL, "PATH", "tokenizer (required from scratch; --model brings its own)", NULL, NULL},
     {"arch", OPT_STR, "gpt2", "A", "model family from scratch", "gpt2|llama", NULL},
@@ -191,6 +191,6 @@ static int run(const cmd_spec *cmd, opt_set *o) {
 const cmd_spec cmd_train = {
     "train",
     "[OPTIONS] DATA...",
-    "Train a GPT-2-style policy on demonstrations with IQLearn (TD-regularized MLE); --lambda 0 is plain MLE.",
+    "Train a GPT-2- or Llama-style policy on demonstrations with IQLearn (TD-regularized MLE); --lambda 0 is plain MLE.",
     "DATA are JSONL files (or gzip) of {\"prompt\",\"completion\"}, {\"text\"} or {\"messages\"} rows.",
     OPTS, N_OPTS(OPTS), 0, -1, run};
