@@ -41,7 +41,7 @@ static const opt_spec OPTS[] = {
     OPT_SPEC_ALLOW_EXTRA_TENSORS,
     {"tokenizer", OPT_STR, NULL, "PATH", "tokenizer (required from scratch; --model brings its own)", NULL, NULL},
     {"arch", OPT_STR, "gpt2", "A", "model family from scratch", "gpt2|llama", NULL},
-    {"preset", OPT_STR, "small", "P", "model size from scratch (llama: tiny, small, smollm2-135m)",
+    {"preset", OPT_STR, "small", "P", "model size from scratch (gpt2: tiny, small, gpt2; llama: tiny, small, smollm2-135m)",
      "tiny|small|gpt2|smollm2-135m", NULL},
     {"n-layer", OPT_INT, NULL, "N", "override the preset's layers", NULL, "[1,256]"},
     {"n-head", OPT_INT, NULL, "N", "override the preset's heads", NULL, "[1,inf)"},
