@@ -11,7 +11,7 @@
 // ----------------------------------------------------------------------------------------------------
 // families
 
-static const iq_arch *const FAMILIES[] = {&iq_arch_gpt2};
+static const iq_arch *const FAMILIES[] = {&iq_arch_gpt2, &iq_arch_llama, &iq_arch_mistral, &iq_arch_qwen2, &iq_arch_qwen3};
 #define N_FAMILIES ((int)(sizeof FAMILIES / sizeof *FAMILIES))
 
 static const iq_arch *family(const char *name) {
@@ -55,16 +55,20 @@ iq_status iq_model_preset(const char *name, iq_model_config *cfg) {
     return st;
 }
 
-iq_status iq_model_config_build(const char *arch, const char *preset, const int overrides[4], int vocab,
+iq_status iq_model_config_build(const char *arch, const char *preset, const int overrides[5], int vocab,
                                 iq_model_config *cfg) {
     iq_model_config c;
     memset(&c, 0, sizeof c);
     snprintf(c.arch, sizeof c.arch, "%s", arch ? arch : "");
     iq_status st = iq_model_preset(preset ? preset : "small", &c);
     if (st) return st;
-    int *fields[4] = {&c.n_layer, &c.n_head, &c.n_embd, &c.ctx};
-    for (int i = 0; i < 4; i++)
+    const iq_arch *a = family(c.arch);
+    if (overrides[4] && !a->derive)
+        return iq_fail(IQ_EUSAGE, "--n-kv-head applies to the Llama families (%s has one key/value head per head)", a->name);
+    int *fields[5] = {&c.n_layer, &c.n_head, &c.n_embd, &c.ctx, &c.n_kv_head};
+    for (int i = 0; i < 5; i++)
         if (overrides[i]) *fields[i] = overrides[i];
+    if (a->derive) a->derive(&c);
     c.vocab = vocab;
     st = iq_model_config_check(&c);
     if (!st) *cfg = c;
@@ -85,12 +89,26 @@ const char *iq_model_config_diff(const iq_model_config *a, const iq_model_config
     if (a->ctx != b->ctx) return "ctx";
     if (a->vocab != b->vocab) return "vocab_size";
     if (a->ln_eps != b->ln_eps) return "layer_norm_epsilon";
+    if (a->n_kv_head != b->n_kv_head) return "num_key_value_heads";
+    if (a->head_dim != b->head_dim) return "head_dim";
+    if (a->n_inner != b->n_inner) return "intermediate_size";
+    if (a->rope_theta != b->rope_theta) return "rope_theta";
+    if (a->rope_factor != b->rope_factor || a->rope_low_freq != b->rope_low_freq || a->rope_high_freq != b->rope_high_freq ||
+        a->rope_orig_ctx != b->rope_orig_ctx)
+        return "rope_scaling";
+    if (a->untied != b->untied) return "tie_word_embeddings";
+    if (a->qkv_bias != b->qkv_bias || a->o_bias != b->o_bias) return "attention_bias";
+    if (a->qk_norm != b->qk_norm) return "qk_norm";
     return NULL;
 }
 
 void iq_model_config_describe(const iq_model_config *c, char *buf, size_t cap) {
-    snprintf(buf, cap, "%s L%d H%d C%d ctx %d, vocab %d", iq_model_arch_name(c), c->n_layer, c->n_head, c->n_embd, c->ctx,
-             c->vocab);
+    int k = snprintf(buf, cap, "%s L%d H%d C%d ctx %d, vocab %d", iq_model_arch_name(c), c->n_layer, c->n_head, c->n_embd,
+                     c->ctx, c->vocab);
+    if (!c->n_kv_head || k < 0 || (size_t)k >= cap) return;
+    k += snprintf(buf + k, cap - (size_t)k, ", KV %d, head_dim %d, MLP %d, rope %g%s%s%s%s", c->n_kv_head, c->head_dim,
+                  c->n_inner, (double)c->rope_theta, c->rope_factor > 0 ? " llama3" : "", c->untied ? ", untied" : ", tied",
+                  c->qkv_bias ? (c->o_bias ? ", qkvo bias" : ", qkv bias") : "", c->qk_norm ? ", qk norm" : "");
 }
 
 int iq_model_config_tensors(const iq_model_config *cfg, iq_tensor_ref *refs) { return arch_of(cfg)->tensors(cfg, refs); }

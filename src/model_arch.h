@@ -1,8 +1,8 @@
 /* model_arch.h — what an architecture file provides behind the model interface (internal to the library).
  *
- * A family (GPT-2 today) is one file that fills an iq_arch and is listed in model.c's registry. Everything
- * outside the family file — training, evaluation, generation, folders and checkpoints — goes through
- * model.h and never names a family's tensors or layers:
+ * A family is one file that fills an iq_arch (or several: model_llama.c fills one per model_type) and is
+ * listed in model.c's registry. Everything outside the family file — training, evaluation, generation,
+ * folders and checkpoints — goes through model.h and never names a family's tensors or layers:
  *   - its configuration: presets, config.json in and out (HF keys), checks;
  *   - the one parameter table: HF tensor names, shapes, offsets in the parameter arena, weight decay;
  *   - the activation arena's size for (B, T) in training and in inference mode;
@@ -49,6 +49,9 @@ typedef struct iq_arch {
     /* configuration */
     iq_status (*preset)(const char *name, iq_model_config *cfg);
     iq_status (*check)(const iq_model_config *cfg);
+    /* from scratch, after the overrides: the widths that follow from them (NULL: none; the family takes
+     * --n-kv-head only with one) */
+    void (*derive)(iq_model_config *cfg);
     iq_status (*config_from_json)(const cJSON *j, const char *path, iq_model_config *cfg); /* 65 with the reason */
     void (*config_to_json)(const iq_model_config *cfg, cJSON *j);
     /* the parameter table: count, and the refs when not NULL (offsets from the arena's start) */
@@ -72,6 +75,7 @@ typedef struct iq_arch {
 } iq_arch;
 
 extern const iq_arch iq_arch_gpt2;
+extern const iq_arch iq_arch_llama, iq_arch_mistral, iq_arch_qwen2, iq_arch_qwen3; /* model_llama.c */
 
 /* The family of that name (config.json's model_type), or NULL; the names known, for messages. */
 const iq_arch *iq_arch_find(const char *name);

@@ -122,9 +122,9 @@ static iq_status find_wanted(iq_safetensors *const *files, int nf, const char *s
 }
 
 /* Checks the files against the config before the model is allocated: every wanted tensor once, with its
- * shape and a float dtype; everything else a known buffer, an lm_head.weight of wte's shape (its values
- * are compared after loading), or an extra tensor allowed by --allow-extra-tensors. src names the folder's
- * weights in messages (model.safetensors or the shard index). */
+ * shape and a float dtype; everything else a known buffer, an lm_head.weight of the tied embedding's shape
+ * (its values are compared after loading), or an extra tensor allowed by --allow-extra-tensors. src names
+ * the folder's weights in messages (model.safetensors or the shard index). */
 static iq_status check_weights(const iq_arch *a, iq_safetensors *const *files, int nf, const char *src, wanted_tensor *w,
                                int n) {
     size_t np = a->hf_prefix ? strlen(a->hf_prefix) : 0;
@@ -154,8 +154,9 @@ static iq_status check_weights(const iq_arch *a, iq_safetensors *const *files, i
             if (iq_strmap_get(known, bare, strlen(bare), &idx) || (a->hf_buffer && a->hf_buffer(bare))) continue;
             if (strcmp(nm, "lm_head.weight") == 0) {
                 if (t->ndim != 2 || t->shape[0] != w[0].ref.shape[0] || t->shape[1] != w[0].ref.shape[1])
-                    s = iq_fail(IQ_EDATA, "%s: lm_head.weight has shape %s, not wte's %s (an untied head is not supported)",
-                                path, dims_str(t->ndim, t->shape, sh, sizeof sh), dims_str(2, w[0].ref.shape, want, sizeof want));
+                    s = iq_fail(IQ_EDATA, "%s: lm_head.weight has shape %s, not %s's %s (config.json ties the head to the embedding)",
+                                path, dims_str(t->ndim, t->shape, sh, sizeof sh), w[0].ref.name,
+                                dims_str(2, w[0].ref.shape, want, sizeof want));
                 else if (t->dtype != IQ_DT_F32 && t->dtype != IQ_DT_F16 && t->dtype != IQ_DT_BF16)
                     s = iq_fail(IQ_EDATA, "%s: lm_head.weight has dtype %s (F32, F16 or BF16 expected)", path,
                                 iq_dtype_name(t->dtype));
@@ -171,23 +172,24 @@ static iq_status check_weights(const iq_arch *a, iq_safetensors *const *files, i
     return s;
 }
 
-/* Reads the checked tensors into the model (whose table they were checked against), then compares every
- * stored lm_head.weight with the tied embedding (the first tensor). */
+/* Reads the checked tensors into the model (whose table they were checked against), then, for a tied head,
+ * compares every stored lm_head.weight with the embedding (the first tensor). */
 static iq_status read_weights(iq_model *m, iq_safetensors *const *files, int nf, const wanted_tensor *w, int n) {
     size_t np;
     float *P = iq_model_param_memory(m, &np);
     iq_status s = IQ_OK;
     for (int i = 0; i < n && !s; i++) s = iq_st_read_f32(files[w[i].file], w[i].t, P + w[i].ref.offset);
     const iq_tensor_ref *head = &w[0].ref;
-    for (int f = 0; f < nf && !s; f++) {
+    bool untied = strcmp(w[n - 1].ref.name, "lm_head.weight") == 0; /* the family's own head tensor: read above */
+    for (int f = 0; f < nf && !s && !untied; f++) {
         const iq_st_tensor *t = iq_st_find(files[f], "lm_head.weight");
         if (!t) continue;
         size_t vc = head->numel;
         float *tmp = iq_xmalloc(vc * sizeof *tmp);
         s = iq_st_read_f32(files[f], t, tmp);
         if (!s && memcmp(tmp, P + head->offset, vc * sizeof *tmp) != 0)
-            s = iq_fail(IQ_EDATA, "%s: lm_head.weight differs from wte.weight (an untied head is not supported)",
-                        iq_st_path(files[f]));
+            s = iq_fail(IQ_EDATA, "%s: lm_head.weight differs from %s (config.json ties the head to the embedding)",
+                        iq_st_path(files[f]), head->name);
         free(tmp);
     }
     return s;
@@ -327,7 +329,7 @@ iq_status iq_model_load_weights(iq_model *m, const char *dir) {
     if (s) return s;
     const char *field = iq_model_config_diff(&c, iq_model_cfg(m));
     if (field) {
-        char have[96], want[96];
+        char have[192], want[192];
         iq_model_config_describe(&c, have, sizeof have);
         iq_model_config_describe(iq_model_cfg(m), want, sizeof want);
         return iq_fail(IQ_EUSAGE, "%s: the folder's model differs in %s (%s) from the one the options build (%s)", dir,

@@ -154,8 +154,8 @@ static iq_status resolve_model(const iq_train_opts *o, run *r, iq_model_config *
         if (!st) st = iq_tok_load(o->tokenizer_path ? o->tokenizer_path : o->model_dir, &r->tok);
     } else {
         st = iq_tok_load(o->tokenizer_path, &r->tok);
-        int over[4] = {o->n_layer, o->n_head, o->n_embd, o->ctx};
-        if (!st) st = iq_model_config_build(NULL, o->preset, over, iq_tok_vocab_size(r->tok), cfg);
+        int over[5] = {o->n_layer, o->n_head, o->n_embd, o->ctx, o->n_kv_head};
+        if (!st) st = iq_model_config_build(o->arch, o->preset, over, iq_tok_vocab_size(r->tok), cfg);
     }
     if (st) return st;
     if (iq_tok_vocab_size(r->tok) > cfg->vocab)
@@ -228,6 +228,7 @@ static void dry_run(const iq_train_opts *o, run *r) {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddItemToObject(j, "options", o->options ? cJSON_Duplicate(o->options, 1) : cJSON_CreateObject());
     cJSON *mc = cJSON_AddObjectToObject(j, "model");
+    cJSON_AddStringToObject(mc, "model_type", iq_model_arch_name(cfg));
     cJSON_AddNumberToObject(mc, "n_layer", cfg->n_layer);
     cJSON_AddNumberToObject(mc, "n_head", cfg->n_head);
     cJSON_AddNumberToObject(mc, "n_embd", cfg->n_embd);

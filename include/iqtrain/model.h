@@ -1,9 +1,10 @@
 /* model.h — the model interface: a policy of some architecture family, its parameter table and its arenas.
  *
- * A family (DESIGN §10: GPT-2 today, in src/model_gpt2.c) plugs in behind this interface; nothing here
- * names a family's layers. The model's forward pass stops at the final norm: the LM head is fused with
- * the loss in iqlearn.c, which reads iq_model_lnf() and iq_model_head() and writes the gradient into
- * iq_model_dlnf() and iq_model_head_grad() before iq_model_backward().
+ * A family (DESIGN §10: GPT-2 in src/model_gpt2.c; llama, mistral, qwen2 and qwen3 in src/model_llama.c)
+ * plugs in behind this interface; nothing here names a family's layers. The model's forward pass stops at
+ * the final norm: the LM head (the embedding, or an untied lm_head.weight) is fused with the loss in
+ * iqlearn.c, which reads iq_model_lnf() and iq_model_head() and writes the gradient into iq_model_dlnf()
+ * and iq_model_head_grad() before iq_model_backward().
  *
  * Memory is llm.c-style: one arena each for parameters, gradients, activations and activation gradients,
  * sized once for (max_batch, max_seq) and never reallocated. A step may use any B <= max_batch and
@@ -26,6 +27,18 @@ typedef struct {
     int vocab;    /* from the tokenizer */
     float ln_eps; /* layer_norm_epsilon, 1e-5 */
     char arch[16]; /* the family: "gpt2" ("" means gpt2) */
+    /* Llama-family fields (src/model_llama.c); 0 / false in GPT-2 configs. ln_eps is rms_norm_eps there. */
+    int n_kv_head;        /* num_key_value_heads (grouped-query attention) */
+    int head_dim;         /* per-head width (n_embd / n_head unless config.json says) */
+    int n_inner;          /* intermediate_size of the SwiGLU MLP */
+    float rope_theta;     /* rotary base */
+    float rope_factor;    /* rope_scaling type llama3: factor (0 = no scaling), low/high_freq_factor, */
+    float rope_low_freq, rope_high_freq; /* and original_max_position_embeddings */
+    int rope_orig_ctx;
+    bool untied;          /* tie_word_embeddings false: lm_head.weight is its own tensor (the Q head) */
+    bool qkv_bias;        /* q/k/v projections have biases (qwen2, attention_bias) */
+    bool o_bias;          /* o_proj has a bias (attention_bias) */
+    bool qk_norm;         /* per-head RMSNorm of q and k before RoPE (qwen3) */
 } iq_model_config;
 
 /* The family's name of a config ("gpt2" for ""). */
@@ -33,17 +46,20 @@ const char *iq_model_arch_name(const iq_model_config *cfg);
 /* Whether a family of that name exists. */
 bool iq_model_arch_known(const char *name);
 /* A preset of the family cfg->arch names (GPT-2: "tiny" L2 H2 C64 ctx128, "small" L4 H4 C256 ctx256,
- * "gpt2" L12 H12 C768 ctx1024); keeps cfg->arch. 64 for an unknown name. */
+ * "gpt2" L12 H12 C768 ctx1024; Llama: "tiny" L2 H4 KV2 C64 ctx128, "small" L4 H4 KV2 C256 ctx256,
+ * "smollm2-135m" L30 H9 KV3 C576 ctx2048); keeps cfg->arch. 64 for an unknown name. */
 iq_status iq_model_preset(const char *name, iq_model_config *cfg);
 /* A config from scratch: the family arch ("" = gpt2), its preset (NULL = "small"), the non-zero overrides
- * {n_layer, n_head, n_embd, ctx}, and the tokenizer's vocabulary; checked. 64 with the reason. */
-iq_status iq_model_config_build(const char *arch, const char *preset, const int overrides[4], int vocab,
+ * {n_layer, n_head, n_embd, ctx, n_kv_head} (the family derives the widths that follow from them, e.g. Llama's
+ * head_dim and intermediate_size), and the tokenizer's vocabulary; checked. 64 with the reason. */
+iq_status iq_model_config_build(const char *arch, const char *preset, const int overrides[5], int vocab,
                                 iq_model_config *cfg);
 /* Checks sizes (positive, n_embd divisible by n_head, ...); 64 with the reason. */
 iq_status iq_model_config_check(const iq_model_config *cfg);
 /* The first field in which two configs differ ("n_head", ...), or NULL when they describe the same model. */
 const char *iq_model_config_diff(const iq_model_config *a, const iq_model_config *b);
-/* One-line description for messages: "gpt2 L4 H4 C256 ctx 256 vocab 1024". */
+/* One-line description for messages: "gpt2 L4 H4 C256 ctx 256 vocab 1024" (Llama families add KV heads,
+ * head_dim, intermediate size, rope and the head's tying). */
 void iq_model_config_describe(const iq_model_config *cfg, char *buf, size_t cap);
 
 /* One HF-named view into the parameter arena (a slice of a stacked tensor for per-layer names). */

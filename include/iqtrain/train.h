@@ -30,8 +30,10 @@ typedef struct {
     /* model */
     const char *model_dir;      /* NULL = from scratch */
     const char *tokenizer_path; /* required from scratch */
+    const char *arch;   /* family from scratch: "gpt2" (NULL too) or "llama" */
     const char *preset;
     int n_layer, n_head, n_embd, ctx; /* 0 = the preset's */
+    int n_kv_head;                    /* 0 = the preset's (Llama families only) */
     int max_seq_len;                  /* 0 = ctx */
     /* data */
     const char *const *data;

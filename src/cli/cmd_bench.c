@@ -35,7 +35,7 @@ static const opt_spec OPTS[] = {
 
 static int model_config(opt_set *o, iq_model_config *cfg) {
     const char *names[4] = {"n-layer", "n-head", "n-embd", "ctx"};
-    int over[4];
+    int over[5] = {0};
     for (int i = 0; i < 4; i++) over[i] = opt_is_set(o, names[i]) ? (int)opt_int(o, names[i]) : 0;
     if (iq_model_config_build(NULL, opt_str(o, "preset"), over, (int)opt_int(o, "vocab-size"), cfg)) {
         cli_error("%s", iq_last_error());

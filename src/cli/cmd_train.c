@@ -37,13 +37,16 @@ static const opt_spec OPTS[] = {
     {"epochs", OPT_FLOAT, "1", "E", "passes over the data (when --max-steps is unset)", NULL, "(0,inf)"},
     {"max-steps", OPT_INT, NULL, "N", "optimizer steps (0 = none, still writes final/)", NULL, "[0,inf)"},
     /* model */
-    {"model", OPT_STR, NULL, "DIR", "start from a model folder (ours or Hugging Face GPT-2)", NULL, NULL},
+    {"model", OPT_STR, NULL, "DIR", "start from a model folder (ours, or Hugging Face GPT-2, Llama, Mistral, Qwen2, Qwen3)", NULL, NULL},
     OPT_SPEC_ALLOW_EXTRA_TENSORS,
     {"tokenizer", OPT_STR, NULL, "PATH", "tokenizer (required from scratch; --model brings its own)", NULL, NULL},
-    {"preset", OPT_STR, "small", "P", "model size from scratch", "tiny|small|gpt2", NULL},
+    {"arch", OPT_STR, "gpt2", "A", "model family from scratch", "gpt2|llama", NULL},
+    {"preset", OPT_STR, "small", "P", "model size from scratch (gpt2: tiny, small, gpt2; llama: tiny, small, smollm2-135m)",
+     "tiny|small|gpt2|smollm2-135m", NULL},
     {"n-layer", OPT_INT, NULL, "N", "override the preset's layers", NULL, "[1,256]"},
     {"n-head", OPT_INT, NULL, "N", "override the preset's heads", NULL, "[1,inf)"},
     {"n-embd", OPT_INT, NULL, "N", "override the preset's width", NULL, "[1,16384]"},
+    {"n-kv-head", OPT_INT, NULL, "N", "override the preset's key/value heads (llama: grouped-query attention)", NULL, "[1,inf)"},
     {"ctx", OPT_INT, NULL, "N", "override the preset's positions", NULL, "[2,65536]"},
     {"max-seq-len", OPT_INT, NULL, "N", "longest training row (default: the model's ctx)", NULL, "[0,inf)"},
     /* data */
@@ -100,8 +103,11 @@ static int run(const cmd_spec *cmd, opt_set *o) {
         return IQ_EUSAGE;
     }
     if (opt_is_set(o, "model") && (opt_is_set(o, "n-layer") || opt_is_set(o, "n-head") || opt_is_set(o, "n-embd") ||
-                                   opt_is_set(o, "ctx") || strcmp(opt_source(o, "preset"), "default") != 0)) {
-        cli_error("--model brings its own size: --preset, --n-layer, --n-head, --n-embd and --ctx conflict with it");
+                                   opt_is_set(o, "ctx") || opt_is_set(o, "n-kv-head") ||
+                                   strcmp(opt_source(o, "preset"), "default") != 0 ||
+                                   strcmp(opt_source(o, "arch"), "default") != 0)) {
+        cli_error("--model brings its own architecture and size: --arch, --preset, --n-layer, --n-head, --n-kv-head, "
+                  "--n-embd and --ctx conflict with it");
         return IQ_EUSAGE;
     }
     if (strcmp(opt_str(o, "matmul-backend"), "onednn") == 0) {
@@ -139,7 +145,9 @@ static int run(const cmd_spec *cmd, opt_set *o) {
     t.max_steps = opt_is_set(o, "max-steps") ? opt_int(o, "max-steps") : -1;
     t.model_dir = opt_str(o, "model");
     t.tokenizer_path = opt_str(o, "tokenizer");
+    t.arch = opt_str(o, "arch");
     t.preset = opt_str(o, "preset");
+    t.n_kv_head = opt_is_set(o, "n-kv-head") ? (int)opt_int(o, "n-kv-head") : 0;
     t.n_layer = (int)opt_int(o, "n-layer");
     t.n_head = (int)opt_int(o, "n-head");
     t.n_embd = (int)opt_int(o, "n-embd");
@@ -183,6 +191,6 @@ static int run(const cmd_spec *cmd, opt_set *o) {
 const cmd_spec cmd_train = {
     "train",
     "[OPTIONS] DATA...",
-    "Train a GPT-2-style policy on demonstrations with IQLearn (TD-regularized MLE); --lambda 0 is plain MLE.",
+    "Train a GPT-2- or Llama-style policy on demonstrations with IQLearn (TD-regularized MLE); --lambda 0 is plain MLE.",
     "DATA are JSONL files (or gzip) of {\"prompt\",\"completion\"}, {\"text\"} or {\"messages\"} rows.",
     OPTS, N_OPTS(OPTS), 0, -1, run};

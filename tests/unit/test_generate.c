@@ -12,7 +12,7 @@
 enum { V = 53, CTX = 48, EOS = 52 };
 
 static iq_model *make_model(void) {
-    iq_model_config cfg = {2, 2, 32, CTX, V, 1e-5f, "gpt2"};
+    iq_model_config cfg = {.n_layer = 2, .n_head = 2, .n_embd = 32, .ctx = CTX, .vocab = V, .ln_eps = 1e-5f, .arch = "gpt2"};
     iq_model *m = NULL;
     if (iq_model_create(&cfg, IQ_MODEL_TRAIN, 1, CTX, &m) != IQ_OK) return NULL;
     iq_model_init(m, 11);

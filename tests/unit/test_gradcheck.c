@@ -240,7 +240,7 @@ static void make_batch(model_ctx *c, int V) {
 }
 
 static void test_model_gradient(iq_truncation tr, float lambda) {
-    iq_model_config cfg = {2, 2, 16, 16, 11, 1e-5f, "gpt2"};
+    iq_model_config cfg = {.n_layer = 2, .n_head = 2, .n_embd = 16, .ctx = 16, .vocab = 11, .ln_eps = 1e-5f, .arch = "gpt2"};
     model_ctx c = {0};
     CHECK(iq_model_create(&cfg, IQ_MODEL_TRAIN, 4, 12, &c.m) == IQ_OK);
     iq_model_init(c.m, 7);
@@ -282,7 +282,7 @@ static void test_model_gradient(iq_truncation tr, float lambda) {
 /* lambda = 0 is plain token cross-entropy: the loss equals nll bit for bit, the gradients do not depend on
  * the TD options at all, and both match a direct double-precision cross-entropy. */
 static void test_lambda0_equals_ce(void) {
-    iq_model_config cfg = {1, 2, 16, 16, 11, 1e-5f, "gpt2"};
+    iq_model_config cfg = {.n_layer = 1, .n_head = 2, .n_embd = 16, .ctx = 16, .vocab = 11, .ln_eps = 1e-5f, .arch = "gpt2"};
     model_ctx c = {0};
     CHECK(iq_model_create(&cfg, IQ_MODEL_TRAIN, 4, 12, &c.m) == IQ_OK);
     iq_model_init(c.m, 3);

@@ -1,0 +1,225 @@
+/* kernels_llama.c — the layers of the Llama families (kernels_llama.h): embedding, RMSNorm, [out, in]
+ * linear layers, rotate-half RoPE (with llama3 frequency scaling), causal grouped-query attention and the
+ * SiLU-gated MLP. Backward functions accumulate (+=). OpenMP parallel; sums over rows run in a fixed order
+ * so results do not depend on the thread count (except inside sgemm). */
+#include "iqtrain/kernels_llama.h"
+
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#include "iqtrain/matmul.h"
+#include "vecmath.h"
+
+// out (N,C) = emb[ids]
+void iq_embed_forward(float *out, const int32_t *ids, const float *emb, int N, int C) {
+#pragma omp parallel for
+    for (int i = 0; i < N; i++) memcpy(out + (size_t)i * C, emb + (size_t)ids[i] * C, (size_t)C * sizeof *out);
+}
+
+// demb (V,C) += dout (N,C) scattered by ids; parallel over channels: repeated tokens never race
+void iq_embed_backward(float *demb, const float *dout, const int32_t *ids, int N, int C) {
+#pragma omp parallel
+    {
+        int nt = omp_get_num_threads(), it = omp_get_thread_num();
+        int c0 = (int)((long)C * it / nt), c1 = (int)((long)C * (it + 1) / nt);
+        for (int i = 0; i < N; i++) {
+            const float *d = dout + (size_t)i * C;
+            float *e = demb + (size_t)ids[i] * C;
+            for (int c = c0; c < c1; c++) e[c] += d[c];
+        }
+    }
+}
+
+// out (N,C) = inp * rstd * weight; rstd (N) saved for backward
+void iq_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight, int N, int C, float eps) {
+#pragma omp parallel for
+    for (int i = 0; i < N; i++) {
+        const float *x = inp + (size_t)i * C;
+        float ss = 0.0f;
+        for (int c = 0; c < C; c++) ss += x[c] * x[c];
+        float s = 1.0f / sqrtf(ss / (float)C + eps);
+        float *o = out + (size_t)i * C;
+        for (int c = 0; c < C; c++) o[c] = (x[c] * s) * weight[c];
+        rstd[i] = s;
+    }
+}
+
+// y = x s w, s = (mean x^2 + eps)^-1/2: dx = s (w dy - x s^2 mean(x w dy)); dw = sum_rows x s dy
+void iq_rmsnorm_backward(float *dinp, float *dweight, const float *dout, const float *inp, const float *weight,
+                         const float *rstd, int N, int C) {
+#pragma omp parallel for
+    for (int i = 0; i < N; i++) {
+        const float *d = dout + (size_t)i * C, *x = inp + (size_t)i * C;
+        float *dx = dinp + (size_t)i * C, s = rstd[i], dot = 0.0f;
+        for (int c = 0; c < C; c++) dot += x[c] * weight[c] * d[c];
+        float k = s * s * dot / (float)C;
+        for (int c = 0; c < C; c++) dx[c] += s * (weight[c] * d[c] - x[c] * k);
+    }
+    /* column blocks per thread, rows in order (deterministic) */
+#pragma omp parallel
+    {
+        int nt = omp_get_num_threads(), it = omp_get_thread_num();
+        int c0 = (int)((long)C * it / nt), c1 = (int)((long)C * (it + 1) / nt);
+        for (int i = 0; i < N; i++) {
+            const float *d = dout + (size_t)i * C, *x = inp + (size_t)i * C;
+            float s = rstd[i];
+            for (int c = c0; c < c1; c++) dweight[c] += x[c] * s * d[c];
+        }
+    }
+}
+
+// out (N,OC) = inp (N,C) @ weight^T + bias
+void iq_linear_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int C, int OC) {
+    if (bias) {
+#pragma omp parallel for
+        for (int i = 0; i < N; i++) memcpy(out + (size_t)i * OC, bias, (size_t)OC * sizeof *out);
+    }
+    iq_sgemm(false, true, N, OC, C, 1.0f, inp, weight, bias ? 1.0f : 0.0f, out);
+}
+
+void iq_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                        const float *weight, int N, int C, int OC) {
+    iq_sgemm(false, false, N, C, OC, 1.0f, dout, weight, 1.0f, dinp);
+    iq_sgemm(true, false, OC, C, N, 1.0f, dout, inp, 1.0f, dweight);
+    if (!dbias) return;
+#pragma omp parallel
+    {
+        int nt = omp_get_num_threads(), it = omp_get_thread_num();
+        int o0 = (int)((long)OC * it / nt), o1 = (int)((long)OC * (it + 1) / nt);
+        for (int i = 0; i < N; i++) {
+            const float *d = dout + (size_t)i * OC;
+            for (int o = o0; o < o1; o++) dbias[o] += d[o];
+        }
+    }
+}
+
+// theta^(-2i/D); llama3: wavelengths beyond orig_ctx/low_freq are divided by factor, below orig_ctx/high_freq
+// kept, and in between interpolated by smooth = (orig_ctx/wavelen - low) / (high - low)
+void iq_rope_freqs(double *inv_freq, int D, double theta, double factor, double low_freq, double high_freq, int orig_ctx) {
+    for (int i = 0; i < D / 2; i++) {
+        double f = 1.0 / pow(theta, (double)(2 * i) / (double)D);
+        if (factor > 0.0) {
+            double wavelen = 2.0 * M_PI / f, low_wl = orig_ctx / low_freq, high_wl = orig_ctx / high_freq;
+            if (wavelen > low_wl) f /= factor;
+            else if (wavelen >= high_wl) {
+                double smooth = (orig_ctx / wavelen - low_freq) / (high_freq - low_freq);
+                f = (1.0 - smooth) * f / factor + smooth * f;
+            }
+        }
+        inv_freq[i] = f;
+    }
+}
+
+void iq_rope_table(float *cos_t, float *sin_t, const int *pos, int n, const double *inv_freq, int D) {
+    int h = D / 2;
+    for (int r = 0; r < n; r++) {
+        double p = pos ? pos[r] : r;
+        for (int i = 0; i < h; i++) {
+            double a = p * inv_freq[i];
+            cos_t[(size_t)r * h + i] = (float)cos(a);
+            sin_t[(size_t)r * h + i] = (float)sin(a);
+        }
+    }
+}
+
+/* (x1, x2) -> (x1 c - x2 s, x2 c + x1 s) with sign = 1; the transpose with sign = -1 */
+static void rope_apply(float *x, const float *cos_t, const float *sin_t, int N, int T, int H, int D, float sign) {
+    int h2 = D / 2;
+#pragma omp parallel for
+    for (int r = 0; r < N; r++) {
+        const float *c = cos_t + (size_t)(r % T) * h2, *s = sin_t + (size_t)(r % T) * h2;
+        for (int h = 0; h < H; h++) {
+            float *a = x + ((size_t)r * H + h) * D, *b = a + h2;
+            for (int i = 0; i < h2; i++) {
+                float x1 = a[i], x2 = b[i], si = sign * s[i];
+                a[i] = x1 * c[i] - x2 * si;
+                b[i] = x2 * c[i] + x1 * si;
+            }
+        }
+    }
+}
+
+void iq_rope_forward(float *x, const float *cos_t, const float *sin_t, int N, int T, int H, int D) {
+    rope_apply(x, cos_t, sin_t, N, T, H, D, 1.0f);
+}
+
+void iq_rope_backward(float *dx, const float *cos_t, const float *sin_t, int N, int T, int H, int D) {
+    rope_apply(dx, cos_t, sin_t, N, T, H, D, -1.0f);
+}
+
+/* causal softmax of the rows of a (T,T) in place (columns > t zeroed) */
+static void causal_softmax(float *a, int T) {
+    for (int t = 0; t < T; t++) {
+        float *row = a + (size_t)t * T, maxv = -INFINITY, sum = 0.0f;
+        for (int t2 = 0; t2 <= t; t2++) maxv = row[t2] > maxv ? row[t2] : maxv;
+#pragma omp simd
+        for (int t2 = 0; t2 <= t; t2++) row[t2] = iq_vexp(row[t2] - maxv);
+        for (int t2 = 0; t2 <= t; t2++) sum += row[t2];
+        float inv = 1.0f / sum;
+        for (int t2 = 0; t2 <= t; t2++) row[t2] *= inv;
+        for (int t2 = t + 1; t2 < T; t2++) row[t2] = 0.0f;
+    }
+}
+
+// per (batch, query head): S = Q K^T / sqrt(D) on the strided columns, causal softmax, out = P V
+void iq_gqa_forward(float *out, float *att, const float *q, const float *k, const float *v, int B, int T, int Hq, int Hk,
+                    int D) {
+    int QW = Hq * D, KW = Hk * D, G = Hq / Hk;
+    float scale = 1.0f / sqrtf((float)D);
+#pragma omp parallel for collapse(2)
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < Hq; h++) {
+            const float *qh = q + (size_t)b * T * QW + (size_t)h * D;
+            const float *kh = k + (size_t)b * T * KW + (size_t)(h / G) * D, *vh = v + (size_t)b * T * KW + (size_t)(h / G) * D;
+            float *a = att + ((size_t)b * Hq + h) * T * T;
+            iq_sgemm_ld(false, true, T, T, D, scale, qh, QW, kh, KW, 0.0f, a, T);
+            causal_softmax(a, T);
+            iq_sgemm_ld(false, false, T, D, T, 1.0f, a, T, vh, KW, 0.0f, out + (size_t)b * T * QW + (size_t)h * D, QW);
+        }
+}
+
+// dV += P^T dO; dP = dO V^T; dS = P (dP - rowsum(P dP)) / sqrt(D); dQ += dS K; dK += dS^T Q. Parallel over
+// (batch, key/value head): the query heads of a group add into the same dK, dV one after the other.
+void iq_gqa_backward(float *dq, float *dk, float *dv, float *datt, const float *dout, const float *q, const float *k,
+                     const float *v, const float *att, int B, int T, int Hq, int Hk, int D) {
+    int QW = Hq * D, KW = Hk * D, G = Hq / Hk;
+    float scale = 1.0f / sqrtf((float)D);
+#pragma omp parallel for collapse(2)
+    for (int b = 0; b < B; b++)
+        for (int kh = 0; kh < Hk; kh++)
+            for (int h = kh * G; h < (kh + 1) * G; h++) {
+                size_t qo = (size_t)b * T * QW + (size_t)h * D, ko = (size_t)b * T * KW + (size_t)kh * D;
+                const float *a = att + ((size_t)b * Hq + h) * T * T, *d = dout + qo;
+                float *da = datt + ((size_t)b * Hq + h) * T * T;
+                iq_sgemm_ld(true, false, T, D, T, 1.0f, a, T, d, QW, 1.0f, dv + ko, KW);
+                iq_sgemm_ld(false, true, T, T, D, 1.0f, d, QW, v + ko, KW, 0.0f, da, T);
+                for (int t = 0; t < T; t++) {
+                    const float *ar = a + (size_t)t * T;
+                    float *dr = da + (size_t)t * T, dot = 0.0f;
+                    for (int t2 = 0; t2 <= t; t2++) dot += ar[t2] * dr[t2];
+                    for (int t2 = 0; t2 <= t; t2++) dr[t2] = ar[t2] * (dr[t2] - dot) * scale;
+                    for (int t2 = t + 1; t2 < T; t2++) dr[t2] = 0.0f;
+                }
+                iq_sgemm_ld(false, false, T, D, T, 1.0f, da, T, k + ko, KW, 1.0f, dq + qo, QW);
+                iq_sgemm_ld(true, false, T, D, T, 1.0f, da, T, q + qo, QW, 1.0f, dk + ko, KW);
+            }
+}
+
+static inline float sigmoid(float x) { return 1.0f / (1.0f + iq_vexp(-x)); }
+
+// out = gate sigmoid(gate) * up
+void iq_swiglu_forward(float *out, const float *gate, const float *up, size_t N) {
+#pragma omp parallel for simd
+    for (size_t i = 0; i < N; i++) out[i] = gate[i] * sigmoid(gate[i]) * up[i];
+}
+
+// silu'(g) = s (1 + g (1 - s)), s = sigmoid(g)
+void iq_swiglu_backward(float *dgate, float *dup, const float *dout, const float *gate, const float *up, size_t N) {
+#pragma omp parallel for simd
+    for (size_t i = 0; i < N; i++) {
+        float g = gate[i], s = sigmoid(g);
+        dgate[i] += dout[i] * up[i] * s * (1.0f + g * (1.0f - s));
+        dup[i] += dout[i] * g * s;
+    }
+}
