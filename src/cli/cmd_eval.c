@@ -22,6 +22,8 @@ static const opt_spec OPTS[] = {
     {"max-seq-len", OPT_INT, NULL, "N", "truncate rows (default: the model's ctx)", NULL},
     {"skip-bad-rows", OPT_FLAG, NULL, NULL, "skip and count bad rows instead of stopping", NULL},
     {"threads", OPT_INT, NULL, "N", "threads (default: the CPUs of this process's affinity mask)", NULL},
+    {"matmul-backend", OPT_STR, "auto", "B", "matrix product backend", "auto|openblas|onednn"},
+    {"matmul-precision", OPT_STR, "fp32", "P", "matmul input precision", "fp32|bf16"},
     {"num-samples", OPT_INT, NULL, "K", "generate K samples per prompt at each --temperatures setting", NULL},
     {"temperatures", OPT_LIST, NULL, "T,...", "sampling temperatures, e.g. 0.1,0.3,0.5,0.7,1.0", NULL},
     {"beam", OPT_INT, NULL, "N", "also evaluate beam search with N beams", NULL},
@@ -52,6 +54,10 @@ static int run(const cmd_spec *cmd, opt_set *o) {
         return IQ_EUSAGE;
     }
     iq_set_threads(threads);
+    if (iq_matmul_configure(opt_str(o, "matmul-backend"), opt_str(o, "matmul-precision"))) {
+        cli_error("%s", iq_last_error());
+        return IQ_EUSAGE;
+    }
     iq_checkpoint_allow_extra_tensors(opt_flag(o, "allow-extra-tensors"));
     char **files;
     int n = args_files(o, "data", true, &files);

@@ -24,6 +24,8 @@ static const opt_spec GEN_OPTS[] = {
     {"out", OPT_STR, NULL, "DIR", "write DIR/samples.jsonl (default: stdout)", NULL},
     {"skip-bad-rows", OPT_FLAG, NULL, NULL, "skip and count bad rows instead of stopping", NULL},
     {"threads", OPT_INT, NULL, "N", "threads (default: the CPUs of this process's affinity mask)", NULL},
+    {"matmul-backend", OPT_STR, "auto", "B", "matrix product backend", "auto|openblas|onednn"},
+    {"matmul-precision", OPT_STR, "fp32", "P", "matmul input precision", "fp32|bf16"},
     {"config", OPT_STR, NULL, "FILE.json", "read options from a JSON file (flags override it)", NULL},
 };
 
@@ -34,6 +36,10 @@ static int set_threads(opt_set *o) {
         return IQ_EUSAGE;
     }
     iq_set_threads(threads);
+    if (iq_matmul_configure(opt_str(o, "matmul-backend"), opt_str(o, "matmul-precision"))) {
+        cli_error("%s", iq_last_error());
+        return IQ_EUSAGE;
+    }
     iq_checkpoint_allow_extra_tensors(opt_flag(o, "allow-extra-tensors"));
     return 0;
 }
@@ -102,6 +108,8 @@ static const opt_spec SCORE_OPTS[] = {
     {"out", OPT_STR, NULL, "DIR", "write DIR/scores.jsonl (default: stdout)", NULL},
     {"skip-bad-rows", OPT_FLAG, NULL, NULL, "skip and count bad rows instead of stopping", NULL},
     {"threads", OPT_INT, NULL, "N", "threads (default: the CPUs of this process's affinity mask)", NULL},
+    {"matmul-backend", OPT_STR, "auto", "B", "matrix product backend", "auto|openblas|onednn"},
+    {"matmul-precision", OPT_STR, "fp32", "P", "matmul input precision", "fp32|bf16"},
     {"config", OPT_STR, NULL, "FILE.json", "read options from a JSON file (flags override it)", NULL},
 };
 

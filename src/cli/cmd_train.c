@@ -104,14 +104,10 @@ static int run(const cmd_spec *cmd, opt_set *o) {
         cli_error("--model brings its own size: --preset, --n-layer, --n-head, --n-embd and --ctx conflict with it");
         return IQ_EUSAGE;
     }
-    if (strcmp(opt_str(o, "matmul-backend"), "onednn") == 0) {
-        cli_error("this build has only the OpenBLAS backend (--matmul-backend openblas|auto): oneDNN measured no "
-                  "faster on AVX2 and is not linked (README, Performance)");
+    if (iq_matmul_configure(opt_str(o, "matmul-backend"), opt_str(o, "matmul-precision"))) {
+        cli_error("%s", iq_last_error());
         return IQ_EUSAGE;
     }
-    if (strcmp(opt_str(o, "matmul-precision"), "bf16") == 0)
-        fprintf(stderr, "iqtrain: notice: --matmul-precision bf16: this build has no bf16 matmul backend (OpenBLAS is "
-                        "fp32 only), training in fp32\n");
     static const char *const LS[] = {"constant", "linear", "cosine"};
     static const char *const LRS[] = {"cosine", "linear", "constant"};
     static const char *const SD[] = {"f32", "bf16", "f16"};
