@@ -145,6 +145,11 @@ iq_status iq_matmul_configure(const char *backend, const char *precision) {
         b = IQ_MM_OPENBLAS;
         p = IQ_MM_FP32;
     }
+    if (p == IQ_MM_BF16 && strcmp(iq_dnnl_impl(true), "unavailable") == 0) {
+        iq_info("notice: --matmul-precision bf16: oneDNN %s has no bf16 matmul for this CPU (%s): running in fp32",
+                iq_dnnl_version(), iq_cpu_flags());
+        p = IQ_MM_FP32;
+    }
 #endif
     g_backend = b;
     g_precision = p;
