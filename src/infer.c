@@ -153,6 +153,6 @@ void iq_infer_step(iq_infer *inf, const int *slots, const int32_t *tokens, int B
     /* the last new position of each slot -> ln_f -> logits */
     for (int b = 0; b < B; b++) memcpy(inf->ln + (size_t)b * C, inf->x + ((size_t)b * n + n - 1) * C, (size_t)C * sizeof(float));
     iq_layernorm_forward(inf->last, inf->mean, inf->rstd, inf->ln, p->lnfw, p->lnfb, B, C, c->ln_eps);
-    iq_sgemm(false, true, B, V, C, 1.0f, inf->last, p->wte, 0.0f, logits);
+    iq_sgemm_w(false, true, B, V, C, 1.0f, inf->last, p->wte, 0.0f, logits);
     for (int b = 0; b < B; b++) inf->len[slots[b]] += n;
 }

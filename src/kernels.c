@@ -105,13 +105,13 @@ void iq_layernorm_backward(float *dinp, float *dweight, float *dbias, const floa
 void iq_matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int C, int OC) {
 #pragma omp parallel for
     for (int i = 0; i < N; i++) memcpy(out + (size_t)i * OC, bias, (size_t)OC * sizeof *out);
-    iq_sgemm(false, false, N, OC, C, 1.0f, inp, weight, 1.0f, out);
+    iq_sgemm_w(false, false, N, OC, C, 1.0f, inp, weight, 1.0f, out);
 }
 
 // dinp (N,C) += dout (N,OC) @ weight^T; dweight (C,OC) += inp^T @ dout; dbias (OC) += sum_N dout
 void iq_matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                             const float *weight, int N, int C, int OC) {
-    iq_sgemm(false, true, N, C, OC, 1.0f, dout, weight, 1.0f, dinp);
+    iq_sgemm_w(false, true, N, C, OC, 1.0f, dout, weight, 1.0f, dinp);
     iq_sgemm(true, false, C, OC, N, 1.0f, inp, dout, 1.0f, dweight);
     /* column blocks per thread, rows in order: contiguous reads, deterministic sums */
 #pragma omp parallel

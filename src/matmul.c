@@ -74,18 +74,43 @@ void iq_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, cons
     iq_sgemm_ld(trans_a, trans_b, M, N, K, alpha, A, trans_a ? M : K, B, trans_b ? K : N, beta, C, N);
 }
 
-void iq_sgemm_ld(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
-                 int ldb, float beta, float *C, int ldc) {
+/* the configured product; b_param: B is a parameter (iq_sgemm_w) */
+static void gemm(bool b_param, bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                 const float *B, int ldb, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0 || K <= 0) return;
 #ifdef IQ_ONEDNN
     if (g_backend == IQ_MM_ONEDNN && !omp_in_parallel()) {
-        if (iq_dnnl_gemm(g_precision == IQ_MM_BF16, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))
+        bool bf16 = g_precision == IQ_MM_BF16;
+        if (b_param ? iq_dnnl_gemm_w(bf16, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
+                    : iq_dnnl_gemm(bf16, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))
             return;
         static int warned;
         if (!warned++) iq_warn("oneDNN refused a %d x %d x %d product: OpenBLAS fp32 runs it (and any other)", M, N, K);
     }
+#else
+    (void)b_param;
 #endif
     iq_sgemm_fp32_ld(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void iq_sgemm_ld(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                 int ldb, float beta, float *C, int ldc) {
+    gemm(false, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void iq_sgemm_w(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A, const float *W, float beta,
+                float *C) {
+    if (K <= 0) {
+        iq_sgemm(trans_a, trans_b, M, N, K, alpha, A, W, beta, C);
+        return;
+    }
+    gemm(true, trans_a, trans_b, M, N, K, alpha, A, trans_a ? M : K, W, trans_b ? K : N, beta, C, N);
+}
+
+void iq_matmul_params_changed(void) {
+#ifdef IQ_ONEDNN
+    iq_dnnl_params_changed();
+#endif
 }
 
 // ----------------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 /* matmul_onednn.c — matrix products on oneDNN's matmul primitive (fp32, and bf16 operands with fp32
  * accumulation and output), primitives cached per shape. Sections: bf16 conversion · the primitive cache ·
- * products · facts. */
+ * bf16 copies of parameters · products · facts. */
 #ifdef IQ_ONEDNN /* the whole file: the build links oneDNN (CMake IQTRAIN_ONEDNN) */
 #include "matmul_onednn.h"
 
@@ -187,9 +187,6 @@ static entry *cache_get(const key *k) {
     return victim;
 }
 
-// ----------------------------------------------------------------------------------------------------
-// products
-
 static bool execute(entry *e, const void *a, const void *b, float *c) {
     if (dnnl_memory_set_data_handle(e->src, (void *)a) || dnnl_memory_set_data_handle(e->wei, (void *)b) ||
         dnnl_memory_set_data_handle(e->dst, c))
@@ -198,8 +195,68 @@ static bool execute(entry *e, const void *a, const void *b, float *c) {
     return dnnl_primitive_execute(e->prim, g_stream, 3, args) == dnnl_success && dnnl_stream_wait(g_stream) == dnnl_success;
 }
 
-bool iq_dnnl_gemm(bool bf16, bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
-                  const float *B, int ldb, float beta, float *C, int ldc) {
+// ----------------------------------------------------------------------------------------------------
+// bf16 copies of parameters
+
+/* A parameter B's bf16 copy is valid while the parameter version is the one it was made at and a few sampled
+ * values of B still match (a guard against parameters written without iq_dnnl_params_changed). */
+typedef struct {
+    const float *src;
+    int rows, cols, ld;
+    unsigned long version;
+    uint32_t fingerprint;
+    uint16_t *bf;
+} param_copy;
+
+enum { PARAM_COPIES = 256 };
+static param_copy g_params[PARAM_COPIES];
+static int g_n_params;
+static unsigned long g_param_version = 1;
+
+void iq_dnnl_params_changed(void) {
+    pthread_mutex_lock(&g_lock);
+    g_param_version++;
+    pthread_mutex_unlock(&g_lock);
+}
+
+static uint32_t fingerprint(const float *src, int rows, int cols, int ld) {
+    uint32_t h = 2166136261u;
+    long n = (long)rows * cols;
+    for (int i = 0; i < 16; i++) {
+        long at = n * i / 16 + (i == 15 ? n - 1 - n * 15 / 16 : 0); /* 15 spread samples and the last value */
+        uint32_t u;
+        memcpy(&u, src + at / cols * (long)ld + at % cols, sizeof u);
+        h = (h ^ u) * 16777619u;
+    }
+    return h;
+}
+
+/* The bf16 copy of parameter src (rows x cols, row stride ld), converted now if stale; NULL if out of slots. */
+static const uint16_t *param_bf16(const float *src, int rows, int cols, int ld) {
+    uint32_t fp = fingerprint(src, rows, cols, ld);
+    param_copy *c = NULL;
+    for (int i = 0; i < g_n_params && !c; i++)
+        if (g_params[i].src == src && g_params[i].rows == rows && g_params[i].cols == cols && g_params[i].ld == ld)
+            c = &g_params[i];
+    if (c && c->version == g_param_version && c->fingerprint == fp) return c->bf;
+    if (!c) {
+        if (g_n_params == PARAM_COPIES) return NULL;
+        uint16_t *bf = aligned_alloc(64, ((size_t)rows * cols * sizeof *bf + 63) / 64 * 64);
+        if (!bf) return NULL;
+        c = &g_params[g_n_params++];
+        *c = (param_copy){src, rows, cols, ld, 0, 0, bf};
+    }
+    convert_rows(c->bf, src, rows, cols, ld);
+    c->version = g_param_version;
+    c->fingerprint = fp;
+    return c->bf;
+}
+
+// ----------------------------------------------------------------------------------------------------
+// products
+
+static bool gemm(bool bf16, bool b_param, bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
+                 const float *B, int ldb, float beta, float *C, int ldc) {
     if (!g_engine && !iq_dnnl_init()) return false;
     pthread_mutex_lock(&g_lock);
     const void *a = A, *b = B;
@@ -207,11 +264,16 @@ bool iq_dnnl_gemm(bool bf16, bool ta, bool tb, int M, int N, int K, float alpha,
     if (bf16) {
         /* stored shapes: A is (M,K) or (K,M), B is (K,N) or (N,K); packed to their natural leading dimension */
         int ar = ta ? K : M, ac = ta ? M : K, br = tb ? N : K, bc = tb ? K : N;
-        uint16_t *a16 = scratch_get(&g_abuf, (size_t)ar * ac), *b16 = scratch_get(&g_bbuf, (size_t)br * bc);
+        uint16_t *a16 = scratch_get(&g_abuf, (size_t)ar * ac);
+        const uint16_t *b16 = b_param ? param_bf16(B, br, bc, ldb) : NULL;
+        if (!b16) {
+            uint16_t *s = scratch_get(&g_bbuf, (size_t)br * bc);
+            if (s) convert_rows(s, B, br, bc, ldb);
+            b16 = s;
+        }
         ok = a16 && b16;
         if (ok) {
             convert_rows(a16, A, ar, ac, lda);
-            convert_rows(b16, B, br, bc, ldb);
             a = a16;
             b = b16;
             lda = ac;
@@ -223,6 +285,16 @@ bool iq_dnnl_gemm(bool bf16, bool ta, bool tb, int M, int N, int K, float alpha,
     ok = e && execute(e, a, b, C);
     pthread_mutex_unlock(&g_lock);
     return ok;
+}
+
+bool iq_dnnl_gemm(bool bf16, bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
+                  const float *B, int ldb, float beta, float *C, int ldc) {
+    return gemm(bf16, false, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+bool iq_dnnl_gemm_w(bool bf16, bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
+                    const float *B, int ldb, float beta, float *C, int ldc) {
+    return gemm(bf16, true, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 // ----------------------------------------------------------------------------------------------------

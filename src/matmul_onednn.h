@@ -15,6 +15,11 @@ bool iq_dnnl_init(void);
  * one thread, outside parallel regions. false if oneDNN refused the product (the caller falls back). */
 bool iq_dnnl_gemm(bool bf16, bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A, int lda,
                   const float *B, int ldb, float beta, float *C, int ldc);
+/* The same where B is a parameter: with bf16 its rounded copy is kept (one per distinct B, up to 256) and
+ * reused while the parameter version (iq_dnnl_params_changed) and a fingerprint of B are unchanged. */
+bool iq_dnnl_gemm_w(bool bf16, bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                    const float *B, int ldb, float beta, float *C, int ldc);
+void iq_dnnl_params_changed(void);
 
 /* oneDNN's implementation name for a 256 x 256 x 256 product at that precision ("brg:avx512_core_bf16"). */
 const char *iq_dnnl_impl(bool bf16);

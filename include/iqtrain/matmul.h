@@ -37,6 +37,14 @@ void iq_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, cons
 void iq_sgemm_ld(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                  int ldb, float beta, float *C, int ldc);
 
+/* iq_sgemm where B is a model parameter (a weight matrix): at bf16 its rounded copy is made once and reused
+ * until iq_matmul_params_changed() — one conversion per optimizer step instead of one per product, and one
+ * per model in generation. The optimizer (iq_adamw_step) calls it; so must any other code that writes
+ * parameters between products (a sampled fingerprint of B also catches most writes that forget to). */
+void iq_sgemm_w(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A, const float *W, float beta,
+                float *C);
+void iq_matmul_params_changed(void);
+
 /* The same, always fp32 on OpenBLAS whatever the configuration; callable from inside parallel regions. */
 void iq_sgemm_fp32_ld(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A, int lda,
                       const float *B, int ldb, float beta, float *C, int ldc);

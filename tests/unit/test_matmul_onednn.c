@@ -1,7 +1,7 @@
 /* test_matmul_onednn.c — the oneDNN backend of iq_sgemm against a naive double reference: every transpose
  * combination, odd sizes, alpha/beta and strides, in fp32 and bf16; repeatable results; the primitive
  * cache past its capacity; products inside a parallel region; bf16 rounding; configuration errors and
- * the facts. Exits 77 (skipped) in a build without oneDNN, and after the fp32 checks when oneDNN has no
+ * the facts; bf16 copies of parameters (iq_sgemm_w) and their invalidation. Exits 77 (skipped) in a build without oneDNN, and after the fp32 checks when oneDNN has no
  * bf16 matmul on this CPU.
  *
  * Tolerances (err = |got - want| / (|alpha| sum_k |a_k b_k| + |want|), want from the fp32 operands):
@@ -137,6 +137,37 @@ static void test_in_parallel(void) {
     CHECK_MSG(bad == 0, "%d products inside a parallel region were not fp32-accurate", bad);
 }
 
+/* iq_sgemm_w (B a parameter, its bf16 copy kept): the same bits as iq_sgemm, and a changed parameter is seen
+ * after iq_matmul_params_changed() (the optimizer's call) and, as a guard, when all of it changed without it */
+static void test_param_copies(void) {
+    int M = 48, N = 80, K = 64;
+    unsigned seed = 21;
+    float *A = malloc(sizeof(float) * M * K), *W = malloc(sizeof(float) * K * N);
+    float *C1 = malloc(sizeof(float) * M * N), *C2 = malloc(sizeof(float) * M * N);
+    for (int i = 0; i < M * K; i++) A[i] = frand(&seed);
+    for (int i = 0; i < K * N; i++) W[i] = frand(&seed);
+    for (int tb = 0; tb < 2; tb++) {
+        iq_sgemm(false, tb, M, N, K, 1.0f, A, W, 0.0f, C1);
+        iq_sgemm_w(false, tb, M, N, K, 1.0f, A, W, 0.0f, C2);
+        CHECK(memcmp(C1, C2, sizeof(float) * M * N) == 0);
+        iq_sgemm_w(false, tb, M, N, K, 1.0f, A, W, 0.0f, C2); /* from the kept copy */
+        CHECK(memcmp(C1, C2, sizeof(float) * M * N) == 0);
+    }
+    W[5] += 1.0f; /* one value: the fingerprint does not see it, the optimizer's call does */
+    iq_matmul_params_changed();
+    iq_sgemm(false, false, M, N, K, 1.0f, A, W, 0.0f, C1);
+    iq_sgemm_w(false, false, M, N, K, 1.0f, A, W, 0.0f, C2);
+    CHECK(memcmp(C1, C2, sizeof(float) * M * N) == 0);
+    for (int i = 0; i < K * N; i++) W[i] *= 2.0f; /* all of it, without the call: the fingerprint sees it */
+    iq_sgemm(false, false, M, N, K, 1.0f, A, W, 0.0f, C1);
+    iq_sgemm_w(false, false, M, N, K, 1.0f, A, W, 0.0f, C2);
+    CHECK(memcmp(C1, C2, sizeof(float) * M * N) == 0);
+    free(A);
+    free(W);
+    free(C1);
+    free(C2);
+}
+
 static void test_bf16_rounding(void) {
     const float xs[] = {0.0f, -0.0f, 1.0f, 1.00390625f /* tie, even below */, 1.01171875f /* tie, odd below */,
                         3.14159265f, -2.5e-3f, 1e-40f, 3.4e38f, INFINITY, -INFINITY, NAN};
@@ -178,6 +209,7 @@ int main(void) {
     test_products(false);
     test_repeat_and_cache();
     test_in_parallel();
+    test_param_copies();
     CHECK(iq_matmul_configure("onednn", "bf16") == IQ_OK);
     bool bf16 = iq_matmul_precision() == IQ_MM_BF16;
     if (bf16) {
@@ -185,6 +217,7 @@ int main(void) {
         test_products(true);
         test_repeat_and_cache();
         test_in_parallel();
+        test_param_copies();
     } else {
         printf("oneDNN has no bf16 matmul on this CPU: the bf16 checks are skipped\n");
     }
