@@ -79,8 +79,11 @@ static void gemm(bool b_param, bool trans_a, bool trans_b, int M, int N, int K, 
                  const float *B, int ldb, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0 || K <= 0) return;
 #ifdef IQ_ONEDNN
-    if (g_backend == IQ_MM_ONEDNN && !omp_in_parallel()) {
-        bool bf16 = g_precision == IQ_MM_BF16;
+    bool bf16 = g_precision == IQ_MM_BF16;
+    /* fp32 rows of a decoding step stay on OpenBLAS's sgemv (oneDNN's matmul ran 1-row products of config S
+     * at half its speed: generation 347 vs 702 tok/s) */
+    bool skinny = !bf16 && !trans_a && M <= IQ_SKINNY_M;
+    if (g_backend == IQ_MM_ONEDNN && !omp_in_parallel() && !skinny) {
         if (b_param ? iq_dnnl_gemm_w(bf16, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
                     : iq_dnnl_gemm(bf16, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))
             return;
