@@ -111,8 +111,10 @@ void iq_matmul_forward(float *out, const float *inp, const float *weight, const 
 // dinp (N,C) += dout (N,OC) @ weight^T; dweight (C,OC) += inp^T @ dout; dbias (OC) += sum_N dout
 void iq_matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                             const float *weight, int N, int C, int OC) {
+    iq_matmul_group_begin(); /* dout is rounded to bf16 once for both products */
     iq_sgemm_w(false, true, N, C, OC, 1.0f, dout, weight, 1.0f, dinp);
     iq_sgemm(true, false, C, OC, N, 1.0f, inp, dout, 1.0f, dweight);
+    iq_matmul_group_end();
     /* column blocks per thread, rows in order: contiguous reads, deterministic sums */
 #pragma omp parallel
     {

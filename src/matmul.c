@@ -116,6 +116,18 @@ void iq_matmul_params_changed(void) {
 #endif
 }
 
+void iq_matmul_group_begin(void) {
+#ifdef IQ_ONEDNN
+    iq_dnnl_group_begin();
+#endif
+}
+
+void iq_matmul_group_end(void) {
+#ifdef IQ_ONEDNN
+    iq_dnnl_group_end();
+#endif
+}
+
 // ----------------------------------------------------------------------------------------------------
 // configuration
 

@@ -1,6 +1,6 @@
 /* matmul_onednn.c — matrix products on oneDNN's matmul primitive (fp32, and bf16 operands with fp32
  * accumulation and output), primitives cached per shape. Sections: bf16 conversion · the primitive cache ·
- * bf16 copies of parameters · products · facts. */
+ * bf16 copies of parameters · groups · products · facts. */
 #ifdef IQ_ONEDNN /* the whole file: the build links oneDNN (CMake IQTRAIN_ONEDNN) */
 #include "matmul_onednn.h"
 
@@ -255,6 +255,56 @@ static const uint16_t *param_bf16(const float *src, int rows, int cols, int ld) 
 // ----------------------------------------------------------------------------------------------------
 // products
 
+// ----------------------------------------------------------------------------------------------------
+// groups: operands shared by consecutive products
+
+/* Between iq_dnnl_group_begin and _end the caller promises that no operand of the group's products is
+ * written (except as a product's own output C, never read again in the group): an operand's bf16 copy is
+ * then made once and reused by the later products that read the same rows (a layer's output gradient feeds
+ * both its input and its weight gradient). */
+enum { MEMO_SLOTS = 4 };
+typedef struct {
+    const float *src;
+    int rows, cols, ld;
+    scratch buf;
+} memo;
+static memo g_memo[MEMO_SLOTS];
+static int g_group, g_n_memo;
+
+void iq_dnnl_group_begin(void) {
+    g_group = 1;
+    g_n_memo = 0;
+}
+
+void iq_dnnl_group_end(void) {
+    g_group = 0;
+    g_n_memo = 0;
+}
+
+/* The bf16 copy of an operand (rows x cols, row stride ld): from the group's memo, or converted into a memo
+ * slot, or into `fallback` outside groups or when the slots are full. NULL when out of memory. */
+static const uint16_t *operand_bf16(const float *src, int rows, int cols, int ld, scratch *fallback) {
+    for (int i = 0; g_group && i < g_n_memo; i++) {
+        memo *m = &g_memo[i];
+        if (m->src == src && m->rows == rows && m->cols == cols && m->ld == ld) return m->buf.p;
+    }
+    scratch *dst = fallback;
+    if (g_group && g_n_memo < MEMO_SLOTS) {
+        memo *m = &g_memo[g_n_memo];
+        dst = &m->buf;
+        if (scratch_get(dst, (size_t)rows * cols)) {
+            m->src = src, m->rows = rows, m->cols = cols, m->ld = ld;
+            g_n_memo++;
+        }
+    }
+    uint16_t *out = scratch_get(dst, (size_t)rows * cols);
+    if (out) convert_rows(out, src, rows, cols, ld);
+    return out;
+}
+
+// ----------------------------------------------------------------------------------------------------
+// products
+
 static bool gemm(bool bf16, bool b_param, bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
                  const float *B, int ldb, float beta, float *C, int ldc) {
     if (!g_engine && !iq_dnnl_init()) return false;
@@ -264,21 +314,14 @@ static bool gemm(bool bf16, bool b_param, bool ta, bool tb, int M, int N, int K,
     if (bf16) {
         /* stored shapes: A is (M,K) or (K,M), B is (K,N) or (N,K); packed to their natural leading dimension */
         int ar = ta ? K : M, ac = ta ? M : K, br = tb ? N : K, bc = tb ? K : N;
-        uint16_t *a16 = scratch_get(&g_abuf, (size_t)ar * ac);
         const uint16_t *b16 = b_param ? param_bf16(B, br, bc, ldb) : NULL;
-        if (!b16) {
-            uint16_t *s = scratch_get(&g_bbuf, (size_t)br * bc);
-            if (s) convert_rows(s, B, br, bc, ldb);
-            b16 = s;
-        }
+        if (!b16) b16 = operand_bf16(B, br, bc, ldb, &g_bbuf);
+        const uint16_t *a16 = operand_bf16(A, ar, ac, lda, &g_abuf);
         ok = a16 && b16;
-        if (ok) {
-            convert_rows(a16, A, ar, ac, lda);
-            a = a16;
-            b = b16;
-            lda = ac;
-            ldb = bc;
-        }
+        a = a16;
+        b = b16;
+        lda = ac;
+        ldb = bc;
     }
     key k = {bf16, ta, tb, M, N, K, lda, ldb, ldc, omp_get_max_threads(), alpha, beta};
     entry *e = ok ? cache_get(&k) : NULL;

@@ -20,6 +20,9 @@ bool iq_dnnl_gemm(bool bf16, bool trans_a, bool trans_b, int M, int N, int K, fl
 bool iq_dnnl_gemm_w(bool bf16, bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A, int lda,
                     const float *B, int ldb, float beta, float *C, int ldc);
 void iq_dnnl_params_changed(void);
+/* A group of products whose operands are not written in between: bf16 copies are shared (matmul.h). */
+void iq_dnnl_group_begin(void);
+void iq_dnnl_group_end(void);
 
 /* oneDNN's implementation name for a 256 x 256 x 256 product at that precision ("brg:avx512_core_bf16"). */
 const char *iq_dnnl_impl(bool bf16);

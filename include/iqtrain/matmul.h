@@ -45,6 +45,12 @@ void iq_sgemm_w(bool trans_a, bool trans_b, int M, int N, int K, float alpha, co
                 float *C);
 void iq_matmul_params_changed(void);
 
+/* Brackets consecutive products (at most 4 distinct operands) none of whose operands is written in between
+ * — outputs C must not be read by a later product of the group: at bf16 an operand read by several of them
+ * (a layer's output gradient, for its input and its weight gradients) is rounded once. No effect in fp32. */
+void iq_matmul_group_begin(void);
+void iq_matmul_group_end(void);
+
 /* The same, always fp32 on OpenBLAS whatever the configuration; callable from inside parallel regions. */
 void iq_sgemm_fp32_ld(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A, int lda,
                       const float *B, int ldb, float beta, float *C, int ldc);

@@ -1,7 +1,7 @@
 /* test_matmul_onednn.c — the oneDNN backend of iq_sgemm against a naive double reference: every transpose
  * combination, odd sizes, alpha/beta and strides, in fp32 and bf16; repeatable results; the primitive
  * cache past its capacity; products inside a parallel region; bf16 rounding; configuration errors and
- * the facts; bf16 copies of parameters (iq_sgemm_w) and their invalidation. Exits 77 (skipped) in a build without oneDNN, and after the fp32 checks when oneDNN has no
+ * the facts; bf16 copies of parameters (iq_sgemm_w) and their invalidation; groups. Exits 77 (skipped) in a build without oneDNN, and after the fp32 checks when oneDNN has no
  * bf16 matmul on this CPU.
  *
  * Tolerances (err = |got - want| / (|alpha| sum_k |a_k b_k| + |want|), want from the fp32 operands):
@@ -168,6 +168,39 @@ static void test_param_copies(void) {
     free(C2);
 }
 
+/* a group (operands rounded once and shared) gives the same bits as the same products one by one; a product
+ * after the group rounds its operands again (a changed operand is seen) */
+static void test_group(void) {
+    int N = 40, C = 24, OC = 72;
+    unsigned seed = 31;
+    float *dout = malloc(sizeof(float) * N * OC), *inp = malloc(sizeof(float) * N * C), *W = malloc(sizeof(float) * C * OC);
+    float *dx1 = calloc((size_t)N * C, sizeof(float)), *dx2 = calloc((size_t)N * C, sizeof(float));
+    float *dw1 = calloc((size_t)C * OC, sizeof(float)), *dw2 = calloc((size_t)C * OC, sizeof(float));
+    for (int i = 0; i < N * OC; i++) dout[i] = frand(&seed);
+    for (int i = 0; i < N * C; i++) inp[i] = frand(&seed);
+    for (int i = 0; i < C * OC; i++) W[i] = frand(&seed);
+    iq_sgemm(false, true, N, C, OC, 1.0f, dout, W, 1.0f, dx1);
+    iq_sgemm(true, false, C, OC, N, 1.0f, inp, dout, 1.0f, dw1);
+    iq_matmul_group_begin();
+    iq_sgemm_w(false, true, N, C, OC, 1.0f, dout, W, 1.0f, dx2);
+    iq_sgemm(true, false, C, OC, N, 1.0f, inp, dout, 1.0f, dw2);
+    iq_matmul_group_end();
+    CHECK(memcmp(dx1, dx2, sizeof(float) * N * C) == 0);
+    CHECK(memcmp(dw1, dw2, sizeof(float) * C * OC) == 0);
+    for (int i = 0; i < N * OC; i++) dout[i] = -dout[i]; /* after the group: no stale copy */
+    iq_sgemm(true, false, C, OC, N, 1.0f, inp, dout, 1.0f, dw2);
+    double worst = 0;
+    for (int i = 0; i < C * OC; i++) worst = fmax(worst, fabs(dw2[i]));
+    CHECK_MSG(worst < 1e-5, "dW - dW after negating dout: %g", worst);
+    free(dout);
+    free(inp);
+    free(W);
+    free(dx1);
+    free(dx2);
+    free(dw1);
+    free(dw2);
+}
+
 static void test_bf16_rounding(void) {
     const float xs[] = {0.0f, -0.0f, 1.0f, 1.00390625f /* tie, even below */, 1.01171875f /* tie, odd below */,
                         3.14159265f, -2.5e-3f, 1e-40f, 3.4e38f, INFINITY, -INFINITY, NAN};
@@ -218,6 +251,7 @@ int main(void) {
         test_repeat_and_cache();
         test_in_parallel();
         test_param_copies();
+        test_group();
     } else {
         printf("oneDNN has no bf16 matmul on this CPU: the bf16 checks are skipped\n");
     }
