@@ -5,9 +5,10 @@
  * CMake IQTRAIN_ONEDNN=AUTO|ON|OFF). Precisions: fp32, and bf16 = the operands rounded to bf16 (round to
  * nearest even), products accumulated and written in fp32; master weights, optimizer and loss stay fp32.
  *
- * Which products follow the precision: every iq_sgemm / iq_sgemm_ld call made outside an OpenMP parallel
- * region — the three products of each linear layer (forward, input gradient, weight gradient) and the LM
- * head's three (logits, hidden-state gradient, embedding gradient), in training and in generation.
+ * Which products follow the precision: every iq_sgemm / iq_sgemm_ld / iq_sgemm_w call made outside an
+ * OpenMP parallel region — the three products of each linear layer (forward, input gradient, weight
+ * gradient) and the LM head's three (logits, hidden-state gradient, embedding gradient), in training and in
+ * generation. In fp32 on oneDNN, products of M <= 2 rows (decoding) stay on OpenBLAS's sgemv.
  * iq_sgemm_fp32_ld is always fp32 on OpenBLAS: attention's per-head products (T x T x head size, 4% of a
  * step's FLOPs at T = 128, called from a parallel loop over heads) use it. A call made inside a parallel
  * region also runs on OpenBLAS in fp32 (one thread, as OpenBLAS does there).
@@ -17,7 +18,7 @@
  *
  * OpenBLAS's core: Debian's OpenBLAS picks its kernels when the library loads, before main, from CPUID or
  * from OPENBLAS_CORETYPE, and 0.3.21 falls back to the generic "Prescott" kernels on CPUs it does not know
- * (5x slower on an AVX-512 Xeon). iq_blas_fix_core() (the first call in main) re-executes the program once
+ * (4-5x slower on an AVX-512 Xeon). iq_blas_fix_core() (the first call in main) re-executes the program once
  * with OPENBLAS_CORETYPE set when the loaded core is a generic one and the CPU has AVX-512 (SkylakeX) or
  * AVX2 + FMA (Haswell). A user's OPENBLAS_CORETYPE is always kept. */
 #ifndef IQTRAIN_MATMUL_H
