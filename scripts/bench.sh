@@ -2,18 +2,26 @@
 # iqtrain against the PyTorch program a user would run instead (tests/reference/bench_torch.py: the same
 # GPT-2, IQLearn loss, AdamW and clipping), in one run on this machine, and a table with the ratios.
 #
-#   scripts/bench.sh [--quick] [--out DIR]
+#   scripts/bench.sh [--quick] [--repeat N] [--out DIR]
 #
-# Training (tokens/s, ms/step, step 0, GFLOP/s, fraction of the sgemm peak measured at start-up, peak RSS):
+# Training (tokens/s, ms/step, step 0, GFLOP/s, fraction of the best fp32 GEMM peak, peak RSS):
 #   S: L4 H4 C256, vocab 8192, B=8, T=128      G: GPT-2 124M (L12 H12 C768, vocab 50257), B=4, T=64
-# iqtrain fp32 (and --matmul-precision bf16, which falls back to fp32 where the build or CPU has no bf16
-# matmul), PyTorch fp32 and bf16 autocast; iqtrain at lambda 0 (the cost of the TD term) and on 1 thread
-# (scaling). Generation: greedy with a KV cache, batch 1 and 8, config S, against the PyTorch loop.
+# iqtrain fp32 (--matmul-backend auto: oneDNN where built in), fp32 on OpenBLAS, --matmul-precision bf16
+# (oneDNN; fp32 with a notice where there is no bf16 matmul), PyTorch fp32 and bf16 autocast; iqtrain at
+# lambda 0 (the cost of the TD term) and on 1 thread (scaling). IQTRAIN_BEFORE=BIN adds the rows of an older
+# build (as it runs out of the box) for a before/after table. The main rows run --repeat times (default 3,
+# interleaved): the table shows the median and the spread (min-max) of tokens/s.
+# PyTorch's fp32 matmuls use Debian's OpenBLAS, which runs its generic "Prescott" kernels on CPUs it does not
+# know: OPENBLAS_CORETYPE is set to SkylakeX (AVX-512) or Haswell (AVX2 + FMA), unless already set, so that
+# PyTorch runs on the right kernels (iqtrain sets it for itself, src/matmul.h).
+# "% of best fp32 peak": GFLOP/s over the best fp32 GEMM rate measured in the run (1024^3, OpenBLAS on its
+# right kernels or oneDNN, whichever is faster: each iqtrain bench measures its backend's at start-up).
+# Generation: greedy with a KV cache, batch 1 and 8, config S, iqtrain fp32 and bf16 against the PyTorch loop.
 # Tokenizer: scripts/bench_tokenizer.sh (iqtrain against js-tiktoken).
 # Everything on all the CPUs of this process (2 here); results in DIR (default data/results/bench):
 # bench.jsonl (one JSON object per measurement) and bench.md (machine, settings, table).
-# --quick: fewer steps (a smoke run, numbers noisier). Run it on a quiet machine: other processes on
-# the same cores change the numbers far more than anything measured here.
+# --quick: fewer steps and 1 repeat (a smoke run, numbers noisier). Run it on a quiet machine: other processes
+# on the same cores change the numbers far more than anything measured here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${IQTRAIN:-build/release/iqtrain}
@@ -23,11 +31,13 @@ STEPS_S=10
 STEPS_G=5
 REPS_GEN=5
 TOK=1
+REPEAT=3
 while [ $# -gt 0 ]; do
   case "$1" in
-    --quick) STEPS_S=3; STEPS_G=2; REPS_GEN=2; TOK=0; shift ;;
+    --quick) STEPS_S=3; STEPS_G=2; REPS_GEN=2; TOK=0; REPEAT=1; shift ;;
+    --repeat) REPEAT=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "bench: unknown argument $1" >&2; exit 64 ;;
   esac
 done
@@ -37,6 +47,17 @@ RES="$OUT/bench.jsonl"
 : > "$RES"
 NT=$("$BIN" bench --what generate --n-layer 1 --n-head 1 --n-embd 8 --vocab-size 16 --ctx 32 --prompt-len 1 \
   --new-tokens 1 --steps 1 --json | $PY -c 'import json,sys; print(json.load(sys.stdin)["threads"])')
+
+# PyTorch's OpenBLAS on the kernels of this CPU (the rule of src/matmul.h)
+if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
+  fl=$(grep -m1 '^flags' /proc/cpuinfo)
+  if [[ " $fl " == *" avx512f "* && " $fl " == *" avx512bw "* && " $fl " == *" avx512vl "* && " $fl " == *" avx512dq "* && " $fl " == *" avx512cd "* ]]; then
+    export OPENBLAS_CORETYPE=SkylakeX
+  elif [[ " $fl " == *" avx2 "* && " $fl " == *" fma "* ]]; then
+    export OPENBLAS_CORETYPE=Haswell
+  fi
+fi
+BEFORE=${IQTRAIN_BEFORE:-}
 
 S=(--n-layer 4 --n-head 4 --n-embd 256 --ctx 1024 --vocab-size 8192 --batch-size 8 --seq-len 128)
 G=(--n-layer 12 --n-head 12 --n-embd 768 --ctx 1024 --vocab-size 50257 --batch-size 4 --seq-len 64)
@@ -54,19 +75,25 @@ record() {
 
 for cfg in S G; do
   if [ $cfg = S ]; then args=("${S[@]}"); steps=$STEPS_S; else args=("${G[@]}"); steps=$STEPS_G; fi
-  record "train-$cfg-iqtrain-fp32" $cfg iqtrain "$BIN" bench --what train "${args[@]}" --steps "$steps" --lambda 0.1
-  record "train-$cfg-iqtrain-bf16" $cfg iqtrain "$BIN" bench --what train "${args[@]}" --steps "$steps" --lambda 0.1 \
-    --matmul-precision bf16
+  for rep in $(seq "$REPEAT"); do
+    record "train-$cfg-iqtrain-fp32" $cfg iqtrain "$BIN" bench --what train "${args[@]}" --steps "$steps" --lambda 0.1
+    record "train-$cfg-iqtrain-fp32-openblas" $cfg iqtrain "$BIN" bench --what train "${args[@]}" --steps "$steps" \
+      --lambda 0.1 --matmul-backend openblas
+    record "train-$cfg-iqtrain-bf16" $cfg iqtrain "$BIN" bench --what train "${args[@]}" --steps "$steps" --lambda 0.1 \
+      --matmul-precision bf16
+    [ -z "$BEFORE" ] || record "train-$cfg-before-fp32" $cfg iqtrain env -u OPENBLAS_CORETYPE "$BEFORE" bench --what train \
+      "${args[@]}" --steps "$steps" --lambda 0.1
+    record "train-$cfg-pytorch-fp32" $cfg pytorch $PY tests/reference/bench_torch.py "${args[@]}" --steps "$steps" \
+      --lambda 0.1 --threads "$NT"
+    # bf16 autocast without avx512_bf16 hardware is 20x slower than fp32 in PyTorch 1.13: few steps (median of the rest)
+    bsteps=$steps
+    grep -qw avx512_bf16 /proc/cpuinfo || bsteps=$((steps < 3 ? steps : 3))
+    record "train-$cfg-pytorch-bf16" $cfg pytorch $PY tests/reference/bench_torch.py "${args[@]}" --steps "$bsteps" \
+      --lambda 0.1 --threads "$NT" --precision bf16
+  done
   record "train-$cfg-iqtrain-lambda0" $cfg iqtrain "$BIN" bench --what train "${args[@]}" --steps "$steps" --lambda 0
   record "train-$cfg-iqtrain-1thread" $cfg iqtrain "$BIN" bench --what train "${args[@]}" --steps "$steps" --lambda 0.1 \
     --threads 1
-  record "train-$cfg-pytorch-fp32" $cfg pytorch $PY tests/reference/bench_torch.py "${args[@]}" --steps "$steps" \
-    --lambda 0.1 --threads "$NT"
-  # bf16 autocast without avx512_bf16 hardware is 20x slower than fp32 in PyTorch 1.13: few steps (median of the rest)
-  bsteps=$steps
-  grep -qw avx512_bf16 /proc/cpuinfo || bsteps=$((steps < 3 ? steps : 3))
-  record "train-$cfg-pytorch-bf16" $cfg pytorch $PY tests/reference/bench_torch.py "${args[@]}" --steps "$bsteps" \
-    --lambda 0.1 --threads "$NT" --precision bf16
 done
 # MPI: 2 ranks x 1 thread against 1 process x 1 thread on config S (scaling efficiency)
 if "$BIN" --version | grep -q "MPI: built in" && command -v mpirun > /dev/null; then
@@ -78,6 +105,8 @@ fi
 for b in 1 8; do
   g=(--n-layer 4 --n-head 4 --n-embd 256 --ctx 1024 --vocab-size 8192 --batch-size $b --prompt-len 16 --new-tokens 64)
   record "generate-S-b$b-iqtrain" S iqtrain "$BIN" bench --what generate "${g[@]}" --steps $REPS_GEN
+  record "generate-S-b$b-iqtrain-bf16" S iqtrain "$BIN" bench --what generate "${g[@]}" --steps $REPS_GEN \
+    --matmul-precision bf16
   record "generate-S-b$b-pytorch" S pytorch $PY tests/reference/bench_torch.py --what generate "${g[@]}" \
     --steps $REPS_GEN --threads "$NT"
 done
@@ -87,38 +116,63 @@ if [ $TOK = 1 ]; then
 fi
 
 $PY - "$RES" "$OUT/bench.md" "$NT" <<'PY'
-import json, os, platform, subprocess, sys, time
+import json, os, platform, statistics, sys, time
 res, md, nt = sys.argv[1], sys.argv[2], int(sys.argv[3])
-R = {r["name"]: r for r in map(json.loads, open(res))}
+runs = {}
+for r in map(json.loads, open(res)):
+    runs.setdefault(r["name"], []).append(r)
+def med(rs):  # the run with the median tokens/s, and the spread
+    rs = sorted(rs, key=lambda r: r.get("tokens_per_s", 0))
+    r = dict(rs[len(rs) // 2])
+    r["lo"], r["hi"], r["n"] = rs[0].get("tokens_per_s", 0), rs[-1].get("tokens_per_s", 0), len(rs)
+    return r
+R = {k: med(v) for k, v in runs.items()}
 def cpu():
     for line in open("/proc/cpuinfo"):
         if line.startswith("model name"):
             return line.split(":", 1)[1].strip()
     return platform.processor()
 flags = open("/proc/cpuinfo").read().split("flags", 1)[1].split("\n", 1)[0].split()
-isa = " ".join(f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16") if f in flags)
-blas = os.environ.get("OPENBLAS_CORETYPE", "unset")
+isa = " ".join(f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16") if f in flags)
+f32 = R["train-S-iqtrain-fp32"]
 out = [f"# iqtrain benchmark, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
-       f"Machine: {cpu()} ({isa}), {os.cpu_count()} CPUs, {nt} threads; OPENBLAS_CORETYPE={blas}; "
-       f"PyTorch {R['train-S-pytorch-fp32'].get('torch', '?')}; OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}.", "",
+       f"Machine: {cpu()} ({isa}), {os.cpu_count()} CPUs, {nt} threads; iqtrain: backend {f32.get('backend')} "
+       f"(oneDNN {f32.get('onednn_version')}, fp32 ISA {f32.get('onednn_isa')}, bf16 ISA "
+       f"{R['train-S-iqtrain-bf16'].get('onednn_isa')}), OpenBLAS core {f32.get('openblas_core')}; PyTorch "
+       f"{R['train-S-pytorch-fp32'].get('torch', '?')} with OPENBLAS_CORETYPE="
+       f"{R['train-S-pytorch-fp32'].get('openblas_coretype')}; OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}; "
+       f"medians of {f32['n']} interleaved repeats, spread = min-max tokens/s.", "",
        "## Training steps (forward, IQLearn loss, backward, clip, AdamW)", "",
-       "| config | implementation | tokens/s | ms/step | step 0 ms | GFLOP/s | % of sgemm peak | peak RSS MB | vs PyTorch fp32 | vs PyTorch bf16 |",
+       "| config | implementation | tokens/s (spread) | ms/step | step 0 ms | GFLOP/s | % of best fp32 peak | peak RSS MB | vs PyTorch fp32 | vs PyTorch bf16 |",
        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
 for cfg in ("S", "G"):
     t32 = R[f"train-{cfg}-pytorch-fp32"]["tokens_per_s"]
     t16 = R[f"train-{cfg}-pytorch-bf16"]["tokens_per_s"]
-    for key, label in (("iqtrain-fp32", "iqtrain fp32"), ("iqtrain-bf16", "iqtrain --matmul-precision bf16"),
-                       ("iqtrain-lambda0", "iqtrain fp32, lambda 0"), ("iqtrain-1thread", "iqtrain fp32, 1 thread"),
-                       ("pytorch-fp32", "PyTorch fp32"), ("pytorch-bf16", "PyTorch bf16 autocast")):
+    peaks = [R[f"train-{cfg}-{k}"]["peak_gflops"] for k in ("iqtrain-fp32", "iqtrain-fp32-openblas")
+             if f"train-{cfg}-{k}" in R]
+    best = max(peaks)
+    rows = (("before-fp32", "iqtrain before (fp32, as installed)"), ("iqtrain-fp32", "iqtrain fp32 (auto)"),
+            ("iqtrain-fp32-openblas", "iqtrain fp32, OpenBLAS"), ("iqtrain-bf16", "iqtrain --matmul-precision bf16"),
+            ("iqtrain-lambda0", "iqtrain fp32, lambda 0"), ("iqtrain-1thread", "iqtrain fp32, 1 thread"),
+            ("pytorch-fp32", "PyTorch fp32"), ("pytorch-bf16", "PyTorch bf16 autocast"))
+    for key, label in rows:
+        if f"train-{cfg}-{key}" not in R:
+            continue
         r = R[f"train-{cfg}-{key}"]
-        prec = r.get("precision", "")
-        if key == "iqtrain-bf16" and prec != "bf16":
-            label += f" (ran {prec}: no bf16 matmul here)"
-        pf = f"{100 * r['peak_fraction']:.0f}% of {r['peak_gflops']:.0f}" if "peak_fraction" in r else ""
-        out.append(f"| {cfg} | {label} | {r['tokens_per_s']:.0f} | {r['ms_per_step']:.0f} | {r['first_step_ms']:.0f} | "
+        if key.startswith("iqtrain") and r.get("backend"):
+            label += f" [{r['backend']} {r.get('precision')}]"
+        if key == "iqtrain-bf16" and r.get("precision") != "bf16":
+            label += " (ran fp32: no bf16 matmul here)"
+        if key == "before-fp32":
+            label += " [OpenBLAS core as detected]"
+        pf = f"{100 * r['gflops'] / best:.0f}% of {best:.0f}"
+        if key == "iqtrain-bf16" and "peak_gflops" in r:
+            pf += f" ({100 * r['gflops'] / r['peak_gflops']:.0f}% of bf16 {r['peak_gflops']:.0f})"
+        spread = f" ({r['lo']:.0f}-{r['hi']:.0f})" if r["n"] > 1 else ""
+        out.append(f"| {cfg} | {label} | {r['tokens_per_s']:.0f}{spread} | {r['ms_per_step']:.0f} | {r['first_step_ms']:.0f} | "
                    f"{r['gflops']:.1f} | {pf} | {r['peak_rss_mb']:.0f} | {r['tokens_per_s'] / t32:.2f}x | "
                    f"{r['tokens_per_s'] / t16:.2f}x |")
-out += ["", "Checks against the targets (ratios within this run):", ""]
+out += ["", "Checks against the targets (ratios of medians within this run):", ""]
 for cfg in ("S", "G"):
     f32 = R[f"train-{cfg}-iqtrain-fp32"]
     l0 = R[f"train-{cfg}-iqtrain-lambda0"]
@@ -134,10 +188,11 @@ if "train-S-mpi-2ranks-1thread" in R:
             f"scaling efficiency {m['tokens_per_s'] / (2 * one['tokens_per_s']):.0%} "
             f"(gradient all-reduce of {4 * (4 * 12 * 256 * 256 + 8192 * 256 + 1024 * 256) / 1e6:.1f} MB per step)."]
 out += ["", "## Generation (greedy, KV cache, config S, prompts of 16 random tokens + 64 new tokens)", "",
-        "| batch | iqtrain tokens/s | PyTorch tokens/s | ratio |", "|---:|---:|---:|---:|"]
+        "| batch | iqtrain fp32 tokens/s | iqtrain bf16 tokens/s | PyTorch fp32 tokens/s | fp32 ratio |", "|---:|---:|---:|---:|---:|"]
 for b in (1, 8):
     a, p = R[f"generate-S-b{b}-iqtrain"], R[f"generate-S-b{b}-pytorch"]
-    out.append(f"| {b} | {a['tokens_per_s']:.0f} | {p['tokens_per_s']:.0f} | {a['tokens_per_s'] / p['tokens_per_s']:.2f}x |")
+    h = R.get(f"generate-S-b{b}-iqtrain-bf16", {}).get("tokens_per_s", float("nan"))
+    out.append(f"| {b} | {a['tokens_per_s']:.0f} | {h:.0f} | {p['tokens_per_s']:.0f} | {a['tokens_per_s'] / p['tokens_per_s']:.2f}x |")
 if "tokenizer" in R:
     t = R["tokenizer"]
     many = [k for k in t if k.startswith("iqtrain_") and k.endswith("threads_mb_s")]

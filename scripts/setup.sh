@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 APT_PKGS=(
   build-essential cmake pkg-config git
   libopenblas-openmp-dev   # OpenBLAS, OpenMP build (DESIGN §8)
+  libdnnl-dev              # oneDNN (OpenMP build): the oneDNN matmul backend, fp32 and bf16 (DESIGN §8, §10)
   libcjson-dev             # JSON: data rows, configs, state files
   zlib1g-dev               # gzip input, CRC-32
   python3 python3-regex python3-numpy python3-torch python3-nltk   # reference tests (/usr/bin/python3)

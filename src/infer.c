@@ -75,6 +75,6 @@ void iq_infer_step(iq_infer *inf, const int *slots, const int32_t *tokens, int B
             kv->row_pos[b * n + i] = kv->len[slots[b]] + i;
         }
     m->arch->decode(m, kv, tokens, B, n, inf->last);
-    iq_sgemm(false, true, B, c->vocab, c->n_embd, 1.0f, inf->last, iq_model_head(m), 0.0f, logits);
+    iq_sgemm_w(false, true, B, c->vocab, c->n_embd, 1.0f, inf->last, iq_model_head(m), 0.0f, logits);
     for (int b = 0; b < B; b++) kv->len[slots[b]] += n;
 }

@@ -153,7 +153,7 @@ static void head_run(iq_head *h, const float *lnf, const float *wte, const int32
         int ke = ks + h->chunk < n ? ks + h->chunk : n;
         int m = (ke < n ? ke + 1 : ke) - ks; /* rows computed */
         float *Lg = h->logits;
-        iq_sgemm(false, true, m, V, C, 1.0f, h->xg + (size_t)ks * C, wte, 0.0f, Lg);
+        iq_sgemm_w(false, true, m, V, C, 1.0f, h->xg + (size_t)ks * C, wte, 0.0f, Lg);
 #pragma omp parallel for
         for (int i = 0; i < m; i++) {
             const float *z = Lg + (size_t)i * V;
@@ -217,8 +217,10 @@ static void head_run(iq_head *h, const float *lnf, const float *wte, const int32
             }
         }
         int mc = ke - ks;
-        iq_sgemm(false, false, mc, C, V, 1.0f, Lg, wte, 0.0f, h->dxg + (size_t)ks * C);
+        iq_matmul_group_begin(); /* Lg is rounded to bf16 once for both products */
+        iq_sgemm_w(false, false, mc, C, V, 1.0f, Lg, wte, 0.0f, h->dxg + (size_t)ks * C);
         iq_sgemm(true, false, V, C, mc, 1.0f, Lg, h->xg + (size_t)ks * C, 1.0f, dwte);
+        iq_matmul_group_end();
     }
     if (backward) {
         memset(dlnf, 0, (size_t)B * T * C * sizeof *dlnf);

@@ -105,14 +105,16 @@ void iq_layernorm_backward(float *dinp, float *dweight, float *dbias, const floa
 void iq_matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int C, int OC) {
 #pragma omp parallel for
     for (int i = 0; i < N; i++) memcpy(out + (size_t)i * OC, bias, (size_t)OC * sizeof *out);
-    iq_sgemm(false, false, N, OC, C, 1.0f, inp, weight, 1.0f, out);
+    iq_sgemm_w(false, false, N, OC, C, 1.0f, inp, weight, 1.0f, out);
 }
 
 // dinp (N,C) += dout (N,OC) @ weight^T; dweight (C,OC) += inp^T @ dout; dbias (OC) += sum_N dout
 void iq_matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                             const float *weight, int N, int C, int OC) {
-    iq_sgemm(false, true, N, C, OC, 1.0f, dout, weight, 1.0f, dinp);
+    iq_matmul_group_begin(); /* dout is rounded to bf16 once for both products */
+    iq_sgemm_w(false, true, N, C, OC, 1.0f, dout, weight, 1.0f, dinp);
     iq_sgemm(true, false, C, OC, N, 1.0f, inp, dout, 1.0f, dweight);
+    iq_matmul_group_end();
     /* column blocks per thread, rows in order: contiguous reads, deterministic sums */
 #pragma omp parallel
     {
@@ -126,7 +128,8 @@ void iq_matmul_backward(float *dinp, float *dweight, float *dbias, const float *
 }
 
 // out (B,T,C) = causal self-attention of qkv (B,T,3C); att (B,H,T,T) keeps the probabilities (rows t, cols <= t).
-// Per (batch, head): S = Q K^T (sgemm on the strided q/k columns of qkv), causal softmax, out = P V.
+// Per (batch, head): S = Q K^T (sgemm on the strided q/k columns of qkv), causal softmax, out = P V. These
+// products are always fp32 on OpenBLAS (iq_sgemm_fp32_ld): one thread each inside the loop over heads.
 void iq_attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int H) {
     int hs = C / H, C3 = 3 * C;
     float scale = 1.0f / sqrtf((float)hs);
@@ -135,7 +138,7 @@ void iq_attention_forward(float *out, float *att, const float *qkv, int B, int T
         for (int h = 0; h < H; h++) {
             const float *q = qkv + (size_t)b * T * C3 + h * hs, *k = q + C, *v = q + 2 * C;
             float *a = att + ((size_t)b * H + h) * T * T;
-            iq_sgemm_ld(false, true, T, T, hs, scale, q, C3, k, C3, 0.0f, a, T);
+            iq_sgemm_fp32_ld(false, true, T, T, hs, scale, q, C3, k, C3, 0.0f, a, T);
             for (int t = 0; t < T; t++) {
                 float *row = a + (size_t)t * T, maxv = -INFINITY, sum = 0.0f;
 #pragma omp simd reduction(max : maxv)
@@ -148,7 +151,7 @@ void iq_attention_forward(float *out, float *att, const float *qkv, int B, int T
                 for (int t2 = 0; t2 <= t; t2++) row[t2] *= inv;
                 for (int t2 = t + 1; t2 < T; t2++) row[t2] = 0.0f;
             }
-            iq_sgemm_ld(false, false, T, hs, T, 1.0f, a, T, v, C3, 0.0f, out + (size_t)b * T * C + h * hs, C);
+            iq_sgemm_fp32_ld(false, false, T, hs, T, 1.0f, a, T, v, C3, 0.0f, out + (size_t)b * T * C + h * hs, C);
         }
 }
 
@@ -166,8 +169,8 @@ void iq_attention_backward(float *dqkv, float *datt, const float *dout, const fl
             float *dq = dqkv + (size_t)b * T * C3 + h * hs, *dk = dq + C, *dv = dq + 2 * C;
             const float *a = att + ((size_t)b * H + h) * T * T, *d = dout + (size_t)b * T * C + h * hs;
             float *da = datt + ((size_t)b * H + h) * T * T;
-            iq_sgemm_ld(true, false, T, hs, T, 1.0f, a, T, d, C, 1.0f, dv, C3);
-            iq_sgemm_ld(false, true, T, T, hs, 1.0f, d, C, v, C3, 0.0f, da, T);
+            iq_sgemm_fp32_ld(true, false, T, hs, T, 1.0f, a, T, d, C, 1.0f, dv, C3);
+            iq_sgemm_fp32_ld(false, true, T, T, hs, 1.0f, d, C, v, C3, 0.0f, da, T);
             for (int t = 0; t < T; t++) {
                 const float *ar = a + (size_t)t * T;
                 float *dr = da + (size_t)t * T, dot = 0.0f;
@@ -176,8 +179,8 @@ void iq_attention_backward(float *dqkv, float *datt, const float *dout, const fl
                 for (int t2 = 0; t2 <= t; t2++) dr[t2] = ar[t2] * (dr[t2] - dot) * scale;
                 for (int t2 = t + 1; t2 < T; t2++) dr[t2] = 0.0f;
             }
-            iq_sgemm_ld(false, false, T, hs, T, 1.0f, da, T, k, C3, 1.0f, dq, C3);
-            iq_sgemm_ld(true, false, T, hs, T, 1.0f, da, T, q, C3, 1.0f, dk, C3);
+            iq_sgemm_fp32_ld(false, false, T, hs, T, 1.0f, da, T, k, C3, 1.0f, dq, C3);
+            iq_sgemm_fp32_ld(true, false, T, hs, T, 1.0f, da, T, q, C3, 1.0f, dk, C3);
         }
 }
 

@@ -13,6 +13,7 @@
 #include <zlib.h>
 
 #include "iqtrain/log.h"
+#include "iqtrain/matmul.h"
 #include "model_arch.h"
 
 // ----------------------------------------------------------------------------------------------------
@@ -272,6 +273,7 @@ static iq_status weights_into(const char *dir, const iq_model_config *cfg, iq_mo
     const iq_arch *a = iq_arch_find(iq_model_arch_name(cfg));
     if (!s) s = check_weights(a, files, nf, src, w, n);
     if (!s && m) s = read_weights(m, files, nf, w, n);
+    if (!s && m) iq_matmul_params_changed(); /* bf16 copies of the old weights are stale */
     for (int f = 0; f < nf; f++) iq_st_close(files[f]);
     free(files);
     free(src);

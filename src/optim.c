@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "iqtrain/matmul.h"
+
 struct iq_adamw {
     size_t n;
     float *m, *v;      /* (n) first and second moments */
@@ -63,6 +65,7 @@ void iq_adamw_step(iq_adamw *a, iq_model *model, const iq_adamw_opts *o, float l
         v[i] = vi;
         p[i] -= step_size * mi / (sqrtf(vi) / bc2_sqrt + eps);
     }
+    iq_matmul_params_changed(); /* bf16 copies of the weights are stale */
 }
 
 double iq_grad_norm(iq_model *model) {

@@ -266,8 +266,7 @@ iq_status iq_run_folder_open(iq_run_folder *f, const iq_run_spec *spec, iq_model
 
 cJSON *iq_run_build_facts(int threads) {
     cJSON *b = cJSON_CreateObject();
-    cJSON_AddStringToObject(b, "backend", "openblas");
-    cJSON_AddStringToObject(b, "precision", "fp32");
+    iq_matmul_add_facts(b); /* backend, precision, the ISA oneDNN dispatched, the OpenBLAS core */
     cJSON_AddNumberToObject(b, "threads", threads);
     cJSON_AddNumberToObject(b, "world_size", iq_dist_world());
     cJSON_AddStringToObject(b, "mpi", iq_dist_info());

@@ -286,6 +286,7 @@ static iq_status open_run(run *r, long *start, bool *quiet) {
     size_t n;
     float *params = iq_model_param_memory(r->model, &n);
     iq_dist_bcast(params, n * sizeof(float));
+    iq_matmul_params_changed();
     iq_dist_bcast(iq_adamw_m(r->opt), n * sizeof(float));
     iq_dist_bcast(iq_adamw_v(r->opt), n * sizeof(float));
     long ast = iq_adamw_steps(r->opt);

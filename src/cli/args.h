@@ -25,6 +25,9 @@ typedef struct {
 /* Options every command that has them declares the same way. */
 #define OPT_SPEC_THREADS \
     {"threads", OPT_INT, NULL, "N", "threads (default: the CPUs of this process's affinity mask)", NULL, "[1,1024]"}
+#define OPT_SPEC_MATMUL_BACKEND \
+    {"matmul-backend", OPT_STR, "auto", "B", "matrix product backend", "auto|openblas|onednn", NULL}
+#define OPT_SPEC_MATMUL_PRECISION {"matmul-precision", OPT_STR, "fp32", "P", "matmul input precision", "fp32|bf16", NULL}
 #define OPT_SPEC_ALLOW_EXTRA_TENSORS \
     {"allow-extra-tensors", OPT_FLAG, NULL, NULL, "ignore unknown tensors in a model folder (with a warning)", NULL, NULL}
 

@@ -25,8 +25,8 @@ static const opt_spec OPTS[] = {
     {"prompt-len", OPT_INT, "16", "N", "generate: random prompt tokens per row", NULL, NULL},
     {"new-tokens", OPT_INT, "64", "N", "generate: new tokens per row (greedy, KV cache)", NULL, NULL},
     {"lambda", OPT_FLOAT, "0.1", "L", "TD weight", NULL, NULL},
-    {"matmul-precision", OPT_STR, "fp32", "P", "matmul input precision (bf16 falls back to fp32 with a notice)",
-     "fp32|bf16", NULL},
+    OPT_SPEC_MATMUL_BACKEND,
+    OPT_SPEC_MATMUL_PRECISION,
     {"input", OPT_STR, NULL, "FILE", "text to encode (default: 8 MB of generated English-like text)", NULL, NULL},
     OPT_SPEC_THREADS,
     {"repeat", OPT_INT, "5", "N", "timed repeats after one warm-up; the median is reported", NULL, "[1,inf)"},
@@ -44,12 +44,13 @@ static int model_config(opt_set *o, iq_model_config *cfg) {
     return 0;
 }
 
-/* The matmul precision actually used: this build's backend (OpenBLAS) is fp32 only. */
+/* Configures the matmul backend and precision from the options; the precision's name, NULL on a usage error. */
 static const char *precision(opt_set *o) {
-    if (strcmp(opt_str(o, "matmul-precision"), "bf16") == 0)
-        fprintf(stderr, "iqtrain: notice: --matmul-precision bf16: this build has no bf16 matmul backend "
-                        "(OpenBLAS is fp32 only), measuring fp32\n");
-    return "fp32";
+    if (iq_matmul_configure(opt_str(o, "matmul-backend"), opt_str(o, "matmul-precision"))) {
+        cli_error("%s", iq_last_error());
+        return NULL;
+    }
+    return iq_matmul_precision_name();
 }
 
 /* The fields every bench object starts with. */
@@ -62,6 +63,7 @@ static cJSON *json_begin(const char *what, const iq_model_config *c, int threads
     cJSON_AddNumberToObject(j, "vocab", c->vocab);
     cJSON_AddNumberToObject(j, "threads", threads);
     cJSON_AddStringToObject(j, "precision", prec);
+    iq_matmul_add_facts(j); /* backend, onednn_isa, openblas_core, ... */
     return j;
 }
 
@@ -86,6 +88,7 @@ static int run_generate(opt_set *o, int threads) {
         return IQ_EUSAGE;
     }
     const char *prec = precision(o);
+    if (!prec) return IQ_EUSAGE;
     iq_bench_gen_result r;
     iq_status st = iq_bench_generate(&g, &r);
     if (st) {
@@ -124,6 +127,7 @@ static int run_train(opt_set *o, int threads) {
         return IQ_EUSAGE;
     }
     const char *prec = precision(o);
+    if (!prec) return IQ_EUSAGE;
     iq_bench_train_result r;
     iq_status st = iq_bench_train(&b, &r);
     if (st) {
@@ -137,7 +141,6 @@ static int run_train(opt_set *o, int threads) {
         cJSON_AddNumberToObject(j, "batch", b.batch);
         cJSON_AddNumberToObject(j, "seq_len", b.seq);
         cJSON_AddNumberToObject(j, "lambda", b.lambda);
-        cJSON_AddStringToObject(j, "backend", "openblas");
         cJSON_AddNumberToObject(j, "tokens_per_s", r.tokens_per_s);
         cJSON_AddNumberToObject(j, "ms_per_step", r.ms_per_step);
         cJSON_AddNumberToObject(j, "first_step_ms", r.first_step_ms);

@@ -22,6 +22,8 @@ static const opt_spec OPTS[] = {
     {"max-seq-len", OPT_INT, NULL, "N", "truncate rows (default: the model's ctx)", NULL, "[0,inf)"},
     {"skip-bad-rows", OPT_FLAG, NULL, NULL, "skip and count bad rows instead of stopping", NULL, NULL},
     OPT_SPEC_THREADS,
+    OPT_SPEC_MATMUL_BACKEND,
+    OPT_SPEC_MATMUL_PRECISION,
     {"num-samples", OPT_INT, NULL, "K", "generate K samples per prompt at each --temperatures setting", NULL, "[1,1024]"},
     {"temperatures", OPT_LIST, NULL, "T,...", "sampling temperatures, e.g. 0.1,0.3,0.5,0.7,1.0", NULL, NULL},
     {"beam", OPT_INT, NULL, "N", "also evaluate beam search with N beams", NULL, "[0,64]"},
@@ -48,6 +50,10 @@ static int run(const cmd_spec *cmd, opt_set *o) {
     }
     int threads = opt_is_set(o, "threads") ? (int)opt_int(o, "threads") : iq_default_threads();
     iq_set_threads(threads);
+    if (iq_matmul_configure(opt_str(o, "matmul-backend"), opt_str(o, "matmul-precision"))) {
+        cli_error("%s", iq_last_error());
+        return IQ_EUSAGE;
+    }
     iq_model_folder_allow_extra_tensors(opt_flag(o, "allow-extra-tensors"));
     char **files;
     int n = args_files(o, "data", true, &files);

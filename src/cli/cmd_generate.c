@@ -24,11 +24,17 @@ static const opt_spec GEN_OPTS[] = {
     {"out", OPT_STR, NULL, "DIR", "write DIR/samples.jsonl (default: stdout)", NULL, NULL},
     {"skip-bad-rows", OPT_FLAG, NULL, NULL, "skip and count bad rows instead of stopping", NULL, NULL},
     OPT_SPEC_THREADS,
+    OPT_SPEC_MATMUL_BACKEND,
+    OPT_SPEC_MATMUL_PRECISION,
     {"config", OPT_STR, NULL, "FILE.json", "read options from a JSON file (flags override it)", NULL, NULL},
 };
 
 static int set_threads(opt_set *o) {
     iq_set_threads(opt_is_set(o, "threads") ? (int)opt_int(o, "threads") : iq_default_threads());
+    if (iq_matmul_configure(opt_str(o, "matmul-backend"), opt_str(o, "matmul-precision"))) {
+        cli_error("%s", iq_last_error());
+        return IQ_EUSAGE;
+    }
     iq_model_folder_allow_extra_tensors(opt_flag(o, "allow-extra-tensors"));
     return 0;
 }
@@ -91,6 +97,8 @@ static const opt_spec SCORE_OPTS[] = {
     {"out", OPT_STR, NULL, "DIR", "write DIR/scores.jsonl (default: stdout)", NULL, NULL},
     {"skip-bad-rows", OPT_FLAG, NULL, NULL, "skip and count bad rows instead of stopping", NULL, NULL},
     OPT_SPEC_THREADS,
+    OPT_SPEC_MATMUL_BACKEND,
+    OPT_SPEC_MATMUL_PRECISION,
     {"config", OPT_STR, NULL, "FILE.json", "read options from a JSON file (flags override it)", NULL, NULL},
 };
 

@@ -64,8 +64,8 @@ static const opt_spec OPTS[] = {
     {"resume", OPT_STR, NULL, "DIR|auto", "continue from a checkpoint", NULL, NULL},
     {"seed", OPT_INT, "42", "S", "seed of init, data order and dropout-free sampling", NULL, NULL},
     OPT_SPEC_THREADS,
-    {"matmul-backend", OPT_STR, "auto", "B", "matrix product backend", "auto|openblas|onednn", NULL},
-    {"matmul-precision", OPT_STR, "fp32", "P", "matmul input precision", "fp32|bf16", NULL},
+    OPT_SPEC_MATMUL_BACKEND,
+    OPT_SPEC_MATMUL_PRECISION,
     {"json", OPT_FLAG, NULL, NULL, "print one summary object on stdout at the end", NULL, NULL},
     {"dry-run", OPT_FLAG, NULL, NULL, "print the resolved options and the data summary, then exit", NULL, NULL},
     {"config", OPT_STR, NULL, "FILE.json", "read options from a JSON file or a run.json (flags override it)", NULL, NULL},
@@ -110,14 +110,10 @@ static int run(const cmd_spec *cmd, opt_set *o) {
                   "--n-embd and --ctx conflict with it");
         return IQ_EUSAGE;
     }
-    if (strcmp(opt_str(o, "matmul-backend"), "onednn") == 0) {
-        cli_error("this build has only the OpenBLAS backend (--matmul-backend openblas|auto): oneDNN measured no "
-                  "faster on AVX2 and is not linked (README, Performance)");
+    if (iq_matmul_configure(opt_str(o, "matmul-backend"), opt_str(o, "matmul-precision"))) {
+        cli_error("%s", iq_last_error());
         return IQ_EUSAGE;
     }
-    if (strcmp(opt_str(o, "matmul-precision"), "bf16") == 0)
-        fprintf(stderr, "iqtrain: notice: --matmul-precision bf16: this build has no bf16 matmul backend (OpenBLAS is "
-                        "fp32 only), training in fp32\n");
     static const char *const LS[] = {"constant", "linear", "cosine"};
     static const char *const LRS[] = {"cosine", "linear", "constant"};
     static const char *const SD[] = {"f32", "bf16", "f16"};

@@ -35,6 +35,7 @@ static void print_global_help(void) {
 static void print_version(void) {
     printf("iqtrain %s (commit %s, %s build)\n", iq_version(), iq_git_commit(), iq_build_type());
     printf("BLAS: %s\n", iq_blas_info());
+    printf("oneDNN: %s\n", iq_onednn_built() ? "built in (--matmul-backend onednn, --matmul-precision bf16)" : "off");
     printf("MPI: %s\n", iq_dist_built() ? "built in (run under mpirun/srun for data-parallel training)" : "off");
     if (iq_faults_compiled_in()) printf("fault injection: compiled in (a test build, not for users)\n");
 }
@@ -42,6 +43,7 @@ static void print_version(void) {
 static int run_main(int argc, char **argv);
 
 int main(int argc, char **argv) {
+    iq_blas_fix_core(argv); /* may re-execute with OPENBLAS_CORETYPE set (matmul.h): before threads and MPI */
     iq_dist_init(&argc, &argv);
     if (iq_dist_rank() != 0) iq_log_set_level(IQ_LOG_QUIET); /* rank 0 speaks for the job */
     int rc = run_main(argc, argv);

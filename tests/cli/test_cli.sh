@@ -841,26 +841,44 @@ for k in tokens_per_s ms_per_step first_step_ms gflops peak_fraction peak_rss_mb
 done
 done_check "bench --what train --json: the fields scripts/bench.sh reads, all positive"
 
+# matmul backends and precisions (src/matmul.h): oneDNN when built in; bf16 needs it (and a CPU it has bf16 for)
+HAVE_DNNL=0
+"$BIN" --version | grep -q "oneDNN: built in" && HAVE_DNNL=1
 run "$BIN" bench --what generate --n-layer 1 --n-head 2 --n-embd 32 --ctx 64 --vocab-size 64 --batch-size 3 \
     --prompt-len 5 --new-tokens 7 --steps 2 --threads 1 --json --matmul-precision bf16
 want_rc 0
 want_out '"what":"generate"'
 want_out '"new_tokens":7'
-want_out '"precision":"fp32"'
-want_err "no bf16 matmul backend"
+want_out '"openblas_core":'
+if [ $HAVE_DNNL = 1 ]; then
+    want_out '"backend":"onednn"'
+    grep -q '"precision":"bf16"' "$W/out" || want_err "running in fp32"
+else
+    want_out '"precision":"fp32"'
+    want_err "no bf16 matmul"
+fi
 /usr/bin/python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["tokens_per_s"]>0 and r["seconds"]>0' "$W/out" \
     2>/dev/null || WHY+=("bench generate --json: tokens_per_s/seconds")
-done_check "bench --what generate --json; bf16 falls back to fp32 with a notice"
+done_check "bench --what generate --json --matmul-precision bf16: oneDNN bf16, or fp32 with a notice"
 
 run "${DRY[@]}" --matmul-precision bf16 "$SAMPLES/text.jsonl"
 want_rc 0
-want_err "training in fp32"
-done_check "train --matmul-precision bf16 without a bf16 backend: a notice, fp32"
+[ $HAVE_DNNL = 1 ] || want_err "running in fp32"
+done_check "train --matmul-precision bf16: accepted (fp32 with a notice without oneDNN)"
 
 run "${DRY[@]}" --matmul-backend onednn "$SAMPLES/text.jsonl"
+if [ $HAVE_DNNL = 1 ]; then
+    want_rc 0
+else
+    want_rc 64
+    want_err "this build has no oneDNN"
+fi
+done_check "train --matmul-backend onednn: accepted where built in, exit 64 otherwise"
+
+run "${DRY[@]}" --matmul-backend openblas --matmul-precision bf16 "$SAMPLES/text.jsonl"
 want_rc 64
-want_err "only the OpenBLAS backend"
-done_check "train --matmul-backend onednn in a build without it: exit 64"
+want_err "needs the oneDNN backend"
+done_check "train --matmul-backend openblas --matmul-precision bf16: exit 64"
 
 run "$BIN" bench --what generate --n-layer 1 --n-head 2 --n-embd 32 --ctx 16 --vocab-size 64 --prompt-len 10 --new-tokens 10
 want_rc 64

@@ -13,10 +13,14 @@ Reports the median step after step 0, like iqtrain.
 
 generate: greedy decoding with a KV cache (batch of --batch-size prompts of --prompt-len random tokens,
 --new-tokens new tokens each), under torch.inference_mode; tokens/s counts new tokens.
-Run with Debian's /usr/bin/python3 (python3-torch)."""
+Run with Debian's /usr/bin/python3 (python3-torch). PyTorch's fp32 matmuls go through Debian's OpenBLAS, which
+falls back to its generic "Prescott" kernels on CPUs it does not know (e.g. a Sapphire Rapids Xeon): for a fair
+comparison set OPENBLAS_CORETYPE (SkylakeX with AVX-512, Haswell with AVX2) as scripts/bench.sh does; the
+output records the variable and the core torch reports."""
 import argparse
 import json
 import math
+import os
 import resource
 import time
 
@@ -178,6 +182,7 @@ def main():
         torch.set_num_threads(a.threads)
     r = bench_train(a) if a.what == "train" else bench_generate(a)
     r["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    r["openblas_coretype"] = os.environ.get("OPENBLAS_CORETYPE")
     if a.json:
         print(json.dumps(r))
     else:

@@ -2,7 +2,7 @@
 """Reference tests of iqtrain's model, IQLearn loss, gradients and AdamW against PyTorch (float64).
 
     /usr/bin/python3 tests/reference/test_reference.py --dump PATH [--only PATTERNS] [--keep DIR]
-                                                        [--timeout S] [--list] [-v]
+                                                        [--timeout S] [--list] [-v] [--precision bf16]
 
 --dump PATH   the program under test, run as `PATH MODEL_DIR BATCH_JSON OUT_DIR`; PATH may be a command with
               arguments, e.g. "/usr/bin/python3 tests/reference/dump_standin.py" (split like a shell would).
@@ -22,6 +22,17 @@ It also asserts the reference against itself: DESIGN section 1's analytic dL/dlo
 lambda = 0 equals torch's cross-entropy; the case `selfcheck` checks the model against
 nn.TransformerEncoderLayer, the analytic gradient against finite differences, and AdamW/clipping against
 the formulas. Prints one line per case and finally `N passed, M failed`; exit 1 on any failure.
+
+--precision bf16 runs the program as `PATH --precision bf16 ...` (matmul operands rounded to bf16, fp32
+accumulation, fp32 weights, loss and AdamW) against the same float64 reference, with tolerances from bf16's
+unit roundoff u = 2^-8 (8 significant bits, relative rounding error <= u):
+  every product of the model rounds its two operands once: relative error <= 2u per product term. Rounding
+  errors have random signs, so along a chain of n products they add in quadrature: sqrt(n) * 2u. Forward to
+  the logits: 4 products per layer x 2 layers + the head = 9 -> 6u = 2.3e-2 max-norm relative; loss, nll,
+  td and the reward stats (reductions of the logits): the same 6u; gradients (the backward pass adds the
+  same chain again, n = 18): 9u = 3.5e-2 in relative norm; losses after AdamW steps: 6u. n_supervised
+  stays exact. Measured here (avx512_core_bf16): logits <= 1.0u, gradients <= 4.9u, losses <= 0.03u.
+  The selfcheck case (no program) is skipped. A program that exits 77 (no bf16 matmul here) makes the whole run exit 77.
 """
 import argparse
 import fnmatch
@@ -51,6 +62,8 @@ ATOL_SCALAR = 1e-7
 TOL_GRAD = 1e-4
 TOL_LOSSES = 1e-4
 TOL_SELF = 1e-10          # analytic vs autograd (float64)
+BF16_U = 2.0 ** -8        # bf16's unit roundoff (module docstring: the bf16 tolerances)
+BF16_TOLS = {"TOL_LOGITS": 6 * BF16_U, "TOL_SCALAR": 6 * BF16_U, "TOL_GRAD": 9 * BF16_U, "TOL_LOSSES": 6 * BF16_U}
 OPTIM = {"lr": 1e-3, "beta1": 0.9, "beta2": 0.95, "eps": 1e-8, "weight_decay": 0.1, "grad_clip": 1.0}
 SCALARS = ("loss", "nll", "td", "reward_mean", "reward_abs_mean", "reward_abs_max")
 
@@ -275,7 +288,8 @@ def selfcheck():
 # --------------------------------------------------------------------------------------------------
 # comparing the program's output
 
-def scalar_ok(c, r, rtol=TOL_SCALAR, atol=ATOL_SCALAR):
+def scalar_ok(c, r, rtol=None, atol=ATOL_SCALAR):
+    rtol = TOL_SCALAR if rtol is None else rtol
     if not (isinstance(c, (int, float)) and math.isfinite(c)):
         return False, float("inf")
     diff = abs(c - r)
@@ -379,6 +393,13 @@ def compare(out_dir, r, cfg, batch):
     return summ, fails
 
 
+class SkipRun(Exception):
+    """The program exited 77: it cannot run this precision here."""
+
+
+PRECISION = "fp32"
+
+
 def run_case(case, dump_cmd, base_dir, timeout, verbose):
     """-> (ok, line, detail lines)."""
     t0 = time.perf_counter()
@@ -401,6 +422,8 @@ def run_case(case, dump_cmd, base_dir, timeout, verbose):
     self_err, fails = check_reference_case(r, batch)
     t_ref = time.perf_counter() - t0
     cmd = list(dump_cmd) + [model_dir, batch_path, out_dir]
+    if PRECISION != "fp32":
+        cmd = list(dump_cmd) + ["--precision", PRECISION, model_dir, batch_path, out_dir]
     t1 = time.perf_counter()
     try:
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
@@ -409,6 +432,8 @@ def run_case(case, dump_cmd, base_dir, timeout, verbose):
     except OSError as ex:
         return False, "%-26s cannot run %s: %s" % (case["name"], cmd[0], ex), fails
     t_dump = time.perf_counter() - t1
+    if p.returncode == 77:
+        raise SkipRun(p.stderr.decode("utf-8", "replace").strip())
     if p.returncode != 0:
         err = p.stderr.decode("utf-8", "replace").strip().splitlines()[-40:]
         return False, "%-26s program exited %d" % (case["name"], p.returncode), fails + ["stderr: " + l for l in err]
@@ -436,7 +461,13 @@ def main():
     ap.add_argument("--timeout", type=float, default=300.0, help="seconds per program run (default 300)")
     ap.add_argument("--list", action="store_true", help="list the case names and exit")
     ap.add_argument("-v", "--verbose", action="store_true", help="also print the time of each case")
+    ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                    help="matmul precision of the program (bf16: the tolerances of the module docstring)")
     args = ap.parse_args()
+    global PRECISION
+    PRECISION = args.precision
+    if PRECISION == "bf16":
+        globals().update(BF16_TOLS)
     torch.set_num_threads(1)
     torch.set_default_dtype(torch.float64)
     cases = build_cases()
@@ -450,6 +481,8 @@ def main():
         if not cases:
             print("test_reference: no case matches --only %r (see --list)" % args.only, file=sys.stderr)
             return 2
+    if PRECISION == "bf16":
+        cases = [c for c in cases if c["kind"] == "dump"]
     if any(c["kind"] == "dump" for c in cases) and not args.dump:
         print("test_reference: --dump PATH is required", file=sys.stderr)
         return 2
@@ -464,6 +497,9 @@ def main():
         for c in cases:
             try:
                 ok, line, details = run_case(c, dump_cmd, base, args.timeout, args.verbose)
+            except SkipRun as ex:
+                print("SKIP all cases: %s" % ex, flush=True)
+                return 77
             except Exception as ex:   # noqa: BLE001  (a crash in one case fails that case only)
                 ok, line, details = False, "%-26s driver error: %s: %s" % (c["name"], type(ex).__name__, ex), []
             print("%s %s" % ("PASS" if ok else "FAIL", line), flush=True)

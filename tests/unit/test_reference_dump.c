@@ -13,6 +13,7 @@
 #include "iqtrain/batch.h"
 #include "iqtrain/data.h"
 #include "iqtrain/iqlearn.h"
+#include "iqtrain/matmul.h"
 #include "iqtrain/model.h"
 #include "iqtrain/model_folder.h"
 #include "iqtrain/optim.h"
@@ -60,9 +61,22 @@ static double num(const cJSON *o, const char *k, double def) {
 }
 
 int main(int argc, char **argv) {
+    const char *precision = "fp32"; /* --precision bf16: the matmuls at bf16 (matmul.h), for the bf16 reference */
+    if (argc == 6 && strcmp(argv[1], "--precision") == 0) {
+        precision = argv[2];
+        argv += 2;
+        argc -= 2;
+    }
     if (argc != 4) {
-        fprintf(stderr, "usage: %s MODEL_DIR BATCH.json OUT_DIR\n", argv[0]);
+        fprintf(stderr, "usage: %s [--precision fp32|bf16] MODEL_DIR BATCH.json OUT_DIR\n", argv[0]);
         return 2;
+    }
+    if (strcmp(precision, "fp32") != 0) {
+        if (iq_matmul_configure("auto", precision)) return die("precision");
+        if (iq_matmul_precision() != IQ_MM_BF16) {
+            fprintf(stderr, "no bf16 matmul in this build or on this CPU: skipped\n");
+            return 77;
+        }
     }
     char *text;
     size_t len;
