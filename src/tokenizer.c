@@ -500,6 +500,16 @@ iq_status iq_tok_load_vocab(const char *path, const cJSON *vocab, const cJSON *a
     }
     free(in_added);
     iq_buf_free(&b);
+    /* a special text with two ids (the vocabulary's and an added token's) would make the id it stands for depend
+     * on which was looked up (found by tests/fuzz: the EOS changed across save and reload) */
+    for (int i = 0; i < t->n_special && !st; i++)
+        for (int j = 0; j < i && !st; j++) {
+            size_t li = 0, lj = 0;
+            const uint8_t *bi = iq_tok_token_bytes(t, t->special_ids[i], &li), *bj = iq_tok_token_bytes(t, t->special_ids[j], &lj);
+            if (bi && bj && li == lj && memcmp(bi, bj, li) == 0)
+                st = iq_fail(IQ_EDATA, "special token \"%.*s\" has two ids, %d and %d", (int)(li < 80 ? li : 80), (const char *)bi,
+                             (int)t->special_ids[j], (int)t->special_ids[i]);
+        }
     if (st) {
         iq_error_prefix("%s", path);
         iq_tok_free(t);
