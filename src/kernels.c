@@ -115,6 +115,10 @@ void iq_matmul_backward(float *dinp, float *dweight, float *dbias, const float *
     iq_sgemm_w(false, true, N, C, OC, 1.0f, dout, weight, 1.0f, dinp);
     iq_sgemm(true, false, C, OC, N, 1.0f, inp, dout, 1.0f, dweight);
     iq_matmul_group_end();
+    iq_bias_backward(dbias, dout, N, OC);
+}
+
+void iq_bias_backward(float *dbias, const float *dout, int N, int OC) {
     /* column blocks per thread, rows in order: contiguous reads, deterministic sums */
 #pragma omp parallel
     {

@@ -8,6 +8,7 @@
 #include <omp.h>
 #include <string.h>
 
+#include "iqtrain/kernels.h"
 #include "iqtrain/matmul.h"
 #include "vecmath.h"
 
@@ -82,16 +83,7 @@ void iq_linear_backward(float *dinp, float *dweight, float *dbias, const float *
                         const float *weight, int N, int C, int OC) {
     iq_sgemm(false, false, N, C, OC, 1.0f, dout, weight, 1.0f, dinp);
     iq_sgemm(true, false, OC, C, N, 1.0f, dout, inp, 1.0f, dweight);
-    if (!dbias) return;
-#pragma omp parallel
-    {
-        int nt = omp_get_num_threads(), it = omp_get_thread_num();
-        int o0 = (int)((long)OC * it / nt), o1 = (int)((long)OC * (it + 1) / nt);
-        for (int i = 0; i < N; i++) {
-            const float *d = dout + (size_t)i * OC;
-            for (int o = o0; o < o1; o++) dbias[o] += d[o];
-        }
-    }
+    if (dbias) iq_bias_backward(dbias, dout, N, OC);
 }
 
 // theta^(-2i/D); llama3: wavelengths beyond orig_ctx/low_freq are divided by factor, below orig_ctx/high_freq

@@ -24,6 +24,8 @@ void iq_attention_forward(float *out, float *att, const float *qkv, int B, int T
 // dqkv (B,T,3C) += ...; datt (B,H,T,T) scratch
 void iq_attention_backward(float *dqkv, float *datt, const float *dout, const float *qkv, const float *att, int B, int T,
                            int C, int H);
+// dbias (OC) += sum over the N rows of dout (N,OC), summed in row order (deterministic for any thread count)
+void iq_bias_backward(float *dbias, const float *dout, int N, int OC);
 // out = gelu_tanh(inp)
 void iq_gelu_forward(float *out, const float *inp, size_t N);
 void iq_gelu_backward(float *dinp, const float *inp, const float *dout, size_t N);
