@@ -157,19 +157,6 @@ double iq_bench_sgemm_peak(int n) {
 }
 
 /* The benchmark's batch: every rank's share of `batch` rows of random tokens, all supervised but the first. */
-typedef struct {
-    iq_batch *b;
-    bool given;
-} bench_source;
-
-static bool bench_next(void *ctx, iq_batch *b) {
-    bench_source *s = ctx;
-    (void)b;
-    if (s->given) return false;
-    s->given = true;
-    return true;
-}
-
 static void bench_batch(const iq_bench_train_opts *o, int B, int T, int vocab, int rank, iq_batch *batch) {
     iq_rng rng;
     iq_rng_seed(&rng, o->seed, 77);
@@ -211,8 +198,8 @@ iq_status iq_bench_train(const iq_bench_train_opts *o, iq_bench_train_result *r)
     double *ms = iq_xmalloc((size_t)steps * sizeof *ms);
     for (int s = 0; s < steps && !st; s++) {
         double t0 = iq_now();
-        bench_source bs = {&batch, false};
-        iq_step_source src = {bench_next, &bs, (long)o->batch * (T - 1)}; /* N of the global batch */
+        bool given = false;
+        iq_step_source src = {iq_step_one_batch, &given, (long)o->batch * (T - 1)}; /* N of the global batch */
         iq_step_result res;
         st = iq_train_step(m, h, opt, &batch, &src, &so, &res);
         ms[s] = (iq_now() - t0) * 1e3;

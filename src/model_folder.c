@@ -258,26 +258,43 @@ static iq_status open_weight_files(const char *dir, iq_safetensors ***files, int
     return s;
 }
 
-/* Opens, checks and reads the weights of DIR into m; m == NULL: only checks them against cfg. */
-static iq_status weights_into(const char *dir, const iq_model_config *cfg, iq_model *m) {
-    int n = iq_model_config_tensors(cfg, NULL);
-    iq_tensor_ref *refs = iq_xmalloc((size_t)n * sizeof *refs);
+/* The weight files of a folder, opened and checked against a config's parameter table. */
+typedef struct {
+    iq_safetensors **files;
+    int nf, n;
+    char *src;
+    wanted_tensor *w;
+} folder_weights;
+
+static void weights_close(folder_weights *fw) {
+    for (int f = 0; f < fw->nf; f++) iq_st_close(fw->files[f]);
+    free(fw->files);
+    free(fw->src);
+    free(fw->w);
+    memset(fw, 0, sizeof *fw);
+}
+
+/* Opens the weights of DIR and checks every tensor against cfg's table (before anything that size is
+ * allocated). */
+static iq_status weights_open(const char *dir, const iq_model_config *cfg, folder_weights *fw) {
+    memset(fw, 0, sizeof *fw);
+    fw->n = iq_model_config_tensors(cfg, NULL);
+    iq_tensor_ref *refs = iq_xmalloc((size_t)fw->n * sizeof *refs);
     iq_model_config_tensors(cfg, refs);
-    wanted_tensor *w = iq_xcalloc((size_t)n, sizeof *w);
-    for (int i = 0; i < n; i++) w[i].ref = refs[i];
+    fw->w = iq_xcalloc((size_t)fw->n, sizeof *fw->w);
+    for (int i = 0; i < fw->n; i++) fw->w[i].ref = refs[i];
     free(refs);
-    iq_safetensors **files = NULL;
-    int nf = 0;
-    char *src = NULL;
-    iq_status s = open_weight_files(dir, &files, &nf, &src);
-    const iq_arch *a = iq_arch_find(iq_model_arch_name(cfg));
-    if (!s) s = check_weights(a, files, nf, src, w, n);
-    if (!s && m) s = read_weights(m, files, nf, w, n);
-    if (!s && m) iq_matmul_params_changed(); /* bf16 copies of the old weights are stale */
-    for (int f = 0; f < nf; f++) iq_st_close(files[f]);
-    free(files);
-    free(src);
-    free(w);
+    iq_status s = open_weight_files(dir, &fw->files, &fw->nf, &fw->src);
+    if (!s) s = check_weights(iq_arch_find(iq_model_arch_name(cfg)), fw->files, fw->nf, fw->src, fw->w, fw->n);
+    if (s) weights_close(fw);
+    return s;
+}
+
+/* Reads checked weights into m (whose config they were checked against) and closes them. */
+static iq_status weights_read(folder_weights *fw, iq_model *m) {
+    iq_status s = read_weights(m, fw->files, fw->nf, fw->w, fw->n);
+    if (!s) iq_matmul_params_changed(); /* bf16 copies of the old weights are stale */
+    weights_close(fw);
     return s;
 }
 
@@ -309,10 +326,14 @@ iq_status iq_model_load_folder(const char *dir, iq_model_mode mode, int max_batc
     iq_model_config c;
     cJSON *section = NULL;
     if (!s) s = iq_model_config_read(dir, &c, &section);
-    if (!s) s = weights_into(dir, &c, NULL); /* before the model (sized by config.json) is allocated */
+    folder_weights fw;
+    if (!s) s = weights_open(dir, &c, &fw); /* before the model (sized by config.json) is allocated */
     iq_model *m = NULL;
-    if (!s) s = iq_model_create(&c, mode, max_batch, max_seq > 0 ? max_seq : c.ctx, &m);
-    if (!s) s = weights_into(dir, &c, m);
+    if (!s) {
+        s = iq_model_create(&c, mode, max_batch, max_seq > 0 ? max_seq : c.ctx, &m);
+        if (s) weights_close(&fw);
+        else s = weights_read(&fw, m);
+    }
     if (s) {
         iq_model_free(m);
         cJSON_Delete(section);
@@ -325,9 +346,8 @@ iq_status iq_model_load_folder(const char *dir, iq_model_mode mode, int max_batc
 }
 
 iq_status iq_model_load_weights(iq_model *m, const char *dir) {
-    iq_status s = verify_if_checkpoint(dir);
     iq_model_config c;
-    if (!s) s = iq_model_config_read(dir, &c, NULL);
+    iq_status s = iq_model_config_read(dir, &c, NULL);
     if (s) return s;
     const char *field = iq_model_config_diff(&c, iq_model_cfg(m));
     if (field) {
@@ -337,7 +357,9 @@ iq_status iq_model_load_weights(iq_model *m, const char *dir) {
         return iq_fail(IQ_EUSAGE, "%s: the folder's model differs in %s (%s) from the one the options build (%s)", dir,
                        field, have, want);
     }
-    return weights_into(dir, &c, m);
+    folder_weights fw;
+    s = weights_open(dir, &c, &fw);
+    return s ? s : weights_read(&fw, m);
 }
 
 // ----------------------------------------------------------------------------------------------------

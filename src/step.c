@@ -32,6 +32,14 @@ void iq_eval_rows(iq_model *m, iq_head *h, const iq_dataset *d, const uint32_t *
     free(order);
 }
 
+bool iq_step_one_batch(void *ctx, iq_batch *b) {
+    bool *given = ctx;
+    (void)b;
+    if (*given) return false;
+    *given = true;
+    return true;
+}
+
 /* Loss statistics summed over MPI ranks (max for r_abs_max). */
 static void sum_loss_stats(iq_loss_stats *ls) {
     double v[7] = {ls->nll_sum, ls->td_sum, (double)ls->n_sup, (double)ls->n_td, (double)ls->n_correct, ls->r_sum, ls->r_abs_sum};

@@ -32,7 +32,8 @@ iq_status iq_model_load_folder(const char *dir, iq_model_mode mode, int max_batc
                                cJSON **iqtrain_section);
 
 /* Loads the weights of DIR into an existing model (resuming: no second model is built). The folder's config
- * must describe the same model: 64 naming the first differing field otherwise. */
+ * must describe the same model: 64 naming the first differing field otherwise. Unlike iq_model_load_folder it
+ * does not verify the CRC-32s again: the caller has (resuming takes a checkpoint iq_checkpoint_verify passed). */
 iq_status iq_model_load_weights(iq_model *m, const char *dir);
 
 /* Whether loading ignores (with a warning) tensors it does not know instead of refusing them. */

@@ -33,6 +33,10 @@ typedef struct {
     long n_sup; /* N: supervised tokens of the whole optimizer step, over all ranks */
 } iq_step_source;
 
+/* A source whose one micro-batch is the batch buffer as the caller filled it: ctx is a bool, false before the
+ * step (bench, tests). */
+bool iq_step_one_batch(void *ctx, iq_batch *b);
+
 typedef struct {
     iq_loss_opts loss;   /* lambda: this step's value of the schedule */
     iq_adamw_opts adamw;

@@ -25,15 +25,6 @@ static int die(const char *what) {
     return 1;
 }
 
-/* The whole batch as the step's single micro-batch. */
-static bool one_batch(void *ctx, iq_batch *b) {
-    bool *given = ctx;
-    (void)b;
-    if (*given) return false;
-    *given = true;
-    return true;
-}
-
 static int dump_grads(iq_model *m, const char *dir, float *logits, int B, int T, int V) {
     int nt = iq_model_tensor_refs(m, NULL);
     iq_tensor_ref *refs = calloc((size_t)nt, sizeof *refs);
@@ -136,7 +127,7 @@ int main(int argc, char **argv) {
     iq_step_opts so = {.loss = lo, .adamw = ao, .lr = ao.lr, .grad_clip = clip};
     for (int s = 0; s < steps; s++) {
         bool given = false;
-        iq_step_source src = {one_batch, &given, n_sup};
+        iq_step_source src = {iq_step_one_batch, &given, n_sup}; /* the whole batch, one micro-batch */
         iq_step_result res;
         so.logits_out = s == 0 ? logits : NULL;
         /* a non-finite loss (a hostile round-trip model) still has logits to compare: dump, stop stepping */
