@@ -4,6 +4,7 @@
  * loading whole files. */
 #include "iqtrain/data.h"
 
+
 #include <cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "iqtrain/chat_format.h"
 #include "iqtrain/log.h"
 #include "iqtrain/unicode.h"
 
@@ -338,6 +340,8 @@ static bool check_duplicate_keys(const cJSON *obj, const char *where, iq_buf *re
 typedef struct {
     void (*text)(void *ctx, const char *s, size_t len, uint8_t flags);
     void (*eos)(void *ctx, uint8_t flags);
+    /* NULL, or a messages row as a whole (a chat template renders it): called instead of text and eos */
+    iq_row_result (*messages)(void *ctx, const cJSON *msgs, iq_buf *reason);
     void *ctx;
 } seg_sink;
 
@@ -394,6 +398,36 @@ static iq_row_result parse_messages(const cJSON *msgs, const seg_sink *out, iq_b
     }
     /* text after the last assistant turn supervises nothing: dropped */
     iq_buf_free(&text);
+    return IQ_ROW_OK;
+}
+
+/* The checks a messages row passes before a chat template renders it: objects with a string "role", no
+ * duplicate keys, an assistant turn. The template decides what else it accepts (other roles, tool calls). */
+static iq_row_result check_template_messages(const cJSON *msgs, iq_buf *reason) {
+    if (!cJSON_IsArray(msgs)) {
+        iq_buf_printf(reason, "\"messages\" is not an array");
+        return IQ_ROW_BAD;
+    }
+    int k = 0, n_assistant = 0;
+    for (const cJSON *m = msgs->child; m; m = m->next, k++) {
+        char where[64];
+        snprintf(where, sizeof where, " in message %d", k);
+        if (!cJSON_IsObject(m)) {
+            iq_buf_printf(reason, "message %d is not an object", k);
+            return IQ_ROW_BAD;
+        }
+        if (!check_duplicate_keys(m, where, reason)) return IQ_ROW_BAD;
+        const cJSON *role = get_key(m, "role");
+        if (!cJSON_IsString(role)) {
+            iq_buf_printf(reason, "message %d has no string \"role\"", k);
+            return IQ_ROW_BAD;
+        }
+        n_assistant += strcmp(role->valuestring, "assistant") == 0;
+    }
+    if (n_assistant == 0) {
+        iq_buf_printf(reason, "no assistant turn in \"messages\"");
+        return IQ_ROW_BAD;
+    }
     return IQ_ROW_OK;
 }
 
@@ -473,7 +507,12 @@ static iq_row_result parse_row(char *line, size_t len, bool first_line, const se
         out->eos(out->ctx, IQ_TOK_SUPERVISED | IQ_TOK_TERMINAL);
     } else {
         *format = IQ_FMT_MESSAGES;
-        if (parse_messages(messages, out, reason) != IQ_ROW_OK) goto done;
+        if (out->messages) {
+            if (check_template_messages(messages, reason) != IQ_ROW_OK) goto done;
+            if (out->messages(out->ctx, messages, reason) != IQ_ROW_OK) goto done;
+        } else if (parse_messages(messages, out, reason) != IQ_ROW_OK) {
+            goto done;
+        }
     }
     res = IQ_ROW_OK;
 done:
@@ -486,6 +525,7 @@ done:
 
 typedef struct {
     const iq_tokenizer *tok;
+    const iq_chat_format *chat;
     iq_row *row;
 } encode_ctx;
 
@@ -502,8 +542,13 @@ static void enc_eos(void *ctx, uint8_t flags) {
     iq_buf_putc(&c->row->flags, (char)flags);
 }
 
-iq_row_result iq_data_encode_row(const iq_tokenizer *tok, char *line, size_t len, bool first_line,
-                                 int32_t max_seq_len, iq_row *row, iq_buf *reason) {
+static iq_row_result enc_messages(void *ctx, const cJSON *msgs, iq_buf *reason) {
+    encode_ctx *c = ctx;
+    return iq_chat_format_encode(c->chat, c->tok, msgs, &c->row->ids, &c->row->flags, reason);
+}
+
+iq_row_result iq_data_encode_row(const iq_tokenizer *tok, const iq_chat_format *chat, char *line, size_t len,
+                                 bool first_line, int32_t max_seq_len, iq_row *row, iq_buf *reason) {
     iq_buf dummy = {0};
     if (!reason) reason = &dummy;
     reason->len = 0;
@@ -511,8 +556,8 @@ iq_row_result iq_data_encode_row(const iq_tokenizer *tok, char *line, size_t len
     row->flags.len = 0;
     row->truncated = false;
     row->format = IQ_FMT_PROMPT;
-    encode_ctx ctx = {tok, row};
-    seg_sink sink = {enc_text, enc_eos, &ctx};
+    encode_ctx ctx = {tok, chat, row};
+    seg_sink sink = {enc_text, enc_eos, chat ? enc_messages : NULL, &ctx};
     iq_row_result res = parse_row(line, len, first_line, &sink, &row->format, reason);
     iq_buf_free(&dummy);
     if (res != IQ_ROW_OK) {
@@ -614,7 +659,7 @@ static iq_status for_each_line(const char *path, uint32_t file_index, bool progr
 
 static iq_status bad_row(const iq_data_opts *o, iq_data_stats *stats, const char *path, uint64_t lineno, iq_buf *reason) {
     if (!o->skip_bad_rows) return iq_fail(IQ_EDATA, "%s:%llu: %s", path, (unsigned long long)lineno, iq_buf_cstr(reason));
-    if (stats->bad < 5) iq_warn("%s:%llu: %s (skipped)", path, (unsigned long long)lineno, iq_buf_cstr(reason));
+    if (stats->bad < 5 || o->warn_every_bad_row) iq_warn("%s:%llu: %s (skipped)", path, (unsigned long long)lineno, iq_buf_cstr(reason));
     stats->bad++;
     return IQ_OK;
 }
@@ -631,7 +676,7 @@ typedef struct {
 static iq_status load_line(void *vctx, const char *path, uint32_t file_index, char *line, size_t len, uint64_t lineno) {
     load_ctx *c = vctx;
     iq_data_stats *stats = c->stats;
-    iq_row_result res = iq_data_encode_row(c->tok, line, len, lineno == 1, c->o->max_seq_len, &c->row, &c->reason);
+    iq_row_result res = iq_data_encode_row(c->tok, c->o->chat, line, len, lineno == 1, c->o->max_seq_len, &c->row, &c->reason);
     if (res == IQ_ROW_BLANK) {
         stats->blank++;
     } else if (res == IQ_ROW_SKIPPED) {
@@ -737,7 +782,7 @@ static iq_status scan_line(void *vctx, const char *path, uint32_t file_index, ch
     c->reason.len = 0;
     /* parse_row validates the whole row before it emits anything, so bad rows add no text */
     iq_row_format fmt;
-    seg_sink sink = {scan_text, scan_eos, c};
+    seg_sink sink = {scan_text, scan_eos, NULL, c};
     iq_row_result res = parse_row(line, len, lineno == 1, &sink, &fmt, &c->reason);
     if (res == IQ_ROW_BLANK) c->stats->blank++;
     else if (res == IQ_ROW_BAD) return bad_row(c->o, c->stats, path, lineno, &c->reason);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "iqtrain/chat_format.h"
 #include "iqtrain/model_folder.h"
 #include "iqtrain/log.h"
 
@@ -36,8 +37,11 @@ iq_status iq_eval_command(const iq_eval_opts *o, cJSON **result) {
     iq_tokenizer *tok = NULL;
     st = iq_tok_load(o->model_dir, &tok);
     iq_dataset *d = NULL;
-    iq_data_opts dopt = {.max_seq_len = max_seq, .skip_bad_rows = o->skip_bad_rows, .progress = true};
+    iq_chat_format *chat = NULL;
+    if (!st) st = iq_chat_format_load(tok, NULL, &chat);
+    iq_data_opts dopt = {.max_seq_len = max_seq, .chat = chat, .skip_bad_rows = o->skip_bad_rows, .progress = true};
     if (!st) st = iq_data_load(o->data, o->n_data, tok, &dopt, &d);
+    iq_chat_format_free(chat);
     iq_model *m = NULL;
     if (!st) {
         int longest = (int)d->stats.max_len;

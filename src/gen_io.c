@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "iqtrain/chat_format.h"
 #include "iqtrain/log.h"
 #include "iqtrain/model_folder.h"
 #include "iqtrain/unicode.h"
@@ -112,8 +113,11 @@ iq_status iq_gen_load_all(const char *model_dir, const char *const *data, int n_
         st = iq_fail(IQ_EDATA, "%s: the tokenizer has more ids than the model", model_dir);
     long longest = 1;
     if (!st && n_data > 0) {
-        iq_data_opts dopt = {.max_seq_len = cfg.ctx, .skip_bad_rows = skip_bad, .progress = true};
-        st = iq_data_load(data, n_data, L->tok, &dopt, &L->d);
+        iq_chat_format *chat = NULL;
+        st = iq_chat_format_load(L->tok, NULL, &chat);
+        iq_data_opts dopt = {.max_seq_len = cfg.ctx, .chat = chat, .skip_bad_rows = skip_bad, .progress = true};
+        if (!st) st = iq_data_load(data, n_data, L->tok, &dopt, &L->d);
+        iq_chat_format_free(chat);
         if (!st) longest = (long)L->d->stats.max_len;
     } else if (!st && prompt) {
         iq_ids ids = {0};

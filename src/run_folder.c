@@ -190,6 +190,11 @@ static iq_status write_run_json(const iq_run_spec *spec, const iq_run_folder *f,
         }
     }
     cJSON_AddItemToObject(j, "data_sha256", sha);
+    if (spec->chat_source) {
+        cJSON *ct = cJSON_AddObjectToObject(j, "chat_template");
+        cJSON_AddStringToObject(ct, "source", spec->chat_source);
+        cJSON_AddStringToObject(ct, "sha256", spec->chat_sha256);
+    }
     cJSON_AddStringToObject(j, "version", iq_version());
     cJSON_AddNumberToObject(j, "seed", (double)spec->seed);
     cJSON_AddItemToObject(j, "build", iq_run_build_facts(spec->threads));

@@ -125,6 +125,7 @@ void iq_tok_free(iq_tokenizer *t) {
     free(t->raw_json);
     free(t->raw_config);
     free(t->raw_stm);
+    free(t->chat_jinja);
     free(t);
 }
 
@@ -447,6 +448,20 @@ void iq_tok_encode_special(const iq_tokenizer *t, const void *text, size_t len, 
     else encode_added(t, text, len, true, out);
 }
 
+int32_t iq_tok_find_special(const iq_tokenizer *t, const void *text, size_t len, size_t *at) {
+    const uint8_t *s = text;
+    for (size_t i = 0; i < len && t->n_special > 0; i++) {
+        if (!(t->first_all[s[i] >> 3] & (1u << (s[i] & 7)))) continue;
+        size_t ml;
+        int32_t id = added_at(t, s, len, i, true, &ml);
+        if (id >= 0 && !(t->tok_flags[id] & IQ_TOK_NONSPECIAL)) {
+            if (at) *at = i;
+            return id;
+        }
+    }
+    return -1;
+}
+
 iq_status iq_tok_decode(const iq_tokenizer *t, const int32_t *ids, size_t n, iq_buf *out) {
     for (size_t i = 0; i < n; i++) {
         size_t l;
@@ -582,7 +597,31 @@ static const char *basename_of(const char *p) {
     return s ? s + 1 : p;
 }
 
+static iq_status load_any(const char *path, iq_tokenizer **out);
+
 iq_status iq_tok_load(const char *path, iq_tokenizer **out) {
+    iq_status st = load_any(path, out);
+    if (st) return st;
+    const char *src = (*out)->source, *slash = strrchr(src, '/');
+    char *dir = slash ? iq_xstrndup(src, (size_t)(slash - src) + (slash == src)) : iq_xstrdup(".");
+    char *jinja = iq_path_join(dir, "chat_template.jinja");
+    size_t len;
+    if (iq_file_exists(jinja)) st = iq_read_file(jinja, &(*out)->chat_jinja, &len);
+    free(jinja);
+    free(dir);
+    if (st) {
+        iq_tok_free(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
+void iq_tok_set_chat_template(iq_tokenizer *t, const char *text) {
+    free(t->chat_jinja);
+    t->chat_jinja = text ? iq_xstrdup(text) : NULL;
+}
+
+static iq_status load_any(const char *path, iq_tokenizer **out) {
     *out = NULL;
     if (!iq_file_exists(path)) return iq_fail(IQ_ENOINPUT, "%s: tokenizer not found", path);
     iq_status st;
@@ -754,6 +793,7 @@ iq_status iq_tok_save(const iq_tokenizer *t, const char *dir, int model_max_leng
                                 : write_json(dir, "tokenizer_config.json", cfg, true);
     if (!st) st = t->raw_stm ? write_raw(dir, "special_tokens_map.json", t->raw_stm, t->raw_stm_len)
                              : write_json(dir, "special_tokens_map.json", stm, true);
+    if (!st && t->chat_jinja) st = write_raw(dir, "chat_template.jinja", t->chat_jinja, strlen(t->chat_jinja));
 
     cJSON_Delete(tj);
     cJSON_Delete(vocab);

@@ -38,6 +38,7 @@ struct iq_tokenizer {
                                               special_tokens_map.json beside it, as read: iq_tok_save writes
                                               them back (NULL for GPT-2's files, which are regenerated) */
     size_t raw_json_len, raw_config_len, raw_stm_len;
+    char *chat_jinja; /* chat_template.jinja as read beside the tokenizer, or as set (written back), or NULL */
 };
 
 iq_tokenizer *iq_tok_new(int32_t vocab_size, const char *source);

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "iqtrain/batch.h"
+#include "iqtrain/chat_format.h"
 #include "iqtrain/checkpoint.h"
 #include "iqtrain/data.h"
 #include "iqtrain/dist.h"
@@ -68,6 +69,7 @@ typedef struct {
     iq_run_spec spec;
     iq_run_folder folder;
     iq_tokenizer *tok;
+    iq_chat_format *chat; /* messages rows through this template, or NULL */
     iq_dataset *data, *eval_data;
     const iq_dataset *eval_src; /* eval_data, or data with --eval-split */
     uint32_t *train_rows, *eval_rows;
@@ -88,6 +90,7 @@ typedef struct {
 static void run_free(run *r) {
     iq_run_folder_free(&r->folder);
     iq_tok_free(r->tok);
+    iq_chat_format_free(r->chat);
     iq_data_free(r->data);
     iq_data_free(r->eval_data);
     free(r->train_rows);
@@ -168,8 +171,16 @@ static iq_status resolve_model(const iq_train_opts *o, run *r, iq_model_config *
 
 /* The demonstrations, the eval rows (--eval-data or --eval-split) and the training rows. */
 static iq_status load_data(const iq_train_opts *o, run *r, int max_seq_len) {
-    iq_data_opts dopt = {.max_seq_len = max_seq_len, .skip_bad_rows = o->skip_bad_rows, .progress = true};
-    iq_status st = iq_data_load(o->data, o->n_data, r->tok, &dopt, &r->data);
+    iq_status st = iq_chat_format_load(r->tok, o->chat_template, &r->chat);
+    if (st) return st;
+    if (r->chat) {
+        iq_info("chat template: %s (messages rows are rendered with it)", iq_chat_format_source(r->chat));
+        r->spec.chat_source = iq_chat_format_source(r->chat);
+        r->spec.chat_sha256 = iq_chat_format_sha256(r->chat);
+        if (o->chat_template) iq_tok_set_chat_template(r->tok, iq_chat_format_text(r->chat)); /* saved with the model */
+    }
+    iq_data_opts dopt = {.max_seq_len = max_seq_len, .chat = r->chat, .skip_bad_rows = o->skip_bad_rows, .progress = true};
+    st = iq_data_load(o->data, o->n_data, r->tok, &dopt, &r->data);
     if (!st && o->n_eval_data > 0) st = iq_data_load(o->eval_data, o->n_eval_data, r->tok, &dopt, &r->eval_data);
     if (st) return st;
     const iq_data_stats *s = &r->data->stats;
@@ -411,7 +422,7 @@ int iq_train(const iq_train_opts *o, cJSON **summary) {
     r->world = iq_dist_world();
     r->last_eval_loss = NAN;
     r->spec = (iq_run_spec){o->out, o->resume, o->options, o->data, o->eval_data, o->n_data, o->n_eval_data, o->seed,
-                            o->threads, o->lr_schedule == IQ_LR_CONSTANT};
+                            o->threads, o->lr_schedule == IQ_LR_CONSTANT, NULL, NULL};
     if (summary) *summary = NULL;
     g_signal = 0;
     iq_set_threads(o->threads);

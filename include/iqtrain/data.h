@@ -8,6 +8,7 @@
  *                                    assistant turn, whose content is followed by E. Text between assistant
  *                                    contents is encoded as one string, each assistant content separately.
  *                                    Every assistant content + E is supervised, and each E is terminal.
+ *                                    With a chat template (chat_format.h), the template's rendering instead.
  * Tokens after the last supervised token are dropped (they cannot change the loss). With max_seq_len,
  * longer rows keep their start and are marked truncated; their last token is then supervised but not
  * terminal (the trainer bootstraps it). A row with no supervised token left is skipped and counted. */
@@ -25,9 +26,13 @@ enum { IQ_TOK_SUPERVISED = 1, IQ_TOK_TERMINAL = 2 };
 enum { IQ_ROW_TRUNCATED = 1 };
 typedef enum { IQ_FMT_PROMPT = 0, IQ_FMT_TEXT = 1, IQ_FMT_MESSAGES = 2 } iq_row_format;
 
+struct iq_chat_format;
+
 typedef struct {
     int32_t max_seq_len; /* 0 = no limit */
+    const struct iq_chat_format *chat; /* messages rows through this chat template; NULL: DESIGN §3's format */
     bool skip_bad_rows;  /* count bad rows instead of failing */
+    bool warn_every_bad_row; /* with skip_bad_rows: a warning for each (default: the first 5) */
     bool progress;       /* progress lines on stderr for large inputs */
 } iq_data_opts;
 
@@ -68,10 +73,11 @@ typedef struct {
 typedef enum { IQ_ROW_OK = 0, IQ_ROW_BLANK = 1, IQ_ROW_SKIPPED = 2, IQ_ROW_BAD = 3 } iq_row_result;
 
 /* Encodes one JSONL line (without its '\n'; a trailing '\r' and, when first_line, a UTF-8 BOM are
- * accepted). The line must be followed by a NUL byte at line[len] (cJSON needs it). On IQ_ROW_BAD,
+ * accepted; chat may be NULL, see iq_data_opts). The line must be followed by a NUL byte at line[len] (cJSON
+ * needs it). On IQ_ROW_BAD,
  * `reason` (if not NULL) receives the reason, without the FILE:LINE prefix. */
-iq_row_result iq_data_encode_row(const iq_tokenizer *tok, char *line, size_t len, bool first_line,
-                                 int32_t max_seq_len, iq_row *row, iq_buf *reason);
+iq_row_result iq_data_encode_row(const iq_tokenizer *tok, const struct iq_chat_format *chat, char *line, size_t len,
+                                 bool first_line, int32_t max_seq_len, iq_row *row, iq_buf *reason);
 void iq_row_free(iq_row *row);
 
 /* Reads and tokenizes every row of the files (JSONL, or gzip by magic bytes, multi-member accepted).

@@ -29,6 +29,7 @@ typedef struct {
     uint64_t seed;
     int threads;
     bool lr_schedule_constant; /* a changed step count then changes no schedule (no warning) */
+    const char *chat_source, *chat_sha256; /* the chat template messages rows were rendered with, or NULL */
 } iq_run_spec;
 
 typedef struct {

@@ -71,10 +71,14 @@ void iq_tok_encode(const iq_tokenizer *t, const void *text, size_t len, iq_ids *
  * the longest at one position): transformers' encode(text, add_special_tokens=False) on any valid UTF-8
  * (--allow-special). */
 void iq_tok_encode_special(const iq_tokenizer *t, const void *text, size_t len, iq_ids *out);
+/* The id of the first special added token (not one marked "special": false) whose text occurs in `text`,
+ * its byte offset in *at; -1 when there is none. */
+int32_t iq_tok_find_special(const iq_tokenizer *t, const void *text, size_t len, size_t *at);
 /* Appends the bytes of the ids to *out. 65 for an id outside the vocabulary. */
 iq_status iq_tok_decode(const iq_tokenizer *t, const int32_t *ids, size_t n, iq_buf *out);
 
-/* Writes tokenizer.json, vocab.json, merges.txt, tokenizer_config.json and special_tokens_map.json into
+/* Writes tokenizer.json, vocab.json, merges.txt, tokenizer_config.json and special_tokens_map.json (and
+ * chat_template.jinja when the tokenizer has one, below) into
  * `dir` (which must exist), each atomically. model_max_length goes to tokenizer_config.json.
  * A tokenizer loaded from a tokenizer.json with a Split pre-tokenizer or a normalizer writes tokenizer.json
  * back as the bytes it was loaded from, and so tokenizer_config.json and special_tokens_map.json when its
@@ -82,6 +86,10 @@ iq_status iq_tok_decode(const iq_tokenizer *t, const int32_t *ids, size_t n, iq_
  * transformers loads the same tokenizer; vocab.json + merges.txt are its ordinary tokens and merges (what
  * Qwen folders ship), which iqtrain reads only when tokenizer.json is absent. */
 iq_status iq_tok_save(const iq_tokenizer *t, const char *dir, int model_max_length);
+/* The chat template iq_tok_save writes as chat_template.jinja (transformers prefers that file to
+ * tokenizer_config.json's chat_template): set from --chat-template; iq_tok_load reads the file when the
+ * tokenizer's folder has one. NULL writes none. */
+void iq_tok_set_chat_template(iq_tokenizer *t, const char *text);
 
 /* The pre-tokenizer: given that a piece starts at s[i] (i < n), returns the end of that piece. */
 size_t iq_pretok_next(const uint8_t *s, size_t n, size_t i);

@@ -30,6 +30,7 @@ typedef struct {
     /* model */
     const char *model_dir;      /* NULL = from scratch */
     const char *tokenizer_path; /* required from scratch */
+    const char *chat_template;  /* --chat-template FILE, or NULL: the tokenizer's (chat_format.h) */
     const char *arch;   /* family from scratch: "gpt2" (NULL too) or "llama" */
     const char *preset;
     int n_layer, n_head, n_embd, ctx; /* 0 = the preset's */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "iqtrain/chat_format.h"
 #include "iqtrain/data.h"
 #include "iqtrain/tokenizer.h"
 #include "iqtrain/unicode.h"
@@ -15,10 +16,12 @@ static const opt_spec OPTS[] = {
     {"allow-special", OPT_FLAG, NULL, NULL, "encode <|endoftext|> in the input as the special id", NULL, NULL},
     {"decode", OPT_FLAG, NULL, NULL, "read ids from stdin and write the bytes they stand for", NULL, NULL},
     {"data", OPT_LIST, NULL, "FILE", "demonstration files (JSONL or gzip; more may follow as arguments)", NULL, NULL},
+    {"chat-template", OPT_STR, NULL, "FILE", "with --data: render messages rows with this template instead of the "
+     "tokenizer's", NULL, NULL},
     {"show-mask", OPT_FLAG, NULL, NULL, "with --data: show each row's tokens, [supervised], $ terminal, ~ bootstrap", NULL, NULL},
     {"limit", OPT_INT, NULL, "N", "with --data: print at most N rows (all rows are still validated)", NULL, "[0,inf)"},
     {"max-seq-len", OPT_INT, NULL, "N", "with --data: truncate rows as training would (0 = no limit)", NULL, "[0,inf)"},
-    {"skip-bad-rows", OPT_FLAG, NULL, NULL, "with --data: skip and count bad rows instead of stopping", NULL, NULL},
+    {"skip-bad-rows", OPT_FLAG, NULL, NULL, "with --data: skip and count bad rows instead of stopping (--show-mask names each)", NULL, NULL},
     {"json", OPT_FLAG, NULL, NULL, "with --data: print only the summary, as one JSON object", NULL, NULL},
 };
 
@@ -86,11 +89,18 @@ static int run_data(opt_set *o, const iq_tokenizer *tok) {
     /* --data a b c: the first file is the option's value, the rest arrive as positional arguments */
     char **files;
     int n = args_files(o, "data", true, &files);
+    iq_chat_format *chat = NULL;
+    iq_status st = iq_chat_format_load(tok, opt_str(o, "chat-template"), &chat);
     iq_data_opts dopt = {.max_seq_len = (int32_t)opt_int(o, "max-seq-len"),
+                         .chat = chat,
                          .skip_bad_rows = opt_flag(o, "skip-bad-rows"),
+                         .warn_every_bad_row = opt_flag(o, "show-mask"),
                          .progress = true};
     iq_dataset *d = NULL;
-    iq_status st = iq_data_load((const char *const *)files, n, tok, &dopt, &d);
+    if (!st) st = iq_data_load((const char *const *)files, n, tok, &dopt, &d);
+    if (!st && chat && !opt_flag(o, "json"))
+        fprintf(opt_flag(o, "show-mask") ? stdout : stderr, "# chat template: %s\n", iq_chat_format_source(chat));
+    iq_chat_format_free(chat);
     args_files_free(files, n);
     if (st) {
         cli_error("%s", iq_last_error());
@@ -163,8 +173,8 @@ static int run(const cmd_spec *cmd, opt_set *o) {
         return IQ_EUSAGE;
     }
     if (!data && (opt_flag(o, "show-mask") || opt_is_set(o, "limit") || opt_is_set(o, "max-seq-len") ||
-                  opt_flag(o, "skip-bad-rows") || opt_flag(o, "json"))) {
-        cli_error("--show-mask, --limit, --max-seq-len, --skip-bad-rows and --json need --data");
+                  opt_flag(o, "skip-bad-rows") || opt_flag(o, "json") || opt_is_set(o, "chat-template"))) {
+        cli_error("--show-mask, --limit, --max-seq-len, --skip-bad-rows, --json and --chat-template need --data");
         return IQ_EUSAGE;
     }
     iq_tokenizer *tok;

@@ -40,6 +40,8 @@ static const opt_spec OPTS[] = {
     {"model", OPT_STR, NULL, "DIR", "start from a model folder (ours, or Hugging Face GPT-2, Llama, Mistral, Qwen2, Qwen3)", NULL, NULL},
     OPT_SPEC_ALLOW_EXTRA_TENSORS,
     {"tokenizer", OPT_STR, NULL, "PATH", "tokenizer (required from scratch; --model brings its own)", NULL, NULL},
+    {"chat-template", OPT_STR, NULL, "FILE", "render messages rows with this Jinja template (or a JSON file with a "
+     "chat_template) instead of the tokenizer's; saved with the model as chat_template.jinja", NULL, NULL},
     {"arch", OPT_STR, "gpt2", "A", "model family from scratch", "gpt2|llama", NULL},
     {"preset", OPT_STR, "small", "P", "model size from scratch (gpt2: tiny, small, gpt2; llama: tiny, small, smollm2-135m)",
      "tiny|small|gpt2|smollm2-135m", NULL},
@@ -141,6 +143,7 @@ static int run(const cmd_spec *cmd, opt_set *o) {
     t.max_steps = opt_is_set(o, "max-steps") ? opt_int(o, "max-steps") : -1;
     t.model_dir = opt_str(o, "model");
     t.tokenizer_path = opt_str(o, "tokenizer");
+    t.chat_template = opt_str(o, "chat-template");
     t.arch = opt_str(o, "arch");
     t.preset = opt_str(o, "preset");
     t.n_kv_head = opt_is_set(o, "n-kv-head") ? (int)opt_int(o, "n-kv-head") : 0;

@@ -1,6 +1,6 @@
 // make_corpus.mjs — the deterministic conversation corpus of the chat-template oracle comparison.
 //
-// usage: node make_corpus.mjs [CASES_PER_TEMPLATE] > corpus.jsonl
+// usage: node make_corpus.mjs [CASES_PER_TEMPLATE [NOW]] > corpus.jsonl
 // Every template gets the same CASES_PER_TEMPLATE (default 1000) conversations from a fixed-seed PRNG: a system
 // message or not, 1-6 user/assistant turns (ending on either), contents drawn from a pool (multi-line,
 // unicode, empty, whitespace-padded, Jinja-looking, special-token-looking, long, Qwen3 <think> blocks and
@@ -15,7 +15,7 @@
 // Marked "tools": spans are refused when an assistant content is not a string (tests/chat/compare.mjs).
 const TEMPLATES = ["llama3", "llama3_1", "llama3_2", "qwen2_5", "qwen3", "smollm2"];
 // the time strftime_now formats (Llama 3.2's "Today Date"), the same for the oracle and the C renderer
-const NOW = 1733011200; // 2024-12-01 00:00:00 UTC
+const NOW = Number(process.argv[3] || 1733011200); // default 2024-12-01 00:00:00 UTC; template_ids.mjs passes iqtrain's fixed date
 const N = Number(process.argv[2] || 1000);
 
 let seed = 0x9e3779b9;

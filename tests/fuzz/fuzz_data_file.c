@@ -86,7 +86,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             char saved = buf[end];
             buf[end] = 0;
             lineno++;
-            iq_row_result r = iq_data_encode_row(g_tok, buf + start, end - start, lineno == 1, o.max_seq_len, &row, NULL);
+            iq_row_result r = iq_data_encode_row(g_tok, NULL, buf + start, end - start, lineno == 1, o.max_seq_len, &row, NULL);
             buf[end] = saved;
             if (r == IQ_ROW_BAD) {
                 bad++;

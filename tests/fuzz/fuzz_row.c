@@ -56,7 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
     iq_row full = {0}, cut = {0}, other = {0};
     iq_buf reason = {0};
-    iq_row_result r1 = iq_data_encode_row(g_tok, line, size, true, 0, &full, &reason);
+    iq_row_result r1 = iq_data_encode_row(g_tok, NULL, line, size, true, 0, &full, &reason);
     FUZZ_CHECK(fuzz_eq(line, copy, size + 1), "the line was modified");
     check_row(&full, r1);
     if (r1 == IQ_ROW_BAD) FUZZ_CHECK(reason.len > 0 && strlen(reason.data) == reason.len, "a bad row without a reason");
@@ -64,7 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
     /* the same row under a length limit (derived from the input, so that a crash reproduces) */
     int32_t lim = 1 + (int32_t)(fuzz_hash(data, size) % 24);
-    iq_row_result r2 = iq_data_encode_row(g_tok, line, size, true, lim, &cut, NULL);
+    iq_row_result r2 = iq_data_encode_row(g_tok, NULL, line, size, true, lim, &cut, NULL);
     FUZZ_CHECK(fuzz_eq(line, copy, size + 1), "the line was modified");
     check_row(&cut, r2);
     if (r1 != IQ_ROW_OK) {
@@ -85,7 +85,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
     /* first_line only matters for a BOM */
     bool bom = size >= 3 && data[0] == 0xEF && data[1] == 0xBB && data[2] == 0xBF;
-    iq_row_result r3 = iq_data_encode_row(g_tok, line, size, false, 0, &other, NULL);
+    iq_row_result r3 = iq_data_encode_row(g_tok, NULL, line, size, false, 0, &other, NULL);
     check_row(&other, r3);
     if (!bom) {
         FUZZ_CHECK(r3 == r1 && other.ids.len == full.ids.len &&
