@@ -16,7 +16,8 @@ harness_init gguf "$@"
 
 G=$ROOT/tests/gguf
 NODE=$(command -v node || command -v nodejs) || skip "node is not installed"
-[ -d "$G/node_modules/node-llama-cpp" ] || skip "node-llama-cpp is not installed in tests/gguf (scripts/setup.sh installs it)"
+[ -d "$G/node_modules/node-llama-cpp" ] && [ -d "$G/node_modules/@node-llama-cpp/linux-x64" ] ||
+    skip "node-llama-cpp and its Linux x86-64 binary are not installed in tests/gguf (scripts/setup.sh installs them)"
 [ "$(uname -sm)" = "Linux x86_64" ] || skip "node-llama-cpp's prebuilt binary used here is for Linux x86-64"
 export NODE_LLAMA_CPP_SKIP_DOWNLOAD=true NODE_LLAMA_CPP_GPU=false
 MAXNEW=40
