@@ -430,12 +430,21 @@ bool iq_export_dtype_parse(const char *s, iq_export_dtype *out) {
     return false;
 }
 
+/* The folder's name (the converter's default general.name); for iqtrain's final/ and checkpoint-N/ folders the
+ * run's folder name before it ("run-final"), as "final" alone names nothing. */
 static const char *folder_name(const char *dir, char *buf, size_t cap) {
     size_t n = strlen(dir);
     while (n > 1 && dir[n - 1] == '/') n--;
     size_t b = n;
     while (b > 0 && dir[b - 1] != '/') b--;
-    snprintf(buf, cap, "%.*s", (int)(n - b), dir + b);
+    bool generic = (n - b == 5 && strncmp(dir + b, "final", 5) == 0) || strncmp(dir + b, "checkpoint-", 11) == 0;
+    size_t pe = b, pb;
+    while (pe > 1 && dir[pe - 1] == '/') pe--;
+    pb = pe;
+    while (pb > 0 && dir[pb - 1] != '/') pb--;
+    if (generic && pe > pb && !(pe - pb == 1 && dir[pb] == '.'))
+        snprintf(buf, cap, "%.*s-%.*s", (int)(pe - pb), dir + pb, (int)(n - b), dir + b);
+    else snprintf(buf, cap, "%.*s", (int)(n - b), dir + b);
     return buf;
 }
 

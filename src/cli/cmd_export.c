@@ -14,7 +14,7 @@ static const opt_spec OPTS[] = {
     {"out", OPT_STR, NULL, "FILE", "the file to write (required), e.g. model.gguf", NULL, NULL},
     {"dtype", OPT_STR, "f32", "T", "type of the weight matrices (norms, biases and 1-D tensors stay f32)",
      "f32|f16|bf16|q8_0", NULL},
-    {"name", OPT_STR, NULL, "NAME", "general.name in the file (default: the folder's name)", NULL, NULL},
+    {"name", OPT_STR, NULL, "NAME", "general.name in the file (default: the folder's name; RUN-final for RUN/final)", NULL, NULL},
     OPT_SPEC_ALLOW_EXTRA_TENSORS,
     {"json", OPT_FLAG, NULL, NULL, "print a summary as one JSON object on stdout", NULL, NULL},
 };
