@@ -13,6 +13,9 @@
       DST = the llama folder SRC turned into a Qwen2 (q/k/v biases added) or Qwen3 (q/k RMSNorm weights added)
       model folder, to be fine-tuned again by iqtrain before the comparison; qwen3-bias: a Qwen3 folder with
       attention_bias (q/k/v/o biases), which llama.cpp cannot hold
+  gguf_fixtures.py rope SRC DST FACTOR ORIGINAL_CONTEXT
+      DST = the llama folder SRC with Llama 3 rope scaling (low/high frequency factors 1 and 4), to be fine-tuned
+      again before the comparison
 """
 import gzip
 import json
@@ -150,10 +153,26 @@ def make_qwen(src, dst, kind, seed):
     write_safetensors(os.path.join(dst, "model.safetensors"), out)
 
 
+def make_rope(src, dst, factor, orig_ctx):
+    shutil.copytree(src, dst)
+    for name in ("trainer_state.json", "optimizer.safetensors"):
+        if os.path.exists(os.path.join(dst, name)):
+            os.remove(os.path.join(dst, name))
+    with open(os.path.join(dst, "config.json"), encoding="utf-8") as f:
+        cfg = json.load(f)
+    cfg.pop("iqtrain", None)
+    cfg["rope_scaling"] = {"rope_type": "llama3", "factor": factor, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                           "original_max_position_embeddings": orig_ctx}
+    with open(os.path.join(dst, "config.json"), "w", encoding="utf-8") as f:
+        json.dump(cfg, f, indent=2)
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "data":
         make_data(sys.argv[2], sys.argv[3])
     elif len(sys.argv) == 6 and sys.argv[1] == "qwen":
         make_qwen(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
+    elif len(sys.argv) == 6 and sys.argv[1] == "rope":
+        make_rope(sys.argv[2], sys.argv[3], float(sys.argv[4]), int(sys.argv[5]))
     else:
         sys.exit(__doc__)

@@ -3,8 +3,8 @@
 # node-llama-cpp (pinned in tests/gguf/package-lock.json, installed by scripts/setup.sh) runs its prebuilt
 # llama.cpp on the CPU, nothing downloaded or built at run time.
 #
-# Small models trained here until they know 16 rows by heart (gpt2 and llama from scratch; qwen2 and qwen3
-# made from the llama one and trained again) are exported as f32, f16, bf16 and q8_0. llama.cpp's greedy
+# Small models trained here until they know 16 rows by heart (gpt2 and llama from scratch; qwen2, qwen3 and
+# llama with Llama 3 rope scaling made from the llama one and trained again) are exported as f32, f16, bf16 and q8_0. llama.cpp's greedy
 # continuation of the 16 prompts must equal `iqtrain generate --temperature 0` for 40 tokens in f32 and f16;
 # bf16 and q8_0 are reported as rates (with a floor of 0.5 that only a broken file misses). llama.cpp's
 # tokenization of a corpus (tests/gguf/gguf_fixtures.py) must equal iqtrain's for a trained tokenizer, GPT-2's,
@@ -48,12 +48,18 @@ for k in qwen2 qwen3; do
     "$PY" "$G/gguf_fixtures.py" qwen llama/final $k-init $k 7 || WHY+=("gguf_fixtures.py qwen $k failed")
     spawn $k "$BIN" train --model $k-init --max-steps 150 --lr 5e-3 "${TRAIN[@]}" --out $k mem.jsonl
 done
+# Llama 3 rope scaling (llama.cpp's rope_freqs): head_dim 16, theta 1e4, original context 64 puts one frequency
+# below the smooth band, two in it and five above
+"$PY" "$G/gguf_fixtures.py" rope llama/final llama3rope-init 4.0 64 || WHY+=("gguf_fixtures.py rope failed")
+spawn llama3rope "$BIN" train --model llama3rope-init --max-steps 150 --lr 5e-3 "${TRAIN[@]}" --out llama3rope mem.jsonl
 collect qwen2
 want_rc 0
 collect qwen3
 want_rc 0
-done_check "qwen2 and qwen3 (made from the llama model) learn the rows again"
-MODELS=(gpt2 llama qwen2 qwen3)
+collect llama3rope
+want_rc 0
+done_check "qwen2, qwen3 and llama with rope scaling (made from the llama model) learn the rows again"
+MODELS=(gpt2 llama qwen2 qwen3 llama3rope)
 DTYPES=(f32 f16 bf16 q8_0)
 
 # ---------------------------------------------------------------------------------------------------
@@ -81,11 +87,11 @@ for m in "${MODELS[@]}"; do
     collect gen-$m
     want_rc 0
 done
-done_check "iqtrain generate --temperature 0 on the four models"
+done_check "iqtrain generate --temperature 0 on the ${#MODELS[@]} models"
 printf '%s]\n' "${jobs%,}" >gen_jobs.json
 run "$NODE" "$G/llama_cpp.mjs" gen_jobs.json
 want_rc 0
-done_check "llama.cpp loads the 16 files and generates greedily"
+done_check "llama.cpp loads the ${#MODELS[@]} x ${#DTYPES[@]} files and generates greedily"
 for m in "${MODELS[@]}"; do
     runs=()
     for d in "${DTYPES[@]}"; do runs+=("$d=node-$m-$d.jsonl"); done
