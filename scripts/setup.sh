@@ -53,4 +53,16 @@ if [ -f tests/js/package.json ] && [ ! -L tests/js/node_modules ]; then
     (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
   fi
 fi
+# llama.cpp for the GGUF export test (tests/gguf/test_gguf.sh): node-llama-cpp with its prebuilt Linux x86-64
+# binary, pinned by tests/gguf/package-lock.json. --omit=optional leaves out its GPU builds (the CPU one is a
+# direct dependency); --ignore-scripts and NODE_LLAMA_CPP_SKIP_DOWNLOAD: nothing is downloaded or built beyond the
+# npm packages. Without the registry the test reports skipped, so a failure here only warns.
+if [ -f tests/gguf/package.json ] && [ ! -L tests/gguf/node_modules ] && [ "$(uname -sm)" = "Linux x86_64" ]; then
+  if [ ! -d tests/gguf/node_modules/node-llama-cpp ] || [ ! -d tests/gguf/node_modules/@node-llama-cpp/linux-x64 ] \
+     || [ tests/gguf/package-lock.json -nt tests/gguf/node_modules/.package-lock.json ]; then
+    echo "setup: installing node-llama-cpp in tests/gguf" >&2
+    (cd tests/gguf && NODE_LLAMA_CPP_SKIP_DOWNLOAD=true npm ci --omit=optional --ignore-scripts --no-audit --no-fund \
+       --loglevel=error) || echo "setup: warning: npm ci in tests/gguf failed: the GGUF test will be skipped" >&2
+  fi
+fi
 echo "setup: ok" >&2

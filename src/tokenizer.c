@@ -240,6 +240,24 @@ int32_t iq_tok_special_id(const iq_tokenizer *t, const char *text) {
 int32_t iq_tok_n_merges(const iq_tokenizer *t) { return t->n_merges; }
 const char *iq_tok_source(const iq_tokenizer *t) { return t->source; }
 
+iq_token_kind iq_tok_token_kind(const iq_tokenizer *t, int32_t id) {
+    if (id < 0 || id >= t->vocab_size || !(t->tok_flags[id] & IQ_TOK_DEFINED)) return IQ_TOKEN_NONE;
+    if (t->tok_flags[id] & IQ_TOK_NONSPECIAL) return IQ_TOKEN_ADDED;
+    return (t->tok_flags[id] & IQ_TOK_SPECIAL) ? IQ_TOKEN_SPECIAL : IQ_TOKEN_NORMAL;
+}
+
+void iq_tok_token_string(const iq_tokenizer *t, int32_t id, iq_buf *out) {
+    if (iq_tok_token_kind(t, id) == IQ_TOKEN_NONE) return;
+    const uint8_t *p = (const uint8_t *)t->pool.data + t->tok_off[id];
+    if (t->tok_flags[id] & IQ_TOK_SPECIAL) iq_buf_append(out, p, t->tok_len[id]);
+    else bytes_to_token_string(p, t->tok_len[id], out);
+}
+
+void iq_tok_merge(const iq_tokenizer *t, int32_t i, int32_t *left, int32_t *right) {
+    *left = t->merges[i][0];
+    *right = t->merges[i][1];
+}
+
 const uint8_t *iq_tok_token_bytes(const iq_tokenizer *t, int32_t id, size_t *len) {
     if (id < 0 || id >= t->vocab_size || !(t->tok_flags[id] & IQ_TOK_DEFINED)) return NULL;
     *len = t->tok_len[id];
@@ -666,9 +684,7 @@ static iq_status load_any(const char *path, iq_tokenizer **out) {
 
 static char *token_string(const iq_tokenizer *t, int32_t id) {
     iq_buf b = {0};
-    const uint8_t *p = (const uint8_t *)t->pool.data + t->tok_off[id];
-    if (t->tok_flags[id] & IQ_TOK_SPECIAL) iq_buf_append(&b, p, t->tok_len[id]);
-    else bytes_to_token_string(p, t->tok_len[id], &b);
+    iq_tok_token_string(t, id, &b);
     iq_buf_cstr(&b);
     return b.data;
 }

@@ -58,6 +58,16 @@ bool iq_tok_nfc(const iq_tokenizer *t);
 int32_t iq_tok_n_merges(const iq_tokenizer *t);
 /* The bytes an id decodes to (NULL for an id that is not defined). */
 const uint8_t *iq_tok_token_bytes(const iq_tokenizer *t, int32_t id, size_t *len);
+/* What an id is (for exporting the vocabulary): an ordinary BPE token, a special token (an added token
+ * tokenizer.json marks special, or GPT-2's <|endoftext|>), an added token marked "special": false, or
+ * none (an id the vocabulary leaves out). */
+typedef enum { IQ_TOKEN_NONE = 0, IQ_TOKEN_NORMAL = 1, IQ_TOKEN_SPECIAL = 2, IQ_TOKEN_ADDED = 3 } iq_token_kind;
+iq_token_kind iq_tok_token_kind(const iq_tokenizer *t, int32_t id);
+/* Appends the token's string as vocab.json spells it (bytes through GPT-2's byte-to-unicode map; an added
+ * token's own text) to out; nothing for IQ_TOKEN_NONE. */
+void iq_tok_token_string(const iq_tokenizer *t, int32_t id, iq_buf *out);
+/* The merge of rank i (0 <= i < iq_tok_n_merges): the ids of its left and right parts. */
+void iq_tok_merge(const iq_tokenizer *t, int32_t i, int32_t *left, int32_t *right);
 /* The path the tokenizer was loaded from (or "(trained)"). */
 const char *iq_tok_source(const iq_tokenizer *t);
 
