@@ -18,6 +18,9 @@ program, and compares its logits.safetensors / grads.safetensors / result.json w
   n_supervised                       equal
   every parameter gradient           ||g - g_ref|| / ||g_ref|| <= 1e-4  (||g|| <= 1e-7 if ||g_ref|| < 1e-12)
   losses of the AdamW steps          |diff| <= 1e-4 |ref|
+The online_* cases (online IQLearn, issue #17) add "online": {"mix", "rows"} to batch.json: 3 policy rows the
+program injects as fixed samples; the loss adds mix (value mean of the policy rows - value mean of the batch rows)
+and result.json's online_value_gap is compared like the scalars.
 It also asserts the reference against itself: DESIGN section 1's analytic dL/dlogits equals autograd's, and
 lambda = 0 equals torch's cross-entropy; the case `selfcheck` checks the model against
 nn.TransformerEncoderLayer, the analytic gradient against finite differences, and AdamW/clipping against
