@@ -115,6 +115,14 @@ void iq_online_free(iq_online *on) {
 }
 
 float iq_online_mix(const iq_online *on) { return on->o.mix; }
+
+size_t iq_online_bytes(const iq_online *on) {
+    size_t B = (size_t)on->B, S = (size_t)on->S, V = (size_t)on->V;
+    size_t kv = iq_infer_bytes(on->inf);
+    size_t pol = (size_t)on->max_batches * B * S * (sizeof(int32_t) + 1);
+    size_t book = (size_t)on->world * on->rec * (sizeof(int32_t) + (on->world > 1 ? sizeof(double) : 0));
+    return kv + pol + book + (2 * B * V + 2 * V) * sizeof(float) + B * S * sizeof(int32_t);
+}
 long iq_online_refresh_step(const iq_online *on) { return on->refresh_step; }
 double iq_online_sample_ms(const iq_online *on) { return on->sample_ms; }
 double iq_online_backward_ms(const iq_online *on) { return on->backward_ms; }

@@ -259,6 +259,7 @@ static void dry_run(const iq_train_opts *o, run *r) {
     cJSON_AddNumberToObject(mem, "gradients", (double)np * 4 / 1e6);
     cJSON_AddNumberToObject(mem, "adamw", (double)np * 8 / 1e6);
     cJSON_AddNumberToObject(mem, "activations", (double)(iq_model_arena_bytes(r->model) - 2 * np * 4) / 1e6);
+    if (r->online) cJSON_AddNumberToObject(mem, "online_sampling", (double)iq_online_bytes(r->online) / 1e6);
     cJSON_AddNumberToObject(mem, "peak_rss", peak_rss_mb());
     const iq_data_stats *s = &r->data->stats;
     cJSON *dd = cJSON_AddObjectToObject(j, "data");

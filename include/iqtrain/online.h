@@ -48,6 +48,8 @@ typedef struct iq_online iq_online;
 iq_online *iq_online_create(iq_model *m, const iq_online_opts *o, int max_batches, int32_t eos);
 void iq_online_free(iq_online *on);
 float iq_online_mix(const iq_online *on);
+/* Bytes of its KV cache, policy batches, scratch and book (the dry run's memory plan). */
+size_t iq_online_bytes(const iq_online *on);
 
 /* The positions a row of d needs for prompt + max_new_tokens samples, at most cap: the model's max_seq must
  * be at least this over the training rows (train.c sizes it once). */
