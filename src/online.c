@@ -169,17 +169,17 @@ static void pack_batch(iq_online *on, int n) {
     }
 }
 
-/* Prefills slot i with its prompt; false (no sample) for a prompt that leaves no room. */
-static bool prefill(iq_online *on, int i, const int32_t *prompt, int plen, uint64_t row) {
-    on->plen[i] = on->len[i] = plen;
+/* Prefills slot i with its prompt; a prompt that leaves no room (or is empty) gets no sample. */
+static void prefill(iq_online *on, int i, const int32_t *prompt, int plen, uint64_t row) {
     on->active[i] = on->ended[i] = 0;
-    if (plen < 1 || plen >= on->S) return false;
+    on->plen[i] = on->len[i] = 0; /* no room: an empty row (no term) */
+    if (plen < 1 || plen >= on->S) return;
+    on->plen[i] = on->len[i] = plen;
     memcpy(on->seq + (size_t)i * on->S, prompt, (size_t)plen * sizeof *prompt);
     iq_infer_reset(on->inf, i);
     iq_infer_step(on->inf, &i, prompt, 1, plen, on->logits + (size_t)i * on->V);
     iq_sample_rng(&on->rng[i], on->o.seed ^ ONLINE_SALT, row, (uint64_t)on->refresh_step);
     on->active[i] = 1;
-    return true;
 }
 
 void iq_online_sample_prompts(iq_online *on, const int32_t *const *prompts, const int *plens, const uint64_t *row_ids,
