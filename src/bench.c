@@ -175,6 +175,34 @@ static void bench_batch(const iq_bench_train_opts *o, int B, int T, int vocab, i
     }
 }
 
+#include "iqtrain/online.h"
+
+/* Online IQLearn in the benchmark: one completion per row of the batch, from its first T/2 tokens. */
+static iq_online *bench_online(const iq_bench_train_opts *o, iq_model *m, const iq_batch *batch) {
+    if (o->online_mix <= 0) return NULL;
+    int P = batch->T / 2 > 0 ? batch->T / 2 : 1;
+    iq_online_opts oo = {o->online_mix, 1, 1.0f, batch->T - P, o->seed};
+    return iq_online_create(m, &oo, 1, iq_model_cfg(m)->vocab - 1);
+}
+
+static void bench_sample(iq_online *on, const iq_batch *batch, long step) {
+    int n = batch->B, P = batch->T / 2 > 0 ? batch->T / 2 : 1;
+    const int32_t **pp = iq_xmalloc((size_t)n * sizeof *pp);
+    int *pl = iq_xmalloc((size_t)n * sizeof *pl);
+    uint64_t *id = iq_xmalloc((size_t)n * sizeof *id);
+    for (int b = 0; b < n; b++) {
+        pp[b] = batch->ids + (size_t)b * batch->T;
+        pl[b] = P;
+        id[b] = (uint64_t)b;
+    }
+    iq_online_begin(on, step);
+    iq_online_sample_prompts(on, pp, pl, id, n);
+    iq_online_end(on);
+    free(pp);
+    free(pl);
+    free(id);
+}
+
 iq_status iq_bench_train(const iq_bench_train_opts *o, iq_bench_train_result *r) {
     memset(r, 0, sizeof *r);
     /* under MPI each rank takes batch / world of the rows, and the gradients are summed over ranks */
@@ -193,10 +221,12 @@ iq_status iq_bench_train(const iq_bench_train_opts *o, iq_bench_train_result *r)
     iq_batch_init(&batch, B, T);
     bench_batch(o, B, T, c->vocab, rank, &batch);
     r->peak_gflops = iq_bench_sgemm_peak(1024);
+    iq_online *on = bench_online(o, m, &batch);
     iq_step_opts so = {.loss = {o->lambda, 0.99f, IQ_TD_FULL, IQ_TRUNC_BOOTSTRAP},
-                       .adamw = {1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f}, .lr = 1e-4f, .grad_clip = 1.0f};
-    double *ms = iq_xmalloc((size_t)steps * sizeof *ms);
+                       .adamw = {1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f}, .lr = 1e-4f, .grad_clip = 1.0f, .online = on};
+    double *ms = iq_xmalloc((size_t)steps * 3 * sizeof *ms), *sms = ms + steps, *pms = ms + 2 * steps;
     for (int s = 0; s < steps && !st; s++) {
+        if (on) bench_sample(on, &batch, s);
         double t0 = iq_now();
         bool given = false;
         iq_step_source src = {iq_step_one_batch, &given, (long)o->batch * (T - 1)}; /* N of the global batch */
@@ -205,6 +235,17 @@ iq_status iq_bench_train(const iq_bench_train_opts *o, iq_bench_train_result *r)
         ms[s] = (iq_now() - t0) * 1e3;
         if (s == 0) r->loss_first = res.loss;
         r->loss_last = res.loss;
+        if (on) {
+            sms[s] = iq_online_sample_ms(on);
+            pms[s] = iq_online_backward_ms(on);
+            r->sample_len = res.online_sample_len;
+        }
+    }
+    if (on) {
+        qsort(sms + 1, (size_t)steps - 1, sizeof *ms, cmp_double);
+        qsort(pms + 1, (size_t)steps - 1, sizeof *ms, cmp_double);
+        r->sample_ms = sms[1 + (steps - 1) / 2];
+        r->policy_ms = pms[1 + (steps - 1) / 2];
     }
     if (st) st = iq_fail(st, "the benchmark diverged");
     r->first_step_ms = ms[0];
@@ -218,6 +259,7 @@ iq_status iq_bench_train(const iq_bench_train_opts *o, iq_bench_train_result *r)
     r->world = world;
     r->peak_rss_mb = peak_rss_mb();
     free(ms);
+    iq_online_free(on);
     iq_batch_free(&batch);
     iq_adamw_free(opt);
     iq_head_free(h);

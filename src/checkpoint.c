@@ -35,6 +35,7 @@ static cJSON *state_json(const iq_trainer_state *ts, const cJSON *build) {
     cJSON_AddNumberToObject(j, "total_steps", (double)ts->total_steps);
     if (isfinite(ts->best_eval_loss)) cJSON_AddNumberToObject(j, "best_eval_loss", ts->best_eval_loss);
     if (isfinite(ts->eval_loss)) cJSON_AddNumberToObject(j, "eval_loss", ts->eval_loss);
+    if (ts->online_refresh_step >= 0) cJSON_AddNumberToObject(j, "online_refresh_step", (double)ts->online_refresh_step);
     if (build) cJSON_AddItemToObject(j, "build", cJSON_Duplicate(build, 1));
     return j;
 }
@@ -56,7 +57,7 @@ static iq_status state_num(const char *dir, const cJSON *o, const char *key, dou
 static iq_status state_from_json(const char *dir, const cJSON *j, iq_trainer_state *ts) {
     const double BIG = 9007199254740991.0; /* 2^53 - 1 */
     double step = 0, epoch = 0, de = 0, dr = 0, tok = 0, el = 0, seed = 0, lam = 0, lr = 0, total = 0, th = 0, ws = 1;
-    double best = INFINITY, ev = NAN;
+    double best = INFINITY, ev = NAN, ors = -1;
     const cJSON *pos = cJSON_GetObjectItemCaseSensitive(j, "data_position");
     const cJSON *build = cJSON_GetObjectItemCaseSensitive(j, "build");
     iq_status s = state_num(dir, j, "step", 0, BIG, true, true, &step);
@@ -73,11 +74,12 @@ static iq_status state_from_json(const char *dir, const cJSON *j, iq_trainer_sta
     if (!s) s = state_num(dir, j, "eval_loss", -1e300, 1e300, false, false, &ev);
     if (!s) s = state_num(dir, build, "threads", 0, 1e6, false, false, &th);
     if (!s) s = state_num(dir, build, "world_size", 1, 1e6, true, false, &ws);
+    if (!s) s = state_num(dir, j, "online_refresh_step", 0, BIG, true, false, &ors);
     if (s) return s;
     *ts = (iq_trainer_state){.step = (long)step, .epoch = epoch, .data_epoch = (long)de, .data_row = (long)dr,
                              .tokens_seen = (long)tok, .elapsed_s = el, .seed = (uint64_t)seed, .lambda = (float)lam,
                              .lr = lr, .total_steps = (long)total, .best_eval_loss = best, .eval_loss = ev,
-                             .threads = (int)th, .world_size = (int)ws};
+                             .threads = (int)th, .world_size = (int)ws, .online_refresh_step = (long)ors};
     return IQ_OK;
 }
 
@@ -143,18 +145,19 @@ iq_status iq_checkpoint_load_optimizer(const char *dir, iq_model *m, iq_adamw *o
 // saving
 
 /* trainer_state.json: the state, the build facts and the CRC-32 of every other file of the folder tmp. */
-static iq_status write_state(const char *tmp, const iq_trainer_state *ts, const cJSON *build) {
+static iq_status write_state(const char *tmp, const iq_trainer_state *ts, const cJSON *build, const char *extra) {
     cJSON *j = state_json(ts, build);
     cJSON *files = cJSON_AddObjectToObject(j, "files");
     int nf;
     const char *const *names = iq_folder_crc_files(&nf);
     iq_status s = IQ_OK;
-    for (int i = 0; i < nf && !s; i++) {
-        char *p = iq_path_join(tmp, names[i]);
+    for (int i = 0; i < nf + (extra != NULL) && !s; i++) {
+        const char *nm = i < nf ? names[i] : extra;
+        char *p = iq_path_join(tmp, nm);
         uint32_t crc;
         s = iq_file_crc32(p, &crc);
         if (s) s = IQ_EIO;
-        else cJSON_AddNumberToObject(files, names[i], (double)crc);
+        else cJSON_AddNumberToObject(files, nm, (double)crc);
         iq_fault_point("ckpt-file");
         free(p);
     }
@@ -197,7 +200,7 @@ static iq_status publish(const char *out_dir, const char *name, const char *tmp,
 
 iq_status iq_checkpoint_save(const char *out_dir, iq_model *m, iq_adamw *opt, const iq_tokenizer *tok,
                              const cJSON *iqtrain_section, const iq_trainer_state *ts, const cJSON *build,
-                             char **path_out) {
+                             const iq_checkpoint_extra *extra, char **path_out) {
     char name[64], tmpname[96];
     snprintf(name, sizeof name, "checkpoint-%ld", ts->step);
     snprintf(tmpname, sizeof tmpname, ".%s.tmp-%ld", name, (long)getpid());
@@ -212,7 +215,12 @@ iq_status iq_checkpoint_save(const char *out_dir, iq_model *m, iq_adamw *opt, co
         s = save_optimizer(m, opt, p);
         free(p);
     }
-    if (!s) s = write_state(tmp, ts, build);
+    if (!s && extra) {
+        char *p = iq_path_join(tmp, extra->name);
+        s = extra->write(extra->ctx, p);
+        free(p);
+    }
+    if (!s) s = write_state(tmp, ts, build, extra ? extra->name : NULL);
     if (!s) s = publish(out_dir, name, tmp, final_dir);
     if (s) iq_remove_tree(tmp);
     free(tmp);

@@ -50,6 +50,14 @@ void iq_infer_free(iq_infer *inf) {
 
 int iq_infer_max_len(const iq_infer *inf) { return inf->kv.max_len; }
 int iq_infer_vocab(const iq_infer *inf) { return iq_model_cfg(inf->m)->vocab; }
+
+size_t iq_infer_bytes(const iq_infer *inf) {
+    const iq_kv_cache *kv = &inf->kv;
+    const iq_model_config *c = iq_model_cfg(inf->m);
+    size_t cache = 2 * (size_t)c->n_layer * kv->max_slots * kv->max_len * inf->width;
+    size_t scratch = inf->m->arch->decode_scratch(c, kv->max_rows, kv->max_len);
+    return (cache + scratch + ((size_t)kv->max_slots + 1) * c->n_embd) * sizeof(float);
+}
 void iq_infer_reset(iq_infer *inf, int slot) { inf->kv.len[slot] = 0; }
 int iq_infer_len(const iq_infer *inf, int slot) { return inf->kv.len[slot]; }
 

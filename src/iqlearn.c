@@ -17,6 +17,7 @@ void iq_loss_stats_add(iq_loss_stats *acc, const iq_loss_stats *x) {
     acc->n_correct += x->n_correct;
     acc->r_sum += x->r_sum;
     acc->r_abs_sum += x->r_abs_sum;
+    acc->v_sum += x->v_sum;
     if (x->r_abs_max > acc->r_abs_max) acc->r_abs_max = x->r_abs_max;
 }
 
@@ -43,6 +44,7 @@ enum {
     ROW_TERMINAL = 2,  /* ... which is a real EOS (d = 1) */
     ROW_TD = 4,        /* ... which has a TD term */
     ROW_VGRAD = 8,     /* the row is V(s_{t+1}) of the previous entry's step, which has a TD term, d = 0 */
+    ROW_VNEXT = 16,    /* ... the same whatever td_grad says (the online value term's gradient) */
 };
 
 struct iq_head {
@@ -56,6 +58,8 @@ struct iq_head {
     float *lse;       /* (max_rows) */
     float *r;         /* (max_rows) */
     int32_t *argmax;  /* (max_rows) */
+    float value_coef; /* online IQLearn's value term (iq_head_set_value_term) */
+    bool value_only;
 };
 
 iq_head *iq_head_create(int max_rows, int C, int V, int chunk_rows) {
@@ -87,6 +91,11 @@ iq_head *iq_head_create(int max_rows, int C, int V, int chunk_rows) {
     return h;
 }
 
+void iq_head_set_value_term(iq_head *h, float coef, bool value_only) {
+    h->value_coef = coef;
+    h->value_only = value_only;
+}
+
 void iq_head_free(iq_head *h) {
     if (!h) return;
     free(h->row_idx);
@@ -109,7 +118,8 @@ static void head_run(iq_head *h, const float *lnf, const float *wte, const int32
                      iq_loss_stats *st, float *r_out, float *lp_out, float *logits_out) {
     const int C = h->C, V = h->V;
     const bool all_rows = logits_out != NULL, backward = dlnf != NULL, full = o->td_grad == IQ_TD_FULL;
-    const float lambda = o->lambda, gamma = o->gamma;
+    const float lambda = o->lambda, gamma = o->gamma, vc = h->value_coef;
+    const bool vo = h->value_only;
 
     /* 1. which rows carry a term, gathered in order */
     int n = 0;
@@ -134,6 +144,7 @@ static void head_run(iq_head *h, const float *lnf, const float *wte, const int32
                 bool last = j == L - 1;
                 bool td_here = !(o->truncation == IQ_TRUNC_DROP && last);
                 if (td_here && full) m |= ROW_VGRAD;
+                if (td_here) m |= ROW_VNEXT;
             }
             h->row_idx[n] = (int32_t)((size_t)b * T + j);
             h->target[n] = tgt;
@@ -185,6 +196,7 @@ static void head_run(iq_head *h, const float *lnf, const float *wte, const int32
                 float r = zt - gamma * vnext;
                 h->r[k] = r;
                 acc.td_sum += (double)r * (double)r;
+                acc.v_sum += h->lse[k] - gamma * vnext;
                 acc.n_td++;
                 acc.r_sum += r;
                 acc.r_abs_sum += fabsf(r);
@@ -200,8 +212,12 @@ static void head_run(iq_head *h, const float *lnf, const float *wte, const int32
         for (int k = ks; k < ke; k++) {
             float *z = Lg + (size_t)(k - ks) * V;
             uint8_t mt = h->meta[k];
-            float coef = (mt & ROW_TARGET) ? 1.0f : 0.0f;
-            if ((mt & ROW_VGRAD) && k >= 1) coef -= 2.0f * lambda * gamma * h->r[k - 1];
+            float coef = (mt & ROW_TARGET) && !vo ? 1.0f : 0.0f;
+            if (!vo && (mt & ROW_VGRAD) && k >= 1) coef -= 2.0f * lambda * gamma * h->r[k - 1];
+            if (vc != 0.0f) { /* online: d/dz of vc [V(s_t) - gamma V(s_{t+1})] is vc pi_t here, -vc gamma pi_{t+1} next */
+                if ((mt & ROW_TARGET) && (mt & ROW_TD)) coef += vc;
+                if ((mt & ROW_VNEXT) && k >= 1) coef -= vc * gamma;
+            }
             float lse = h->lse[k];
             if (coef == 0.0f) {
                 memset(z, 0, (size_t)V * sizeof *z);
@@ -210,7 +226,7 @@ static void head_run(iq_head *h, const float *lnf, const float *wte, const int32
 #pragma omp simd
                 for (int v = 0; v < V; v++) z[v] = c * iq_vexp(z[v] - lse);
             }
-            if (mt & ROW_TARGET) {
+            if ((mt & ROW_TARGET) && !vo) {
                 float t = -1.0f;
                 if (mt & ROW_TD) t += 2.0f * lambda * h->r[k];
                 z[h->target[k]] += t * inv_n;

@@ -113,6 +113,10 @@ iq_status iq_run_log_train(iq_run_log *l, long done, const iq_train_row *row) {
     field(l, "reward_abs_mean", s->r_abs_sum / ntd);
     field(l, "reward_abs_max", s->r_abs_max);
     field(l, "token_accuracy", token_accuracy(s));
+    if (row->online) {
+        field(l, "online_value_gap", row->online_value_gap);
+        field(l, "online_sample_len", row->online_sample_len);
+    }
     field(l, "tokens_per_s", tps);
     iq_status st = end(l);
     if (!st) iq_run_log_progress(l, done, row, tps, true);

@@ -42,8 +42,9 @@ bool iq_step_one_batch(void *ctx, iq_batch *b) {
 
 /* Loss statistics summed over MPI ranks (max for r_abs_max). */
 static void sum_loss_stats(iq_loss_stats *ls) {
-    double v[7] = {ls->nll_sum, ls->td_sum, (double)ls->n_sup, (double)ls->n_td, (double)ls->n_correct, ls->r_sum, ls->r_abs_sum};
-    iq_dist_sum_f64(v, 7);
+    double v[8] = {ls->nll_sum, ls->td_sum, (double)ls->n_sup, (double)ls->n_td, (double)ls->n_correct, ls->r_sum, ls->r_abs_sum,
+                   ls->v_sum};
+    iq_dist_sum_f64(v, 8);
     ls->nll_sum = v[0];
     ls->td_sum = v[1];
     ls->n_sup = (int64_t)v[2];
@@ -51,6 +52,7 @@ static void sum_loss_stats(iq_loss_stats *ls) {
     ls->n_correct = (int64_t)v[4];
     ls->r_sum = v[5];
     ls->r_abs_sum = v[6];
+    ls->v_sum = v[7];
     ls->r_abs_max = iq_dist_max_f64(ls->r_abs_max);
 }
 
@@ -59,6 +61,8 @@ iq_status iq_train_step(iq_model *m, iq_head *h, iq_adamw *opt, iq_batch *batch,
     memset(r, 0, sizeof *r);
     float inv_n = 1.0f / (float)(src->n_sup > 0 ? src->n_sup : 1);
     float *logits = o->logits_out;
+    iq_loss_stats pol = {0};
+    iq_head_set_value_term(h, o->online ? -iq_online_mix(o->online) : 0.0f, false); /* minus alpha x the expert mean */
     iq_model_zero_grad(m);
     while (src->next(src->ctx, batch)) {
         iq_model_forward(m, batch->ids, batch->B, batch->T);
@@ -67,14 +71,21 @@ iq_status iq_train_step(iq_model *m, iq_head *h, iq_adamw *opt, iq_batch *batch,
         iq_model_backward(m, batch->ids, batch->B, batch->T);
         logits = NULL;
     }
+    if (o->online) iq_online_backward(o->online, m, h, &o->loss, &pol); /* plus alpha x the policy mean */
+    iq_head_set_value_term(h, 0.0f, false);
     if (iq_dist_world() > 1) {
         /* the sums over ranks (the same bits on every rank): gradients, then the loss statistics */
         size_t ng;
         float *grads = iq_model_grad_memory(m, &ng);
         iq_dist_sum_f32(grads, ng);
         sum_loss_stats(&r->stats);
+        if (o->online) iq_dist_sum_f64(&pol.v_sum, 1);
     }
     r->loss = iq_loss_value(&r->stats, o->loss.lambda, &r->nll, &r->td);
+    if (o->online) {
+        r->online_value_gap = iq_online_value_gap(o->online, &r->stats, pol.v_sum, &r->online_sample_len);
+        r->loss += (double)iq_online_mix(o->online) * r->online_value_gap;
+    }
     r->grad_norm = iq_grad_norm(m);
     if (!isfinite(r->loss) || !isfinite(r->grad_norm)) return IQ_EDIVERGED;
     iq_fault_point("step-mid");

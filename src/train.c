@@ -29,6 +29,7 @@
 #include "iqtrain/matmul.h"
 #include "iqtrain/model.h"
 #include "iqtrain/model_folder.h"
+#include "iqtrain/online.h"
 #include "iqtrain/run_folder.h"
 #include "iqtrain/run_log.h"
 #include "iqtrain/step.h"
@@ -77,6 +78,7 @@ typedef struct {
     iq_model *model;
     iq_head *head;
     iq_adamw *opt;
+    iq_online *online;      /* --online-mix > 0, else NULL */
     iq_batch batch;
     iq_order order;
     iq_run_log log;
@@ -97,6 +99,7 @@ static void run_free(run *r) {
     free(r->eval_rows);
     iq_model_free(r->model);
     iq_head_free(r->head);
+    iq_online_free(r->online);
     iq_adamw_free(r->opt);
     iq_batch_free(&r->batch);
     iq_order_free(&r->order);
@@ -130,6 +133,12 @@ static cJSON *iqtrain_section(const iq_train_opts *o) {
     cJSON_AddStringToObject(s, "truncation", trunc_name(o->truncation));
     static const char *ls[] = {"constant", "linear", "cosine"};
     cJSON_AddStringToObject(s, "lambda_schedule", ls[o->lambda_schedule]);
+    if (o->online.mix > 0) {
+        cJSON_AddNumberToObject(s, "online_mix", iq_short_float(o->online.mix));
+        cJSON_AddNumberToObject(s, "online_every", o->online.every);
+        cJSON_AddNumberToObject(s, "online_temperature", iq_short_float(o->online.temperature));
+        cJSON_AddNumberToObject(s, "online_max_new_tokens", o->online.max_new_tokens);
+    }
     cJSON_AddStringToObject(s, "version", iq_version());
     return s;
 }
@@ -206,6 +215,11 @@ static iq_status build_model(const iq_train_opts *o, run *r, const iq_model_conf
     if (r->eval_data && r->eval_data->stats.max_len > longest) longest = r->eval_data->stats.max_len;
     r->B = (o->batch_size + r->world - 1) / r->world;
     int max_seq = (int)longest;
+    if (o->online.mix > 0) { /* room for a prompt and its samples (online.h) */
+        int need = iq_online_seq_needed(r->data, r->train_rows, r->n_train, o->online.max_new_tokens,
+                                        o->max_seq_len > 0 ? o->max_seq_len : cfg->ctx);
+        if (need > max_seq) max_seq = need;
+    }
     iq_status st;
     if (o->model_dir) {
         st = iq_model_load_folder(o->model_dir, IQ_MODEL_TRAIN, r->B, max_seq, &r->model, NULL);
@@ -216,6 +230,11 @@ static iq_status build_model(const iq_train_opts *o, run *r, const iq_model_conf
     if (st) return st;
     r->head = iq_head_create(r->B * max_seq, cfg->n_embd, cfg->vocab, 0);
     r->opt = iq_adamw_create(r->model);
+    if (o->online.mix > 0) {
+        iq_online_opts oo = o->online;
+        oo.seed = o->seed;
+        r->online = iq_online_create(r->model, &oo, o->grad_accum, iq_tok_eos(r->tok));
+    }
     iq_batch_init(&r->batch, r->B, max_seq);
     iq_order_init(&r->order, r->data, r->train_rows, r->n_train, o->seed, o->batch_size, o->grad_accum);
     r->section = iqtrain_section(o);
@@ -251,6 +270,7 @@ static void dry_run(const iq_train_opts *o, run *r) {
     cJSON_AddNumberToObject(mem, "gradients", (double)np * 4 / 1e6);
     cJSON_AddNumberToObject(mem, "adamw", (double)np * 8 / 1e6);
     cJSON_AddNumberToObject(mem, "activations", (double)(iq_model_arena_bytes(r->model) - 2 * np * 4) / 1e6);
+    if (r->online) cJSON_AddNumberToObject(mem, "online_sampling", (double)iq_online_bytes(r->online) / 1e6);
     cJSON_AddNumberToObject(mem, "peak_rss", peak_rss_mb());
     const iq_data_stats *s = &r->data->stats;
     cJSON *dd = cJSON_AddObjectToObject(j, "data");
@@ -349,8 +369,11 @@ static iq_status save_checkpoint(run *r, const iq_train_opts *o, long done) {
     s->total_steps = r->total;
     s->threads = o->threads;
     s->world_size = r->world;
+    s->online_refresh_step = r->online ? iq_online_refresh_step(r->online) : -1;
+    iq_checkpoint_extra samples = {IQ_ONLINE_SAMPLES_FILE, iq_online_save, r->online};
     cJSON *build = iq_run_build_facts(o->threads);
-    iq_status st = iq_checkpoint_save(r->folder.out, r->model, r->opt, r->tok, r->section, s, build, NULL);
+    iq_status st = iq_checkpoint_save(r->folder.out, r->model, r->opt, r->tok, r->section, s, build,
+                                      r->online ? &samples : NULL, NULL);
     cJSON_Delete(build);
     if (!st) st = iq_run_log_ckpt(&r->log, done, iq_run_log_elapsed(&r->log));
     if (!st) iq_checkpoint_rotate(r->folder.out, o->keep_last, o->keep_best);
@@ -361,13 +384,14 @@ static iq_status save_checkpoint(run *r, const iq_train_opts *o, long done) {
 static int train_loop(run *r, const iq_train_opts *o, long start, iq_step_result *last) {
     iq_step_opts so = {.loss = {o->lambda, o->gamma, o->td_grad, o->truncation},
                        .adamw = {o->lr, o->beta1, o->beta2, o->eps, o->weight_decay},
-                       .grad_clip = o->grad_clip};
+                       .grad_clip = o->grad_clip, .online = r->online};
     for (long step = start; step < r->total; step++) {
         long done = step + 1, ntok = 0;
         micro_source ms = {r, 0};
         iq_step_source src = {next_micro, &ms, iq_order_select(&r->order, step, &ntok)};
         so.loss.lambda = iq_lambda_at(o->lambda_schedule, o->lambda_start, o->lambda, o->lambda_warmup, step);
         so.lr = iq_lr_at(o->lr_schedule, o->lr, o->min_lr, o->warmup, r->total, step);
+        if (r->online && iq_online_due(r->online, step)) iq_online_refresh(r->online, &r->order, r->rank, r->world, step);
         if (iq_train_step(r->model, r->head, r->opt, &r->batch, &src, &so, last))
             return (int)iq_fail(IQ_EDIVERGED, "diverged at step %ld: loss %g, gradient norm %g (the last good checkpoint is kept)",
                                 done, last->loss, last->grad_norm);
@@ -376,7 +400,7 @@ static int train_loop(run *r, const iq_train_opts *o, long start, iq_step_result
         r->state.lr = so.lr;
         r->state.eval_loss = NAN;
         iq_train_row row = {r->state.tokens_seen, last->loss, last->nll, last->td, so.loss.lambda, so.lr, last->grad_norm,
-                            &last->stats};
+                            &last->stats, r->online != NULL, last->online_value_gap, last->online_sample_len};
         iq_status st = IQ_OK;
         if (r->rank == 0) {
             iq_run_log_add_tokens(&r->log, ntok);
@@ -441,6 +465,10 @@ int iq_train(const iq_train_opts *o, cJSON **summary) {
     long start;
     bool quiet;
     st = open_run(r, &start, &quiet);
+    if (!st && r->online && start > 0) { /* the samples the resumed step reuses (collective) */
+        st = iq_online_load(r->online, r->rank == 0 ? r->folder.resume_dir : NULL, r->state.online_refresh_step);
+        quiet = st && r->rank != 0;
+    }
     if (st) return finish(r, (int)st, !quiet);
     char desc[128];
     iq_model_config_describe(iq_model_cfg(r->model), desc, sizeof desc);

@@ -37,6 +37,9 @@ typedef struct {
     int batch, seq, steps;
     float lambda;
     uint64_t seed;
+    float online_mix;       /* > 0: online IQLearn (online.h): each step first samples a completion for every row
+                             * (prompt: its first seq/2 tokens, up to seq - seq/2 new tokens, temperature 1), then
+                             * trains with the value term over the samples */
 } iq_bench_train_opts;
 
 typedef struct {
@@ -50,6 +53,10 @@ typedef struct {
     double peak_rss_mb;
     double loss_first, loss_last;
     int world;              /* MPI ranks sharing each batch (1 without MPI) */
+    /* with online_mix > 0 (medians over the steps after step 0): */
+    double sample_ms;       /* sampling the completions (KV-cache decoding), not part of ms_per_step */
+    double policy_ms;       /* the policy pass inside the step (forward + head + backward over the samples) */
+    double sample_len;      /* mean sampled tokens per row */
 } iq_bench_train_result;
 
 /* Full training steps (forward, IQLearn loss, backward, AdamW) of a random-init model on random tokens.

@@ -34,15 +34,24 @@ typedef struct {
     double eval_loss;     /* the eval loss at this step; NAN: no eval at this step */
     int threads;          /* build facts a resume compares (0 = unknown) */
     int world_size;       /* MPI ranks (1 when absent) */
+    long online_refresh_step; /* online IQLearn: the step that drew the samples of online.h's file (-1: none) */
 } iq_trainer_state;
 
-/* Saves OUT/checkpoint-STEP atomically: the model folder (F32), optimizer.safetensors and
- * trainer_state.json (*ts, the build facts `build` and {"files": {name: crc32}}). An existing folder of that
+/* A file a checkpoint carries besides the fixed ones (online IQLearn's samples): write(ctx, path) writes it
+ * into the folder being saved; trainer_state.json records its CRC-32 like the others'. */
+typedef struct {
+    const char *name;
+    iq_status (*write)(void *ctx, const char *path);
+    void *ctx;
+} iq_checkpoint_extra;
+
+/* Saves OUT/checkpoint-STEP atomically: the model folder (F32), optimizer.safetensors, the extra file (when
+ * not NULL) and trainer_state.json (*ts, the build facts `build` and {"files": {name: crc32}}). An existing folder of that
  * name is replaced. *path_out (if not NULL) receives the folder's path (malloc'd). 73/74 on failure, nothing
  * left behind. */
 iq_status iq_checkpoint_save(const char *out_dir, iq_model *m, iq_adamw *opt, const iq_tokenizer *tok,
                              const cJSON *iqtrain_section, const iq_trainer_state *ts, const cJSON *build,
-                             char **path_out);
+                             const iq_checkpoint_extra *extra, char **path_out);
 
 /* Verifies a checkpoint folder and reads its state: trainer_state.json parses, its numbers are in range (the
  * file has no CRC of its own: step an integer in [0, 2^53), tokens_seen, build.threads, ...), and every other

@@ -18,6 +18,8 @@ iq_infer *iq_infer_create(iq_model *m, int max_slots, int max_len);
 void iq_infer_free(iq_infer *inf);
 int iq_infer_max_len(const iq_infer *inf);
 int iq_infer_vocab(const iq_infer *inf);
+/* Bytes of the cache and its scratch. */
+size_t iq_infer_bytes(const iq_infer *inf);
 void iq_infer_reset(iq_infer *inf, int slot);
 int iq_infer_len(const iq_infer *inf, int slot);
 /* Copies slot src's cache (and length) into dst (beam search, samples sharing a prompt). */

@@ -9,6 +9,8 @@
  * Gradient on logits row t (td-grad full), pi_t = softmax(z_t):
  *     dL/dz_t = (1/N)[pi_t - e_{a_t} + 2 lambda r_t e_{a_t}] - (1/N) 2 lambda gamma (1 - d_{t-1}) r_{t-1} pi_t
  * The second term needs r of the previous step; semi drops it (V(s_{t+1}) treated as a constant).
+ * Online IQLearn (online.h) adds c (1/N) sum_{t with a TD term} v_t, v_t = V(s_t) - gamma (1 - d_t) V(s_{t+1}):
+ *     dL/dz_t += (c/N) pi_t,  and the row of s_{t+1} (d_t = 0) gets -(c/N) gamma pi_{t+1}.
  *
  * Only the logits rows that carry a term are computed: rows that predict a supervised token, and rows that
  * are some step's V(s_{t+1}). They are gathered, processed in chunks of rows x V (never B*T*V at once),
@@ -41,6 +43,7 @@ typedef struct {
     double r_sum;     /* sum of r */
     double r_abs_sum; /* sum of |r| */
     double r_abs_max; /* max |r| */
+    double v_sum;     /* sum of V(s_t) - gamma (1 - d_t) V(s_{t+1}) over tokens with a TD term (online IQLearn) */
 } iq_loss_stats;
 
 void iq_loss_stats_add(iq_loss_stats *acc, const iq_loss_stats *x);
@@ -53,6 +56,11 @@ typedef struct iq_head iq_head;
  * a chunk's logits take about 64 MB, and at least 128 rows. */
 iq_head *iq_head_create(int max_rows, int C, int V, int chunk_rows);
 void iq_head_free(iq_head *h);
+/* Online IQLearn (online.h), for the passes that follow: the loss adds coef (1/N) sum_{t with a TD term} v_t,
+ * v_t = V(s_t) - gamma (1 - d_t) V(s_{t+1}), with the gradient through both V (whatever td_grad says); with
+ * value_only that term alone (the pass over policy samples: no nll, no td). coef 0, value_only false: off
+ * (as created). The statistics' v_sum is summed in every pass. */
+void iq_head_set_value_term(iq_head *h, float coef, bool value_only);
 
 /* Loss (and, with dlnf, gradients) of one micro-batch.
  *   lnf   (B*T, C)   final hidden states;  wte (V, C) the tied embedding

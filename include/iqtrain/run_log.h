@@ -33,6 +33,8 @@ typedef struct {
     long tokens_seen; /* supervised tokens so far */
     double loss, nll, td, lambda, lr, grad_norm;
     const iq_loss_stats *stats; /* of the step */
+    bool online;                /* online IQLearn: the two fields below are logged */
+    double online_value_gap, online_sample_len;
 } iq_train_row;
 iq_status iq_run_log_train(iq_run_log *l, long done, const iq_train_row *row);
 iq_status iq_run_log_eval(iq_run_log *l, long done, const iq_loss_stats *st, double lambda);

@@ -3,7 +3,7 @@
  *
  * A training step: zero the gradients; for each of this rank's micro-batches: forward, the fused IQLearn head
  * and loss (iqlearn.h) with N = the supervised tokens of the whole optimizer step, backward; sum gradients and
- * loss statistics over MPI ranks; the gradient norm; refuse a non-finite loss or norm (75, the weights
+ * loss statistics over MPI ranks (with online IQLearn, its policy pass comes after this rank's micro-batches); the gradient norm; refuse a non-finite loss or norm (75, the weights
  * untouched); AdamW with the clip coefficient folded in. */
 #ifndef IQTRAIN_STEP_H
 #define IQTRAIN_STEP_H
@@ -13,6 +13,7 @@
 #include "iqtrain/batch.h"
 #include "iqtrain/iqlearn.h"
 #include "iqtrain/model.h"
+#include "iqtrain/online.h"
 #include "iqtrain/optim.h"
 
 /* Loss statistics of one micro-batch at the current weights, added to *st; no gradients. inv_n = 1/N.
@@ -43,12 +44,14 @@ typedef struct {
     float lr;            /* this step's learning rate */
     float grad_clip;     /* <= 0: no clipping */
     float *logits_out;   /* tests: logits of the first micro-batch (B*T, V), or NULL */
+    iq_online *online;   /* online IQLearn (online.h): its value term over the current samples; NULL: offline */
 } iq_step_opts;
 
 typedef struct {
     iq_loss_stats stats; /* summed over micro-batches and ranks */
     double loss, nll, td;
     double grad_norm;    /* before clipping */
+    double online_value_gap, online_sample_len; /* with o->online (online.h); loss includes alpha x the gap */
 } iq_step_result;
 
 /* One optimizer step (see above). 0, or 75 (diverged: loss or gradient norm not finite; no update, message

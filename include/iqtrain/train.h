@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "iqtrain/iqlearn.h"
+#include "iqtrain/online.h"
 #include "iqtrain/optim.h"
 #include "iqtrain/safetensors.h"
 #include "iqtrain/util.h"
@@ -20,6 +21,7 @@ typedef struct {
     iq_lambda_schedule lambda_schedule;
     iq_td_grad td_grad;
     iq_truncation truncation;
+    iq_online_opts online; /* online IQLearn (online.h): online.mix 0 = offline; its seed is `seed` below */
     /* optimizer */
     float lr, min_lr, weight_decay, beta1, beta2, eps, grad_clip;
     iq_lr_schedule lr_schedule;

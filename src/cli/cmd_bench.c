@@ -25,6 +25,8 @@ static const opt_spec OPTS[] = {
     {"prompt-len", OPT_INT, "16", "N", "generate: random prompt tokens per row", NULL, NULL},
     {"new-tokens", OPT_INT, "64", "N", "generate: new tokens per row (greedy, KV cache)", NULL, NULL},
     {"lambda", OPT_FLOAT, "0.1", "L", "TD weight", NULL, NULL},
+    {"online-mix", OPT_FLOAT, "0", "A", "train: online IQLearn, sampling a completion per row every step (prompt: the "
+     "first seq-len/2 tokens)", NULL, "[0,inf)"},
     OPT_SPEC_MATMUL_BACKEND,
     OPT_SPEC_MATMUL_PRECISION,
     {"input", OPT_STR, NULL, "FILE", "text to encode (default: 8 MB of generated English-like text)", NULL, NULL},
@@ -121,6 +123,7 @@ static int run_train(opt_set *o, int threads) {
     b.seq = (int)opt_int(o, "seq-len");
     b.steps = (int)opt_int(o, "steps");
     b.lambda = (float)opt_float(o, "lambda");
+    b.online_mix = (float)opt_float(o, "online-mix");
     b.seed = 1;
     if (b.batch < 1 || b.seq < 2 || b.seq > b.cfg.ctx || b.steps < 2 || b.steps > 100000) {
         cli_error("--batch-size >= 1, --seq-len in 2..ctx (%d) and --steps >= 2 please", b.cfg.ctx);
@@ -150,6 +153,12 @@ static int run_train(opt_set *o, int threads) {
         cJSON_AddNumberToObject(j, "peak_rss_mb", r.peak_rss_mb);
         cJSON_AddNumberToObject(j, "loss_first", r.loss_first);
         cJSON_AddNumberToObject(j, "loss_last", r.loss_last);
+        if (b.online_mix > 0) {
+            cJSON_AddNumberToObject(j, "online_mix", b.online_mix);
+            cJSON_AddNumberToObject(j, "sample_ms", r.sample_ms);
+            cJSON_AddNumberToObject(j, "policy_ms", r.policy_ms);
+            cJSON_AddNumberToObject(j, "sample_len", r.sample_len);
+        }
         json_end(j);
     } else {
         if (r.world > 1) printf("%d MPI ranks x ", r.world);
@@ -157,6 +166,11 @@ static int run_train(opt_set *o, int threads) {
                "= %.0f%% of the sgemm peak %.1f, peak RSS %.0f MB\n",
                b.cfg.n_layer, b.cfg.n_head, b.cfg.n_embd, b.cfg.vocab, b.batch, b.seq, threads, threads == 1 ? "" : "s",
                r.ms_per_step, r.first_step_ms, r.tokens_per_s, r.gflops, 100 * r.peak_fraction, r.peak_gflops, r.peak_rss_mb);
+        if (b.online_mix > 0)
+            printf("online IQLearn (alpha %g): sampling %.1f ms per step (%.1f new tokens per row, KV cache) + the update "
+                   "%.1f ms, of which the policy pass %.1f ms: sampling is %.2fx the update\n",
+                   (double)b.online_mix, r.sample_ms, r.sample_len, r.ms_per_step, r.policy_ms,
+                   r.ms_per_step > 0 ? r.sample_ms / r.ms_per_step : 0.0);
     }
     return 0;
 }

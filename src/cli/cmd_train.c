@@ -22,6 +22,11 @@ static const opt_spec OPTS[] = {
     {"td-grad", OPT_STR, "full", "MODE", "gradient through V(s_{t+1}): full, or semi (treated as constant)", "full|semi", NULL},
     {"truncation", OPT_STR, "bootstrap", "MODE", "last step of a truncated row: bootstrap V, or drop its TD term",
      "bootstrap|drop", NULL},
+    {"online-mix", OPT_FLOAT, "0", "A", "online IQLearn: weight of the value term over the policy's own samples (0 = offline)",
+     NULL, "[0,inf)"},
+    {"online-every", OPT_INT, "1", "K", "online: new samples every K optimizer steps (reused in between)", NULL, "[1,inf)"},
+    {"online-temperature", OPT_FLOAT, "1", "T", "online: sampling temperature (0 = greedy)", NULL, "[0,inf)"},
+    {"online-max-new-tokens", OPT_INT, "128", "N", "online: sampled tokens per prompt at most", NULL, "[1,inf)"},
     /* optimizer */
     {"lr", OPT_FLOAT, "3e-4", "LR", "peak learning rate", NULL, "[0,inf)"},
     {"min-lr", OPT_FLOAT, "3e-5", "LR", "final learning rate of the schedule", NULL, "[0,inf)"},
@@ -128,6 +133,8 @@ static int run(const cmd_spec *cmd, opt_set *o) {
     t.lambda_schedule = (iq_lambda_schedule)pick(opt_str(o, "lambda-schedule"), LS, 3);
     t.td_grad = strcmp(opt_str(o, "td-grad"), "semi") == 0 ? IQ_TD_SEMI : IQ_TD_FULL;
     t.truncation = strcmp(opt_str(o, "truncation"), "drop") == 0 ? IQ_TRUNC_DROP : IQ_TRUNC_BOOTSTRAP;
+    t.online = (iq_online_opts){(float)opt_float(o, "online-mix"), (int)opt_int(o, "online-every"),
+                                (float)opt_float(o, "online-temperature"), (int)opt_int(o, "online-max-new-tokens"), 0};
     t.lr = (float)opt_float(o, "lr");
     t.min_lr = (float)opt_float(o, "min-lr");
     t.lr_schedule = (iq_lr_schedule)pick(opt_str(o, "lr-schedule"), LRS, 3);

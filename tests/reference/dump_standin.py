@@ -9,6 +9,8 @@ Reads MODEL_DIR/{config.json, model.safetensors} and BATCH_JSON, and writes into
   logits.safetensors  one tensor "logits" F32 [B, T, V] at the initial weights (padding positions zero)
   result.json         {"loss", "nll", "td", "n_supervised", "reward_mean", "reward_abs_mean",
                        "reward_abs_max", "losses": [the loss of each of `steps` steps, before its update]}
+                      (+ "online_value_gap" when the batch has "online": {"mix", "rows"}: online IQLearn with
+                      the policy rows as fixed samples, issue #17)
 Each step: forward + loss on the same batch, backward, global-norm clip, AdamW update (constant lr).
 
 It works like the C code, in float32: the model forward/backward is autograd on gpt2_iqlearn.forward, but
@@ -30,6 +32,7 @@ of the loss and the optimizer, checked by test_reference.py against the float64 
   l2_decay          weight decay as L2 in the gradient (Adam + L2, not AdamW)
   no_clip           no gradient clipping
   no_bias_correct   AdamW without bias correction
+  online_semi       the online value term's V(s_{t+1}) gets no gradient (td_grad semi's rule applied to it)
 """
 import json
 import math
@@ -44,7 +47,7 @@ import gpt2_iqlearn as ref  # noqa: E402
 
 BUGS = ("no_bootstrap", "bootstrap_no_grad", "semi_as_full", "gamma_terminal", "td_over_ntd",
         "pad_bootstrap", "lse_nomax", "untied_wte", "decay_all", "decay_none", "l2_decay", "no_bias_correct",
-        "no_clip")
+        "no_clip", "online_semi")
 
 
 def lse_softmax(z, bug):
@@ -117,6 +120,31 @@ def loss_and_dlogits(logits, rows, lam, gamma, td_grad, trunc, bug):
     return out, g.astype(np.float32)
 
 
+def value_and_dlogits(logits, rows, coef, gamma, trunc, bug):
+    """Online IQLearn's value term, float32 token loop: (1/N) sum_{t with a TD term} V(s_t) - gamma (1 - d_t) V(s_{t+1})
+    and the gradient of coef times it: (coef/N) pi_t on row t, -(coef/N) gamma (1 - d_t) pi_{t+1} on the next."""
+    g = np.zeros_like(logits, dtype=np.float32)
+    N = sum(1 for r in rows for f in r["flags"] if f & 1)
+    total = 0.0
+    gamma = np.float32(gamma)
+    for b, r in enumerate(rows):
+        L = len(r["ids"])
+        for i in range(1, L):
+            f = r["flags"][i]
+            if not (f & 1):
+                continue
+            d = 1 if (f & 2) else 0
+            if (i == L - 1) and not d and trunc == "drop":
+                continue
+            v_s, pi = lse_softmax(logits[b, i - 1], bug)
+            v_next, pin = lse_softmax(logits[b, i], bug)
+            total += float(v_s - gamma * (1 - d) * v_next)
+            g[b, i - 1] += (coef / N) * pi
+            if not d and bug != "online_semi":
+                g[b, i] -= (coef * float(gamma) / N) * pin
+    return total / N, g
+
+
 def main(argv):
     bug = None
     if len(argv) >= 2 and argv[0] == "--bug":
@@ -141,6 +169,10 @@ def main(argv):
     tp = ref.to_torch(params, dtype=torch.float32)
     names = list(tp.keys())
     ids, lengths = ref.pad_batch(rows)
+    online = batch.get("online")
+    if online:
+        mix, prows = float(online["mix"]), online["rows"]
+        pids, _ = ref.pad_batch(prows)
     m = {n: torch.zeros_like(t) for n, t in tp.items()}
     v = {n: torch.zeros_like(t) for n, t in tp.items()}
     losses = []
@@ -155,6 +187,14 @@ def main(argv):
             logits = ref.forward(tp, ids, cfg)
         lg = logits.detach().numpy()
         res, dl = loss_and_dlogits(lg, rows, lam, gamma, td_grad, trunc, bug)
+        if online:   # minus alpha x the expert mean, plus alpha x the policy mean (samples fixed)
+            ve, dve = value_and_dlogits(lg, rows, -mix, gamma, trunc, bug)
+            plogits = ref.forward(tp, pids, cfg)
+            vp, dvp = value_and_dlogits(plogits.detach().numpy(), prows, mix, gamma, trunc, bug)
+            plogits.backward(torch.from_numpy(dvp))
+            dl = dl + dve
+            res["online_value_gap"] = vp - ve
+            res["loss"] += mix * (vp - ve)
         logits.backward(torch.from_numpy(dl))
         losses.append(res["loss"])
         if k == 0:

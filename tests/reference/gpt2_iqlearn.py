@@ -10,7 +10,8 @@ Contents
   model            forward(params, ids, cfg) -> logits [B, T, V]   (params: dict name -> torch tensor)
   batch            pad_batch(rows), steps_of(rows, truncation)     (rows: [{"ids": [..], "flags": [..]}])
   loss             iqlearn_loss(...)  (autograd),  analytic_dlogits(...)  (DESIGN section 1 formula),
-                   cross_entropy_loss(...)  (plain CE over supervised tokens, for the lambda = 0 check)
+                   cross_entropy_loss(...)  (plain CE over supervised tokens, for the lambda = 0 check),
+                   value_mean(...) / analytic_value_dlogits(...)  (online IQLearn's value term, issue #17)
   optimizer        is_decayed(name), make_adamw(...), clip_grad_norm(...)
   reference_run    the whole reference: loss, logits, gradients at the initial weights, and the losses of
                    `steps` AdamW steps on the same batch, in float64
@@ -340,6 +341,40 @@ def iqlearn_loss(logits, rows, lam, gamma, td_grad="full", truncation="bootstrap
             "reward_abs_max": float(rd.abs().max()) if n_td else 0.0}
 
 
+def value_mean(logits, rows, gamma, truncation="bootstrap"):
+    """Online IQLearn's value term over one set of rows (issue #17), with autograd:
+        (1/N) sum_{t with a TD term} [V(s_t) - gamma (1 - d_t) V(s_{t+1})],   N = supervised tokens of the rows
+    V(s_{t+1}) is read from the same row as r_t's (the bootstrap row of a truncated row included) and is never
+    detached (the value term has the gradient through both V whatever td_grad says). The online loss is
+        nll + lam td + alpha (value_mean(policy logits, policy rows) - value_mean(expert logits, expert rows))."""
+    steps = steps_of(rows, truncation)
+    N = len(steps)
+    bi = _index(steps, "b")
+    z = logits[bi, _index(steps, "zrow")]
+    zn = logits[bi, _index(steps, "vrow")]
+    d = torch.tensor([s["d"] for s in steps], dtype=logits.dtype)
+    has_td = torch.tensor([s["td"] for s in steps], dtype=torch.bool)
+    v = torch.logsumexp(z, dim=1) - gamma * (1.0 - d) * torch.logsumexp(zn, dim=1)
+    return v[has_td].sum() / N
+
+
+def analytic_value_dlogits(logits, rows, coef, gamma, truncation="bootstrap"):
+    """d/dlogits of coef * value_mean(logits, rows) from the formula (numpy):
+        dL/dz_t += (coef/N) pi_t,   dL/dz_{row of s_{t+1}} -= (coef/N) gamma (1 - d_t) pi_{t+1}   (steps with a TD term)"""
+    z_all = logits.detach().cpu().numpy() if isinstance(logits, torch.Tensor) else np.asarray(logits)
+    g = np.zeros_like(z_all)
+    steps = steps_of(rows, truncation)
+    N = len(steps)
+    for s in steps:
+        if not s["td"]:
+            continue
+        for row, c in ((s["zrow"], coef), (s["vrow"], -coef * gamma * (1 - s["d"]))):
+            z = z_all[s["b"], row]
+            e = np.exp(z - z.max())
+            g[s["b"], row] += (c / N) * e / e.sum()
+    return g
+
+
 def cross_entropy_loss(logits, rows):
     """Plain token cross-entropy over the supervised tokens (torch's F.cross_entropy): lambda = 0 must equal it."""
     steps = steps_of(rows, "bootstrap")
@@ -407,8 +442,12 @@ def reference_run(cfg, params, batch, dtype=torch.float64):
     """The reference for one batch.json (dict) and one model (cfg, {name: np.float32 array}):
     -> dict with logits [B, T, V] (np, dtype; padding positions zeroed), grads {name: np} at the initial
     weights, the scalar results, lengths, losses (one per AdamW step; losses[0] = loss), and dlogits_autograd /
-    dlogits_analytic (np) for the self-check."""
+    dlogits_analytic (np) for the self-check.
+    With batch["online"] = {"mix": alpha, "rows": policy rows} (issue #17): the loss adds
+    alpha (value_mean(policy) - value_mean(expert)) with the policy rows fixed (the same each step), and the
+    result has online_value_gap and the policy logits' dlogits (autograd and analytic) too."""
     rows = batch["rows"]
+    online = batch.get("online")
     lam, gamma = float(batch["lambda"]), float(batch["gamma"])
     td_grad, trunc = batch.get("td_grad", "full"), batch.get("truncation", "bootstrap")
     steps = int(batch.get("steps", 1))
@@ -425,7 +464,16 @@ def reference_run(cfg, params, batch, dtype=torch.float64):
         if k == 0:
             logits.retain_grad()
         res = iqlearn_loss(logits, rows, lam, gamma, td_grad, trunc)
-        res["loss"].backward()
+        loss = res["loss"]
+        if online:
+            pol_ids, _ = pad_batch(online["rows"])
+            pol_logits = forward(tp, pol_ids, cfg)
+            if k == 0:
+                pol_logits.retain_grad()
+            gap = value_mean(pol_logits, online["rows"], gamma, trunc) - value_mean(logits, rows, gamma, trunc)
+            loss = loss + float(online["mix"]) * gap
+            res["loss"] = loss
+        loss.backward()
         out["losses"].append(float(res["loss"].detach()))
         if k == 0:
             lg = logits.detach().cpu().numpy().copy()
@@ -435,6 +483,12 @@ def reference_run(cfg, params, batch, dtype=torch.float64):
             out["grads"] = {n: t.grad.detach().cpu().numpy().copy() for n, t in tp.items()}
             out["dlogits_autograd"] = logits.grad.detach().cpu().numpy().copy()
             out["dlogits_analytic"] = analytic_dlogits(logits, rows, lam, gamma, td_grad, trunc)
+            if online:
+                a = float(online["mix"])
+                out["online_value_gap"] = float(gap.detach())
+                out["dlogits_analytic"] = out["dlogits_analytic"] + analytic_value_dlogits(logits, rows, -a, gamma, trunc)
+                out["pol_dlogits_autograd"] = pol_logits.grad.detach().cpu().numpy().copy()
+                out["pol_dlogits_analytic"] = analytic_value_dlogits(pol_logits, online["rows"], a, gamma, trunc)
             for key in ("loss", "nll", "td"):
                 out[key] = float(res[key].detach())
             for key in ("n_supervised", "n_td", "reward_mean", "reward_abs_mean", "reward_abs_max"):

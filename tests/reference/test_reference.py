@@ -18,6 +18,9 @@ program, and compares its logits.safetensors / grads.safetensors / result.json w
   n_supervised                       equal
   every parameter gradient           ||g - g_ref|| / ||g_ref|| <= 1e-4  (||g|| <= 1e-7 if ||g_ref|| < 1e-12)
   losses of the AdamW steps          |diff| <= 1e-4 |ref|
+The online_* cases (online IQLearn, issue #17) add "online": {"mix", "rows"} to batch.json: 3 policy rows the
+program injects as fixed samples; the loss adds mix (value mean of the policy rows - value mean of the batch rows)
+and result.json's online_value_gap is compared like the scalars.
 It also asserts the reference against itself: DESIGN section 1's analytic dL/dlogits equals autograd's, and
 lambda = 0 equals torch's cross-entropy; the case `selfcheck` checks the model against
 nn.TransformerEncoderLayer, the analytic gradient against finite differences, and AdamW/clipping against
@@ -113,6 +116,18 @@ def make_rows(rng, layout="standard"):
     return rows
 
 
+def make_policy_rows(rng):
+    """3 sampled completions (the injected policy samples of the online cases; padded, T = 15):
+      0 prompt 4 | 9 sampled tokens + EOS (terminal)
+      1 prompt 6 | 9 sampled tokens cut at the length limit (the last one not terminal: bootstraps)
+      2 prompt 2 | EOS sampled at once (terminal)"""
+    def row(p, s, eos):
+        ids = _toks(rng, p) + _toks(rng, s) + ([EOS] if eos else [])
+        flags = [0] * p + [1] * s + ([3] if eos else [])
+        return {"ids": ids, "flags": flags}
+    return [row(4, 9, True), row(6, 9, False), row(2, 0, True)]
+
+
 def build_cases():
     cases = [{"name": "selfcheck", "kind": "selfcheck"}]
     grid = []
@@ -139,6 +154,15 @@ def build_cases():
                   "truncation": "bootstrap", "scale": {"wte.weight": 10.0, "ln_f.weight": 12.0}})
     cases.append({"name": "edge_trunc_at_T", "lambda": 1.0, "gamma": 0.9, "td_grad": "full",
                   "truncation": "bootstrap", "layout": "edge"})
+    # online IQLearn (issue #17) on fixed injected policy samples: the value term's mean over the policy rows
+    # minus its mean over the expert rows, times alpha; semi and drop change td and the truncated sample
+    for name, lam, gamma, td_grad, trunc, mix in (("online_a0.5_g0.9_full_bootstrap", 0.1, 0.9, "full", "bootstrap", 0.5),
+                                                  ("online_a2_g1_semi_drop", 1.0, 1.0, "semi", "drop", 2.0),
+                                                  ("online_a1_lam0_g0.99_full_bootstrap", 0.0, 0.99, "full", "bootstrap", 1.0)):
+        cases.append({"name": name, "lambda": lam, "gamma": gamma, "td_grad": td_grad, "truncation": trunc,
+                      "online_mix": mix})
+    cases.append({"name": "online_adamw10_a0.3", "lambda": 0.1, "gamma": 0.99, "td_grad": "full",
+                  "truncation": "bootstrap", "steps": 10, "online_mix": 0.3})
     for c in cases:
         c["seed"] = zlib.crc32(c["name"].encode())    # per case, stable when cases are added
         c.setdefault("kind", "dump")
@@ -154,6 +178,8 @@ def case_inputs(case):
     batch = {"rows": make_rows(rng, case.get("layout", "standard")), "lambda": case["lambda"],
              "gamma": case["gamma"], "td_grad": case["td_grad"], "truncation": case["truncation"],
              "steps": case.get("steps", 1), "optim": dict(case.get("optim", OPTIM))}
+    if "online_mix" in case:
+        batch["online"] = {"mix": case["online_mix"], "rows": make_policy_rows(rng)}
     return cfg, params, batch
 
 
@@ -168,7 +194,13 @@ def check_reference_case(r, batch):
     err = float(np.abs(ag - an).max() / max(np.abs(ag).max(), 1e-300))
     if not err <= TOL_SELF:
         fails.append("REFERENCE: analytic dL/dlogits != autograd (max rel %.3g)" % err)
-    if batch["lambda"] == 0.0:
+    if "pol_dlogits_autograd" in r:
+        pg, pa = r["pol_dlogits_autograd"], r["pol_dlogits_analytic"]
+        e = float(np.abs(pg - pa).max() / max(np.abs(pg).max(), 1e-300))
+        err = max(err, e)
+        if not e <= TOL_SELF:
+            fails.append("REFERENCE: analytic dL/dlogits of the policy rows != autograd (max rel %.3g)" % e)
+    if batch["lambda"] == 0.0 and "online" not in batch:
         e1 = abs(r["loss"] - r["cross_entropy"]) / abs(r["cross_entropy"])
         e2 = float(np.abs(ag - r["dlogits_cross_entropy"]).max() / np.abs(ag).max())
         if not (e1 <= 1e-13 and e2 <= 1e-12):
@@ -308,7 +340,7 @@ def compare(out_dir, r, cfg, batch):
             res = json.load(f)
     except Exception as ex:   # noqa: BLE001
         return summ, ["result.json unreadable: %s" % ex]
-    for key in SCALARS:
+    for key in SCALARS + (("online_value_gap",) if "online" in batch else ()):
         if key not in res:
             fails.append("result.json: no %r" % key)
             continue

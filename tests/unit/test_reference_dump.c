@@ -3,7 +3,9 @@
  * Loads the model folder, runs iq_train_step — the step `iqtrain train` runs — on the batch (rows of ids and
  * flags, the loss options, and `steps` AdamW steps with constant lr), and writes OUT_DIR/grads.safetensors (gradient at the initial
  * weights, HF names), OUT_DIR/logits.safetensors ("logits" [B, T, V], zeros at padding) and
- * OUT_DIR/result.json (loss, nll, td, n_supervised, reward stats, losses of each step). */
+ * OUT_DIR/result.json (loss, nll, td, n_supervised, reward stats, losses of each step).
+ * With "online": {"mix", "rows"} (online IQLearn, issue #17): the rows are injected as the policy samples of
+ * every step (online.h's iq_online_add_batch), and result.json adds online_value_gap. */
 #include <cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -16,6 +18,7 @@
 #include "iqtrain/matmul.h"
 #include "iqtrain/model.h"
 #include "iqtrain/model_folder.h"
+#include "iqtrain/online.h"
 #include "iqtrain/optim.h"
 #include "iqtrain/safetensors.h"
 #include "iqtrain/step.h"
@@ -44,6 +47,32 @@ static int dump_grads(iq_model *m, const char *dir, float *logits, int B, int T,
     if (iq_st_write(p, &le, 1, NULL, 0)) return die("logits");
     free(p);
     return 0;
+}
+
+/* rows [{"ids", "flags"}] into a batch sized for them; returns the supervised tokens */
+static long read_rows(const cJSON *rows, iq_batch *mb) {
+    int B = cJSON_GetArraySize(rows), T = 0;
+    for (const cJSON *r = rows->child; r; r = r->next) {
+        int l = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r, "ids"));
+        if (l > T) T = l;
+    }
+    iq_batch_init(mb, B, T);
+    mb->B = B;
+    mb->T = T;
+    long n_sup = 0;
+    int b = 0;
+    for (const cJSON *r = rows->child; r; r = r->next, b++) {
+        const cJSON *ri = cJSON_GetObjectItemCaseSensitive(r, "ids"), *rf = cJSON_GetObjectItemCaseSensitive(r, "flags");
+        int j = 0;
+        for (const cJSON *x = ri->child; x; x = x->next, j++) mb->ids[(size_t)b * T + j] = (int32_t)x->valuedouble;
+        mb->lens[b] = j;
+        j = 0;
+        for (const cJSON *x = rf->child; x; x = x->next, j++) {
+            mb->flags[(size_t)b * T + j] = (uint8_t)x->valuedouble;
+            n_sup += (mb->flags[(size_t)b * T + j] & IQ_TOK_SUPERVISED) != 0;
+        }
+    }
+    return n_sup;
 }
 
 static double num(const cJSON *o, const char *k, double def) {
@@ -79,31 +108,15 @@ int main(int argc, char **argv) {
         fprintf(stderr, "batch.json: no rows\n");
         return 2;
     }
-    int B = cJSON_GetArraySize(rows), T = 0;
-    for (const cJSON *r = rows->child; r; r = r->next) {
-        int l = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r, "ids"));
-        if (l > T) T = l;
-    }
-    iq_batch mb;
-    iq_batch_init(&mb, B, T);
-    mb.B = B;
-    mb.T = T;
-    int32_t *ids = mb.ids;
-    uint8_t *flags = mb.flags;
-    int *lens = mb.lens;
-    int b = 0;
-    long n_sup = 0;
-    for (const cJSON *r = rows->child; r; r = r->next, b++) {
-        const cJSON *ri = cJSON_GetObjectItemCaseSensitive(r, "ids"), *rf = cJSON_GetObjectItemCaseSensitive(r, "flags");
-        int j = 0;
-        for (const cJSON *x = ri->child; x; x = x->next, j++) ids[(size_t)b * T + j] = (int32_t)x->valuedouble;
-        lens[b] = j;
-        j = 0;
-        for (const cJSON *x = rf->child; x; x = x->next, j++) {
-            flags[(size_t)b * T + j] = (uint8_t)x->valuedouble;
-            n_sup += (flags[(size_t)b * T + j] & IQ_TOK_SUPERVISED) != 0;
-        }
-    }
+    iq_batch mb, pb = {0};
+    long n_sup = read_rows(rows, &mb);
+    int B = mb.B, T = mb.T;
+    const cJSON *online = cJSON_GetObjectItemCaseSensitive(batch, "online");
+    const cJSON *prows = cJSON_GetObjectItemCaseSensitive(online, "rows");
+    float mix = (float)num(online, "mix", 0.0);
+    if (mix > 0 && cJSON_IsArray(prows)) read_rows(prows, &pb);
+    /* the arenas hold the larger of the two batches */
+    int maxB = pb.B > B ? pb.B : B, maxT = pb.T > T ? pb.T : T;
     iq_loss_opts lo = {(float)num(batch, "lambda", 0.1), (float)num(batch, "gamma", 0.99), IQ_TD_FULL, IQ_TRUNC_BOOTSTRAP};
     const cJSON *tg = cJSON_GetObjectItemCaseSensitive(batch, "td_grad"), *tr = cJSON_GetObjectItemCaseSensitive(batch, "truncation");
     if (cJSON_IsString(tg) && strcmp(tg->valuestring, "semi") == 0) lo.td_grad = IQ_TD_SEMI;
@@ -115,16 +128,25 @@ int main(int argc, char **argv) {
     float clip = (float)num(op, "grad_clip", 1.0);
 
     iq_model *m = NULL;
-    if (iq_model_load_folder(argv[1], IQ_MODEL_TRAIN, B, T, &m, NULL)) return die("model");
+    if (iq_model_load_folder(argv[1], IQ_MODEL_TRAIN, maxB, maxT, &m, NULL)) return die("model");
     const iq_model_config *cfg = iq_model_cfg(m);
     int V = cfg->vocab, C = cfg->n_embd;
-    iq_head *head = iq_head_create(B * T, C, V, 7); /* small chunks: exercises the chunk boundaries */
+    iq_head *head = iq_head_create(maxB * maxT, C, V, 7); /* small chunks: exercises the chunk boundaries */
+    iq_online *on = NULL;
+    if (pb.B > 0) { /* fixed samples, injected once: every step reuses them */
+        iq_online_opts oo = {mix, 1, 1.0f, 1, 0};
+        on = iq_online_create(m, &oo, 1, 96);
+        iq_online_begin(on, 0);
+        iq_online_add_batch(on, &pb);
+        iq_online_end(on);
+    }
     iq_adamw *opt = iq_adamw_create(m);
     float *logits = calloc((size_t)B * T * V, sizeof *logits);
     cJSON *losses = cJSON_CreateArray();
     iq_loss_stats first = {0};
     if (iq_mkdirs(argv[3])) return die("out");
-    iq_step_opts so = {.loss = lo, .adamw = ao, .lr = ao.lr, .grad_clip = clip};
+    iq_step_opts so = {.loss = lo, .adamw = ao, .lr = ao.lr, .grad_clip = clip, .online = on};
+    double gap = 0.0;
     for (int s = 0; s < steps; s++) {
         bool given = false;
         iq_step_source src = {iq_step_one_batch, &given, n_sup}; /* the whole batch, one micro-batch */
@@ -135,12 +157,13 @@ int main(int argc, char **argv) {
         cJSON_AddItemToArray(losses, cJSON_CreateNumber(res.loss));
         if (s == 0) {
             first = res.stats;
+            gap = res.online_value_gap;
             /* gradients at the initial weights: AdamW leaves the gradient arena as the step computed it */
             if (dump_grads(m, argv[3], logits, B, T, V)) return 1;
         }
         if (st) break;
     }
-    double nll, td, loss = iq_loss_value(&first, lo.lambda, &nll, &td);
+    double nll, td, loss = iq_loss_value(&first, lo.lambda, &nll, &td) + (double)mix * gap;
     cJSON *res = cJSON_CreateObject();
     cJSON_AddNumberToObject(res, "loss", loss);
     cJSON_AddNumberToObject(res, "nll", nll);
@@ -150,6 +173,7 @@ int main(int argc, char **argv) {
     cJSON_AddNumberToObject(res, "reward_mean", first.r_sum / ntd);
     cJSON_AddNumberToObject(res, "reward_abs_mean", first.r_abs_sum / ntd);
     cJSON_AddNumberToObject(res, "reward_abs_max", first.r_abs_max);
+    if (on) cJSON_AddNumberToObject(res, "online_value_gap", gap);
     cJSON_AddItemToObject(res, "losses", losses);
     char *s = cJSON_Print(res);
     char *p = iq_path_join(argv[3], "result.json");
@@ -162,6 +186,8 @@ int main(int argc, char **argv) {
     iq_adamw_free(opt);
     iq_model_free(m);
     iq_batch_free(&mb);
+    iq_batch_free(&pb);
+    iq_online_free(on);
     free(logits);
     return 0;
 }
