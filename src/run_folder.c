@@ -56,6 +56,7 @@ static void changed_options(const cJSON *run, const iq_run_spec *spec, iq_buf *o
     for (const cJSON *e = spec->options ? spec->options->child : NULL; e; e = e->next) {
         if (iq_run_option_resumable(e->string)) continue;
         const cJSON *r = cJSON_GetObjectItemCaseSensitive(ro, e->string);
+        if (!r && spec->option_defaults) r = cJSON_GetObjectItemCaseSensitive(spec->option_defaults, e->string);
         if (!r || !cJSON_Compare(r, e, 1)) iq_buf_printf(out, "%s%s", out->len ? ", " : "", e->string);
     }
     if (!same_data(run, spec)) iq_buf_printf(out, "%sdata", out->len ? ", " : "");

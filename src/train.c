@@ -446,7 +446,8 @@ int iq_train(const iq_train_opts *o, cJSON **summary) {
     r->world = iq_dist_world();
     r->last_eval_loss = NAN;
     r->spec = (iq_run_spec){o->out, o->resume, o->options, o->data, o->eval_data, o->n_data, o->n_eval_data, o->seed,
-                            o->threads, o->lr_schedule == IQ_LR_CONSTANT, NULL, NULL};
+                            o->threads, o->lr_schedule == IQ_LR_CONSTANT, NULL, NULL,
+                            o->option_defaults};
     if (summary) *summary = NULL;
     g_signal = 0;
     iq_set_threads(o->threads);

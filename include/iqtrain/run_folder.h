@@ -30,6 +30,7 @@ typedef struct {
     int threads;
     bool lr_schedule_constant; /* a changed step count then changes no schedule (no warning) */
     const char *chat_source, *chat_sha256; /* the chat template messages rows were rendered with, or NULL */
+    const cJSON *option_defaults; /* an option missing from an older run.json is unchanged when at its default */
 } iq_run_spec;
 
 typedef struct {

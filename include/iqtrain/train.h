@@ -56,6 +56,7 @@ typedef struct {
     int threads;
     bool json, dry_run;
     const cJSON *options; /* resolved options for run.json (names as on the command line) */
+    const cJSON *option_defaults; /* each option's value when not given (NULL: none known) */
 } iq_train_opts;
 
 /* Runs training. Returns 0, or the exit code of DESIGN §5 (64 conflicting options or a refused resume,

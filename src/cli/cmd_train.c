@@ -78,13 +78,14 @@ static const opt_spec OPTS[] = {
     {"config", OPT_STR, NULL, "FILE.json", "read options from a JSON file or a run.json (flags override it)", NULL, NULL},
 };
 
-/* The resolved options as JSON (run.json's "options"): every option but config, typed. */
-static cJSON *resolved_options(const opt_set *o) {
+/* The resolved options as JSON (run.json's "options"): every option but config, typed; with defaults_only,
+ * what every option is when not given. */
+static cJSON *resolved_options(const opt_set *o, bool defaults_only) {
     cJSON *j = cJSON_CreateObject();
     for (int i = 0; i < o->cmd->n_opts; i++) {
         const opt_spec *s = &o->cmd->opts[i];
         if (strcmp(s->name, "config") == 0) continue;
-        const char *v = o->values[i];
+        const char *v = defaults_only ? (s->kind == OPT_FLAG ? "0" : s->def) : o->values[i];
         if (!v) cJSON_AddNullToObject(j, s->name);
         else if (s->kind == OPT_FLAG) cJSON_AddBoolToObject(j, s->name, strcmp(v, "1") == 0);
         else if (s->kind == OPT_INT || s->kind == OPT_FLOAT) cJSON_AddNumberToObject(j, s->name, strtod(v, NULL));
@@ -179,8 +180,9 @@ static int run(const cmd_spec *cmd, opt_set *o) {
     t.json = opt_flag(o, "json");
     t.dry_run = opt_flag(o, "dry-run");
     iq_model_folder_allow_extra_tensors(opt_flag(o, "allow-extra-tensors"));
-    cJSON *opts = resolved_options(o);
+    cJSON *opts = resolved_options(o, false), *defaults = resolved_options(o, true);
     t.options = opts;
+    t.option_defaults = defaults;
     cJSON *summary = NULL;
     int rc = iq_train(&t, t.json ? &summary : NULL);
     if (summary) {
@@ -190,6 +192,7 @@ static int run(const cmd_spec *cmd, opt_set *o) {
         cJSON_Delete(summary);
     }
     cJSON_Delete(opts);
+    cJSON_Delete(defaults);
     args_files_free(eval_files, t.n_eval_data);
     return rc;
 }

@@ -6,7 +6,8 @@
 #   5. eval and generate build an inference-only model (no gradient arenas: peak RSS well under 2x the
 #      weights), and resuming builds no second model (peak RSS no higher than a fresh run's);
 #   6. config.json and generation_config.json carry the tokenizer's end-of-text id as bos/eos, not vocab - 1;
-#   8. eval, generate, score and --model verify a checkpoint folder's CRC-32s (a flipped byte: exit 65).
+#   8. eval, generate, score and --model verify a checkpoint folder's CRC-32s (a flipped byte: exit 65);
+#   9. a run.json from before an option existed resumes when the option is at its default.
 #
 #   usage: tests/train/test_resume_and_folders.sh IQTRAIN_BINARY REPO_ROOT
 set -u
@@ -143,5 +144,21 @@ for cmd in "eval --model C2 --data $DATA" "generate --model C2 --prompt x --max-
     grep -qF "C2/model.safetensors" "$W/err" || WHY+=("iqtrain $cmd: the message does not name C2/model.safetensors")
 done
 done_check "a corrupt checkpoint is refused by eval, generate, score and --model (65, naming the file)"
+
+# ---- 9. a run folder written before an option existed resumes (the option at its default is unchanged)
+run "${TRAIN[@]}" --max-steps 2 --save-every 1 --out O "$DATA"
+"$PY" - O/run.json <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+for k in ("online-mix", "chat-template"):
+    del j["options"][k]
+json.dump(j, open(sys.argv[1], "w"))
+PY
+run "${TRAIN[@]}" --max-steps 3 --save-every 1 --out O --resume auto "$DATA"
+want_rc 0
+run "${TRAIN[@]}" --max-steps 4 --save-every 1 --out O --resume auto --online-mix 0.1 "$DATA"
+want_rc 64
+want_err "online-mix"
+done_check "an option missing from an older run.json counts as unchanged at its default, and as changed otherwise"
 
 finish
