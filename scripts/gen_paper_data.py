@@ -46,7 +46,7 @@ N_POOL = 4096
 SUBSETS = (128, 256, 512, 1024, 2048)
 N_EVAL1 = 500
 # stage 0 mix (share of rows)
-MIX0 = (("word", 0.45), ("question", 0.10), ("equations", 0.25), ("chain", 0.20))
+MIX0 = (("word", 0.40), ("question", 0.20), ("equations", 0.20), ("chain", 0.20))
 # stage 1 difficulty levels (share of problems)
 LEVEL_SHARE1 = (0.35, 0.35, 0.30)
 
@@ -144,6 +144,10 @@ def s0_question(rng):
             q, r = "What is %d %s %d + %d?" % (a, op, b, c), r + c
         else:
             q, r = "What is %d %s %d - %d?" % (a, op, b, c), r - c
+        return "Question: %s\nAnswer: %d" % (q, r)
+    # one operation: half the answers restate it as the equation (the operands copied from the question)
+    if rng.random() < 0.5:
+        return "Question: %s\nAnswer: %d %s %d = %d" % (q, a, op, b, r)
     return "Question: %s\nAnswer: %d" % (q, r)
 
 
@@ -442,10 +446,11 @@ consecutive items separated by a blank line, packed until it holds at least
 
 - word: word problems of 23 families, `Question: <problem>\\nAnswer: <N>`
   (the 20 templates of data/arith — levels 1/2/3 drawn 35/30/20 % of these
-  rows — plus 3 more: unit prices, ages, sharing; 15 %), the bare answer only;
+  items — plus 3 more: unit prices, ages, sharing; 15 %), the bare answer only;
 - question: arithmetic asked in words or symbols, `Question: What is 17 plus
   25?\\nAnswer: 42` (also "Compute a op b.", sums, differences, products and
-  `a op b ± c`);
+  `a op b ± c`); half the one-operation answers restate the operation as an
+  equation (`Answer: 17 + 25 = 42`: the operands copied from the question);
 - equations: 3-8 lines of bare equations `a + b = c`, `a - b = c`,
   `a * b = c` (1-3 digit operands, products up to 9 * 300);
 - chain: 1-3 short chains of 1-4 equations each, every line starting from
