@@ -57,7 +57,7 @@ FINAL_EVAL="--beam 4 --num-samples 4 --temperatures 0.1,0.3,0.5,0.7,1.0 --max-ne
 # each epoch's checkpoint: nll on all 500 eval rows and greedy on the first 200 (peak and final accuracy,
 # Fig. 7); at half and at the last epoch also 4 samples at T 0.7 and 1.0 (accuracy and Self-BLEU)
 EPOCH_GREEDY=(--temperatures 0 --max-new-tokens 64 --limit 200 --threads "$THREADS")
-EPOCH_SAMPLES=(--num-samples 4 --temperatures 0.7,1.0 --max-new-tokens 64 --limit 200 --threads "$THREADS")
+EPOCH_SAMPLES=(--num-samples 4 --temperatures "0.7,1.0" --max-new-tokens 64 --limit 200 --threads "$THREADS")
 
 die() { echo "paper_experiment: $*" >&2; exit "${2:-1}"; }
 [ -x "$BIN" ] || die "$BIN is not built" 66
@@ -69,6 +69,7 @@ do_data() {
     /usr/bin/python3 scripts/gen_paper_data.py --out "$DATA"
   fi
   # every file against the sha256 committed in data/paper/README.md
+  # shellcheck disable=SC2016
   while read -r f want; do
     [ "$(sha256sum < "$DATA/$f" | cut -d' ' -f1)" = "$want" ] || die "$DATA/$f differs from data/paper/README.md's sha256" 65
   done < <(sed -n 's/^| \([a-z0-9_]*\.jsonl\.gz\) |.*| `\([0-9a-f]\{64\}\)` |$/\1 \2/p' "$DATA/README.md")
