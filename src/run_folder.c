@@ -25,7 +25,10 @@
 static const char *const RESUMABLE[] = {"max-steps", "epochs",   "save-every", "eval-every",     "log-every",
                                         "keep-last", "keep-best", "threads",    "json",           "dry-run",
                                         "out",       "resume",   "save-dtype", "matmul-backend", "matmul-precision",
-                                        "allow-extra-tensors"};
+                                        "allow-extra-tensors",
+                                        /* the generation eval reads the weights, it does not change them */
+                                        "eval-generation-every", "eval-num-samples", "eval-temperatures", "eval-beam",
+                                        "eval-max-new-tokens", "eval-limit"};
 
 bool iq_run_option_resumable(const char *name) {
     for (size_t i = 0; i < sizeof RESUMABLE / sizeof *RESUMABLE; i++)
@@ -50,13 +53,19 @@ static bool same_data(const cJSON *run, const iq_run_spec *spec) {
     return same;
 }
 
+/* An option that a run.json from an older version lacks matches when it is off (0, false or unset): the
+ * older version trained without it. */
+static bool off(const cJSON *v) {
+    return cJSON_IsNull(v) || cJSON_IsFalse(v) || (cJSON_IsNumber(v) && v->valuedouble == 0);
+}
+
 /* Names of options (and "data") that differ between run.json and this invocation, comma-separated. */
 static void changed_options(const cJSON *run, const iq_run_spec *spec, iq_buf *out) {
     const cJSON *ro = cJSON_GetObjectItemCaseSensitive(run, "options");
     for (const cJSON *e = spec->options ? spec->options->child : NULL; e; e = e->next) {
         if (iq_run_option_resumable(e->string)) continue;
         const cJSON *r = cJSON_GetObjectItemCaseSensitive(ro, e->string);
-        if (!r || !cJSON_Compare(r, e, 1)) iq_buf_printf(out, "%s%s", out->len ? ", " : "", e->string);
+        if (r ? !cJSON_Compare(r, e, 1) : !(cJSON_IsObject(ro) && off(e))) iq_buf_printf(out, "%s%s", out->len ? ", " : "", e->string);
     }
     if (!same_data(run, spec)) iq_buf_printf(out, "%sdata", out->len ? ", " : "");
 }

@@ -10,6 +10,12 @@
  *     dL/dz_t = (1/N)[pi_t - e_{a_t} + 2 lambda r_t e_{a_t}] - (1/N) 2 lambda gamma (1 - d_{t-1}) r_{t-1} pi_t
  * The second term needs r of the previous step; semi drops it (V(s_{t+1}) treated as a constant).
  *
+ * Controls (DESIGN §10), on the supervised tokens with the same 1/N: label smoothing eps replaces the nll term
+ * by torch's cross_entropy(label_smoothing=eps), (1 - eps)(-log pi(a_t)) + eps mean_v(-log pi(v)), and the
+ * entropy bonus subtracts beta H(pi_t), H = -sum_v pi log pi. Their gradient on row t adds
+ *     (1/N)[eps e_{a_t} - eps/V + beta pi_t (z_t - E_pi[z_t])]
+ * and both are computed in the same pass over the row as V(s_t); eps = beta = 0 is exactly the loss above.
+ *
  * Only the logits rows that carry a term are computed: rows that predict a supervised token, and rows that
  * are some step's V(s_{t+1}). They are gathered, processed in chunks of rows x V (never B*T*V at once),
  * and the forward and backward of each chunk run together. */
@@ -29,6 +35,8 @@ typedef struct {
     float gamma;
     iq_td_grad td_grad;
     iq_truncation truncation;
+    float label_smoothing; /* eps in [0, 1) */
+    float entropy_coef;    /* beta >= 0 */
 } iq_loss_opts;
 
 /* Sums over the tokens of one or more micro-batches (add with iq_loss_stats_add). */
@@ -41,10 +49,12 @@ typedef struct {
     double r_sum;     /* sum of r */
     double r_abs_sum; /* sum of |r| */
     double r_abs_max; /* max |r| */
+    double ctl_sum;   /* sum of the controls' terms: eps (-mean_v log pi(v) + log pi(a)) - beta H(pi) */
 } iq_loss_stats;
 
 void iq_loss_stats_add(iq_loss_stats *acc, const iq_loss_stats *x);
-/* nll = nll_sum / N, td = td_sum / N, loss = nll + lambda td, with N = n_sup. */
+/* nll = nll_sum / N, td = td_sum / N, loss = nll + lambda td (+ ctl_sum / N: the objective with label
+ * smoothing and the entropy bonus), with N = n_sup. */
 double iq_loss_value(const iq_loss_stats *s, float lambda, double *nll, double *td);
 
 typedef struct iq_head iq_head;

@@ -30,6 +30,8 @@ of the loss and the optimizer, checked by test_reference.py against the float64 
   l2_decay          weight decay as L2 in the gradient (Adam + L2, not AdamW)
   no_clip           no gradient clipping
   no_bias_correct   AdamW without bias correction
+  ls_no_uniform     label smoothing without its -eps/V gradient term (the loss stays right)
+  entropy_sign      the entropy bonus's gradient with the wrong sign (the loss stays right)
 """
 import json
 import math
@@ -44,7 +46,7 @@ import gpt2_iqlearn as ref  # noqa: E402
 
 BUGS = ("no_bootstrap", "bootstrap_no_grad", "semi_as_full", "gamma_terminal", "td_over_ntd",
         "pad_bootstrap", "lse_nomax", "untied_wte", "decay_all", "decay_none", "l2_decay", "no_bias_correct",
-        "no_clip")
+        "no_clip", "ls_no_uniform", "entropy_sign")
 
 
 def lse_softmax(z, bug):
@@ -61,12 +63,14 @@ def lse_softmax(z, bug):
     return np.float32(m + np.log(s)), (e / s).astype(np.float32)
 
 
-def loss_and_dlogits(logits, rows, lam, gamma, td_grad, trunc, bug):
-    """Token loop over the batch, float32. Returns (scalars dict, dlogits [B, T, V] float32)."""
+def loss_and_dlogits(logits, rows, lam, gamma, td_grad, trunc, bug, eps=0.0, beta=0.0):
+    """Token loop over the batch, float32; eps and beta are the label smoothing and the entropy bonus.
+    Returns (scalars dict, dlogits [B, T, V] float32)."""
     B, T, V = logits.shape
     g = np.zeros_like(logits, dtype=np.float32)
     N = sum(1 for r in rows for f in r["flags"] if f & 1)
     nll = 0.0
+    ctl = 0.0      # sum of eps (mean_v -log pi(v) - (-log pi(a))) - beta H
     tdsum = 0.0
     rewards = []
     lam, gamma = np.float32(lam), np.float32(gamma)
@@ -94,8 +98,14 @@ def loss_and_dlogits(logits, rows, lam, gamma, td_grad, trunc, bug):
                 dd = 1
             rt = np.float32(z[a] - gamma * (1 - dd) * v_next)
             nll += float(v_s - z[a])
+            logp = z - v_s
+            ent = float(-(pi * logp).sum(dtype=np.float32))
+            ctl += eps * (float(-logp.mean(dtype=np.float32)) - float(v_s - z[a])) - beta * ent
             gz = pi.copy()
-            gz[a] -= 1.0
+            gz[a] -= 1.0 - eps
+            if bug != "ls_no_uniform":
+                gz -= np.float32(eps / V)
+            gz += np.float32(beta if bug != "entropy_sign" else -beta) * pi * (z - (pi * z).sum(dtype=np.float32))
             if has_td:
                 rewards.append(float(rt))
                 tdsum += float(rt) * float(rt)
@@ -110,7 +120,7 @@ def loss_and_dlogits(logits, rows, lam, gamma, td_grad, trunc, bug):
     td = tdsum / (n_td if bug == "td_over_ntd" else N)
     nll /= N
     rw = np.array(rewards, dtype=np.float64)
-    out = {"loss": nll + float(lam) * td, "nll": nll, "td": td, "n_supervised": N,
+    out = {"loss": nll + float(lam) * td + ctl / N, "nll": nll, "td": td, "n_supervised": N,
            "reward_mean": float(rw.mean()) if n_td else 0.0,
            "reward_abs_mean": float(np.abs(rw).mean()) if n_td else 0.0,
            "reward_abs_max": float(np.abs(rw).max()) if n_td else 0.0}
@@ -154,7 +164,8 @@ def main(argv):
         else:
             logits = ref.forward(tp, ids, cfg)
         lg = logits.detach().numpy()
-        res, dl = loss_and_dlogits(lg, rows, lam, gamma, td_grad, trunc, bug)
+        res, dl = loss_and_dlogits(lg, rows, lam, gamma, td_grad, trunc, bug, float(batch.get("label_smoothing", 0.0)),
+                                   float(batch.get("entropy_coef", 0.0)))
         logits.backward(torch.from_numpy(dl))
         losses.append(res["loss"])
         if k == 0:
