@@ -117,7 +117,7 @@ open(os.path.join(dat, "groups"), "w").write("\n".join(f"{GROUP} {g}" for g in l
 # paired by seed: each lambda's run minus the lambda = 0 run with the same seed (same data order and init)
 def setting(r):
     return (r["decoding"], r.get("temperature", ""))
-"by_run = defaultdict(dict)
+by_run = defaultdict(dict)
 for r in rows:
     by_run[(r["group"], r.get("seed", ""))][setting(r)] = r
 settings = sorted({setting(r) for r in rows}, key=lambda k: ({"greedy": 0, "beam": 1}.get(k[0], 2), f(k[1]) or 0))
@@ -147,7 +147,7 @@ if base is not None and len(lams) > 1:
 
 # the reward as a quality signal: Spearman correlation of each sample's sum of r_t (and of its log-prob)
 # with its correctness, per lambda and decoding setting (mean ± SEM over seeds; empty when undefined)
-"lines += ["", "Spearman correlation with correctness: reward sum (left) and sequence log-prob (right), mean ± SEM over seeds", "",
+lines += ["", "Spearman correlation with correctness: reward sum (left) and sequence log-prob (right), mean ± SEM over seeds", "",
           f"| {GROUP} | " + " | ".join(f"{d} {t}".strip() for d, t in settings) + " |", "|---|" + "---|" * len(settings)]
 for lam in lams:
     cells = []

@@ -95,7 +95,7 @@ def cmd_generation(run, steps, n_rows):
             keys |= {"beam"}
         if not keys <= set(r):
             bad(f"{r['decoding']} row lacks {sorted(keys - set(r))}")
-        if r["decoding"] == "sample" and not (isinstance(r["self_bleu"], float) and 0 <= r["self_bleu"] <= 1):
+        if r["decoding"] == "sample" and not (isinstance(r["self_bleu"], (int, float)) and 0 <= r["self_bleu"] <= 1):
             bad(f"self_bleu {r['self_bleu']}")
 
 def cmd_as_eval(run, step, eval_json):
