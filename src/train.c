@@ -464,9 +464,12 @@ int iq_train(const iq_train_opts *o, cJSON **summary) {
     if (st) return finish(r, (int)st, !quiet);
     char desc[128];
     iq_model_config_describe(iq_model_cfg(r->model), desc, sizeof desc);
-    iq_info("training %s: %zu parameters (%s), lambda %g, gamma %g, %ld steps (%ld per epoch), out %s",
+    char ctl[96] = "";
+    if (o->label_smoothing > 0 || o->entropy_coef > 0)
+        snprintf(ctl, sizeof ctl, ", label smoothing %g, entropy coef %g", (double)o->label_smoothing, (double)o->entropy_coef);
+    iq_info("training %s: %zu parameters (%s), lambda %g, gamma %g%s, %ld steps (%ld per epoch), out %s",
             r->folder.resume_dir ? "(resumed)" : o->model_dir ? o->model_dir : "from scratch", iq_model_num_params(r->model),
-            desc, (double)o->lambda, (double)o->gamma, r->total, r->spe, r->folder.out);
+            desc, (double)o->lambda, (double)o->gamma, ctl, r->total, r->spe, r->folder.out);
 
     install_signals();
     iq_step_result last;
