@@ -222,7 +222,7 @@ iq_status iq_bench_train(const iq_bench_train_opts *o, iq_bench_train_result *r)
     bench_batch(o, B, T, c->vocab, rank, &batch);
     r->peak_gflops = iq_bench_sgemm_peak(1024);
     iq_online *on = bench_online(o, m, &batch);
-    iq_step_opts so = {.loss = {o->lambda, 0.99f, IQ_TD_FULL, IQ_TRUNC_BOOTSTRAP},
+    iq_step_opts so = {.loss = {o->lambda, 0.99f, IQ_TD_FULL, IQ_TRUNC_BOOTSTRAP, 0.0f, 0.0f},
                        .adamw = {1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f}, .lr = 1e-4f, .grad_clip = 1.0f, .online = on};
     double *ms = iq_xmalloc((size_t)steps * 3 * sizeof *ms), *sms = ms + steps, *pms = ms + 2 * steps;
     for (int s = 0; s < steps && !st; s++) {

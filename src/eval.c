@@ -59,7 +59,7 @@ iq_status iq_eval_command(const iq_eval_opts *o, cJSON **result) {
         iq_model_free(m);
         return st;
     }
-    iq_loss_opts lo;
+    iq_loss_opts lo = {0};
     lo.lambda = o->has_lambda ? o->lambda : (float)section_num(section, "lambda", 0.1);
     lo.gamma = o->has_gamma ? o->gamma : (float)section_num(section, "gamma", 0.99);
     lo.td_grad = o->td_grad;

@@ -217,7 +217,7 @@ void iq_score_sequence(iq_model *m, iq_head *h, const int32_t *prompt, int plen,
     *logprob = 0.0;
     if (ncomp > 0) {
         iq_model_forward(m, ids, 1, T);
-        iq_loss_opts lo = {0.0f, gamma, IQ_TD_FULL, IQ_TRUNC_BOOTSTRAP};
+        iq_loss_opts lo = {0.0f, gamma, IQ_TD_FULL, IQ_TRUNC_BOOTSTRAP, 0.0f, 0.0f};
         iq_loss_stats st = {0};
         iq_head_score(h, iq_model_lnf(m), iq_model_head(m), ids, flags, &T, 1, T, &lo, &st, r, lp);
         for (int i = 0; i < ncomp; i++) {

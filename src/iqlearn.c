@@ -18,6 +18,7 @@ void iq_loss_stats_add(iq_loss_stats *acc, const iq_loss_stats *x) {
     acc->r_sum += x->r_sum;
     acc->r_abs_sum += x->r_abs_sum;
     acc->v_sum += x->v_sum;
+    acc->ctl_sum += x->ctl_sum;
     if (x->r_abs_max > acc->r_abs_max) acc->r_abs_max = x->r_abs_max;
 }
 
@@ -26,7 +27,8 @@ double iq_loss_value(const iq_loss_stats *s, float lambda, double *nll, double *
     double a = s->nll_sum / n, b = s->td_sum / n;
     if (nll) *nll = a;
     if (td) *td = b;
-    return a + (double)lambda * b;
+    double loss = a + (double)lambda * b;
+    return s->ctl_sum != 0.0 ? loss + s->ctl_sum / n : loss;
 }
 
 float iq_lambda_at(iq_lambda_schedule s, float start, float lambda, long warmup, long step) {
@@ -60,6 +62,8 @@ struct iq_head {
     int32_t *argmax;  /* (max_rows) */
     float value_coef; /* online IQLearn's value term (iq_head_set_value_term) */
     bool value_only;
+    float *ent;       /* (max_rows) H(pi) of target rows, with label smoothing or the entropy bonus */
+    float *smooth;    /* (max_rows) -mean_v log pi(v) = V(s) - mean_v z, likewise */
 };
 
 iq_head *iq_head_create(int max_rows, int C, int V, int chunk_rows) {
@@ -85,6 +89,8 @@ iq_head *iq_head_create(int max_rows, int C, int V, int chunk_rows) {
     h->lse = iq_xcalloc(n, sizeof *h->lse);
     h->r = iq_xcalloc(n, sizeof *h->r);
     h->argmax = iq_xcalloc(n, sizeof *h->argmax);
+    h->ent = iq_xcalloc(n, sizeof *h->ent);
+    h->smooth = iq_xcalloc(n, sizeof *h->smooth);
     iq_prefault(h->xg, n * (size_t)C * sizeof *h->xg);
     iq_prefault(h->dxg, n * (size_t)C * sizeof *h->dxg);
     iq_prefault(h->logits, ((size_t)chunk_rows + 1) * (size_t)V * sizeof *h->logits);
@@ -107,19 +113,91 @@ void iq_head_free(iq_head *h) {
     free(h->lse);
     free(h->r);
     free(h->argmax);
+    free(h->ent);
+    free(h->smooth);
     free(h);
 }
 
 // ----------------------------------------------------------------------------------------------------
 // the loss
 
+/* V(s) (and the argmax) of the chunk's rows m; with the controls, H(pi) and -mean_v log pi(v) of target rows,
+ * in the same pass. */
+static void chunk_lse(iq_head *h, const float *Lg, int ks, int m, bool ctl) {
+    const int V = h->V;
+#pragma omp parallel for
+    for (int i = 0; i < m; i++) {
+        const float *z = Lg + (size_t)i * V;
+        float mx = z[0];
+#pragma omp simd reduction(max : mx)
+        for (int v = 1; v < V; v++) mx = z[v] > mx ? z[v] : mx;
+        int am = 0;
+        while (am < V - 1 && z[am] != mx) am++; /* the first maximum, as a scan with > finds */
+        float s = 0.0f;
+        if (ctl && (h->meta[ks + i] & ROW_TARGET)) {
+            float sd = 0.0f, sz = 0.0f; /* sums of t = z - mx and of e^t t, in the same pass */
+#pragma omp simd reduction(+ : s, sd, sz)
+            for (int v = 0; v < V; v++) {
+                float t = z[v] - mx, e = iq_vexp(t);
+                s += e;
+                sd += t;
+                sz += e * t;
+            }
+            h->ent[ks + i] = logf(s) - sz / s;           /* H = V(s) - E_pi[z] */
+            h->smooth[ks + i] = logf(s) - sd / (float)V; /* V(s) - mean z */
+        } else {
+#pragma omp simd reduction(+ : s)
+            for (int v = 0; v < V; v++) s += iq_vexp(z[v] - mx);
+        }
+        h->lse[ks + i] = mx + logf(s);
+        h->argmax[ks + i] = am;
+    }
+}
+
+/* dL/dz of rows ks..ke (Lg holds their logits and receives the gradient). */
+static void chunk_dlogits(iq_head *h, float *Lg, int ks, int ke, const iq_loss_opts *o, float inv_n, bool ctl) {
+    const int V = h->V;
+    const float lambda = o->lambda, gamma = o->gamma, eps = o->label_smoothing, beta = o->entropy_coef;
+    const float vc = h->value_coef;
+    const bool vo = h->value_only;
+#pragma omp parallel for
+    for (int k = ks; k < ke; k++) {
+        float *z = Lg + (size_t)(k - ks) * V;
+        uint8_t mt = h->meta[k];
+        float coef = (mt & ROW_TARGET) && !vo ? 1.0f : 0.0f;
+        if (!vo && (mt & ROW_VGRAD) && k >= 1) coef -= 2.0f * lambda * gamma * h->r[k - 1];
+        if (vc != 0.0f) { /* online: d/dz of vc [V(s_t) - gamma V(s_{t+1})] is vc pi_t here, -vc gamma pi_{t+1} next */
+            if ((mt & ROW_TARGET) && (mt & ROW_TD)) coef += vc;
+            if ((mt & ROW_VNEXT) && k >= 1) coef -= vc * gamma;
+        }
+        float lse = h->lse[k];
+        if (ctl && (mt & ROW_TARGET)) { /* + (1/N)[beta pi (z - E_pi z) - eps/V] */
+            float c = coef * inv_n, bn = beta * inv_n, ez = lse - h->ent[k], u = eps * inv_n / (float)V;
+#pragma omp simd
+            for (int v = 0; v < V; v++) z[v] = iq_vexp(z[v] - lse) * (c + bn * (z[v] - ez)) - u;
+        } else if (coef == 0.0f) {
+            memset(z, 0, (size_t)V * sizeof *z);
+        } else {
+            float c = coef * inv_n;
+#pragma omp simd
+            for (int v = 0; v < V; v++) z[v] = c * iq_vexp(z[v] - lse);
+        }
+        if ((mt & ROW_TARGET) && !vo) {
+            float t = -(1.0f - eps);
+            if (mt & ROW_TD) t += 2.0f * lambda * h->r[k];
+            z[h->target[k]] += t * inv_n;
+        }
+    }
+}
+
 static void head_run(iq_head *h, const float *lnf, const float *wte, const int32_t *ids, const uint8_t *flags,
                      const int *lens, int B, int T, const iq_loss_opts *o, float inv_n, float *dlnf, float *dwte,
                      iq_loss_stats *st, float *r_out, float *lp_out, float *logits_out) {
     const int C = h->C, V = h->V;
     const bool all_rows = logits_out != NULL, backward = dlnf != NULL, full = o->td_grad == IQ_TD_FULL;
-    const float lambda = o->lambda, gamma = o->gamma, vc = h->value_coef;
-    const bool vo = h->value_only;
+    const float gamma = o->gamma, eps = o->label_smoothing, beta = o->entropy_coef;
+    /* the controls' terms (iqlearn.h); never in a value-only pass (online IQLearn's policy samples) */
+    const bool ctl = (eps > 0.0f || beta > 0.0f) && !h->value_only;
 
     /* 1. which rows carry a term, gathered in order */
     int n = 0;
@@ -165,20 +243,7 @@ static void head_run(iq_head *h, const float *lnf, const float *wte, const int32
         int m = (ke < n ? ke + 1 : ke) - ks; /* rows computed */
         float *Lg = h->logits;
         iq_sgemm_w(false, true, m, V, C, 1.0f, h->xg + (size_t)ks * C, wte, 0.0f, Lg);
-#pragma omp parallel for
-        for (int i = 0; i < m; i++) {
-            const float *z = Lg + (size_t)i * V;
-            float mx = z[0];
-#pragma omp simd reduction(max : mx)
-            for (int v = 1; v < V; v++) mx = z[v] > mx ? z[v] : mx;
-            int am = 0;
-            while (am < V - 1 && z[am] != mx) am++; /* the first maximum, as a scan with > finds */
-            float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-            for (int v = 0; v < V; v++) s += iq_vexp(z[v] - mx);
-            h->lse[ks + i] = mx + logf(s);
-            h->argmax[ks + i] = am;
-        }
+        chunk_lse(h, Lg, ks, m, ctl);
         if (logits_out)
             for (int i = 0; i < ke - ks; i++)
                 memcpy(logits_out + (size_t)h->row_idx[ks + i] * V, Lg + (size_t)i * V, (size_t)V * sizeof(float));
@@ -187,7 +252,9 @@ static void head_run(iq_head *h, const float *lnf, const float *wte, const int32
             uint8_t mt = h->meta[k];
             if (!(mt & ROW_TARGET)) continue;
             float zt = Lg[(size_t)(k - ks) * V + h->target[k]];
-            acc.nll_sum += (double)h->lse[k] - (double)zt;
+            double nll = (double)h->lse[k] - (double)zt;
+            acc.nll_sum += nll;
+            if (ctl) acc.ctl_sum += (double)eps * ((double)h->smooth[k] - nll) - (double)beta * (double)h->ent[k];
             if (lp_out) lp_out[h->row_idx[k] + 1] = zt - h->lse[k];
             acc.n_sup++;
             acc.n_correct += h->argmax[k] == h->target[k];
@@ -207,31 +274,7 @@ static void head_run(iq_head *h, const float *lnf, const float *wte, const int32
             }
         }
         if (!backward) continue;
-        /* dL/dz per row, in place */
-#pragma omp parallel for
-        for (int k = ks; k < ke; k++) {
-            float *z = Lg + (size_t)(k - ks) * V;
-            uint8_t mt = h->meta[k];
-            float coef = (mt & ROW_TARGET) && !vo ? 1.0f : 0.0f;
-            if (!vo && (mt & ROW_VGRAD) && k >= 1) coef -= 2.0f * lambda * gamma * h->r[k - 1];
-            if (vc != 0.0f) { /* online: d/dz of vc [V(s_t) - gamma V(s_{t+1})] is vc pi_t here, -vc gamma pi_{t+1} next */
-                if ((mt & ROW_TARGET) && (mt & ROW_TD)) coef += vc;
-                if ((mt & ROW_VNEXT) && k >= 1) coef -= vc * gamma;
-            }
-            float lse = h->lse[k];
-            if (coef == 0.0f) {
-                memset(z, 0, (size_t)V * sizeof *z);
-            } else {
-                float c = coef * inv_n;
-#pragma omp simd
-                for (int v = 0; v < V; v++) z[v] = c * iq_vexp(z[v] - lse);
-            }
-            if ((mt & ROW_TARGET) && !vo) {
-                float t = -1.0f;
-                if (mt & ROW_TD) t += 2.0f * lambda * h->r[k];
-                z[h->target[k]] += t * inv_n;
-            }
-        }
+        chunk_dlogits(h, Lg, ks, ke, o, inv_n, ctl); /* dL/dz per row, in place */
         int mc = ke - ks;
         iq_matmul_group_begin(); /* Lg is rounded to bf16 once for both products */
         iq_sgemm_w(false, false, mc, C, V, 1.0f, Lg, wte, 0.0f, h->dxg + (size_t)ks * C);

@@ -140,7 +140,9 @@ static float *alloc_floats(size_t n) {
     return p;
 }
 
-iq_status iq_model_create(const iq_model_config *cfg, iq_model_mode mode, int max_batch, int max_seq, iq_model **out) {
+/* iq_model_create, with the parameter arena of another model when borrowed is not NULL. */
+static iq_status model_new(const iq_model_config *cfg, iq_model_mode mode, int max_batch, int max_seq, float *borrowed,
+                           iq_model **out) {
     *out = NULL;
     iq_status st = iq_model_config_check(cfg);
     if (st) return st;
@@ -160,7 +162,8 @@ iq_status iq_model_create(const iq_model_config *cfg, iq_model_mode mode, int ma
     a->tensors(cfg, m->tensors);
     for (int i = 0; i < m->n_tensors; i++) m->num_params += m->tensors[i].numel;
     m->acts_capacity = a->act_floats(cfg, max_batch, max_seq, train);
-    m->params_memory = alloc_floats(m->num_params);
+    m->params_memory = borrowed ? borrowed : alloc_floats(m->num_params);
+    m->params_borrowed = borrowed != NULL;
     m->acts_memory = alloc_floats(m->acts_capacity);
     bool ok = m->params_memory && m->acts_memory;
     if (train) {
@@ -180,10 +183,18 @@ iq_status iq_model_create(const iq_model_config *cfg, iq_model_mode mode, int ma
     return IQ_OK;
 }
 
+iq_status iq_model_create(const iq_model_config *cfg, iq_model_mode mode, int max_batch, int max_seq, iq_model **out) {
+    return model_new(cfg, mode, max_batch, max_seq, NULL, out);
+}
+
+iq_status iq_model_create_view(iq_model *src, int max_batch, int max_seq, iq_model **out) {
+    return model_new(&src->cfg, IQ_MODEL_INFER, max_batch, max_seq, src->params_memory, out);
+}
+
 void iq_model_free(iq_model *m) {
     if (!m) return;
     free(m->tensors);
-    free(m->params_memory);
+    if (!m->params_borrowed) free(m->params_memory);
     free(m->grads_memory);
     free(m->acts_memory);
     free(m->grads_acts_memory);

@@ -24,6 +24,7 @@ struct iq_model {
     iq_tensor_ref *tensors;  /* (n_tensors) the parameter table */
     size_t num_params;
     float *params_memory;    /* (num_params) */
+    bool params_borrowed;    /* params_memory is another model's (iq_model_create_view) */
     float *grads_memory;     /* (num_params); NULL in inference mode */
     float *acts_memory;      /* activations for (max_batch, max_seq) */
     float *grads_acts_memory; /* their gradients; NULL in inference mode */

@@ -138,6 +138,45 @@ iq_status iq_run_log_eval(iq_run_log *l, long done, const iq_loss_stats *es, dou
     return st;
 }
 
+/* A number of a result object, also when printed raw ("%.9g"); NAN when absent or null. */
+static double num_of(const cJSON *v) {
+    if (cJSON_IsNumber(v)) return v->valuedouble;
+    if (cJSON_IsRaw(v) && v->valuestring) return strtod(v->valuestring, NULL);
+    return NAN;
+}
+
+iq_status iq_run_log_generation(iq_run_log *l, long done, const cJSON *result) {
+    static const char *const keys[] = {"temperature",     "beam",           "samples_per_prompt", "accuracy",
+                                       "pass_at_k",       "self_bleu",      "reward_correct",     "reward_wrong",
+                                       "logprob_correct", "logprob_wrong",  "spearman_reward_correct",
+                                       "spearman_logprob_correct"};
+    const cJSON *sets = cJSON_GetObjectItemCaseSensitive(result, "settings");
+    double rows = num_of(cJSON_GetObjectItemCaseSensitive(result, "generation_rows"));
+    iq_buf msg = {0};
+    iq_status st = IQ_OK;
+    for (const cJSON *x = cJSON_IsArray(sets) ? sets->child : NULL; x && !st; x = x->next) {
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(x, "decoding");
+        const char *dec = cJSON_IsString(d) ? d->valuestring : "?";
+        begin(l, "generation", done, epoch_of(l, done), iq_run_log_elapsed(l));
+        iq_buf_printf(&l->line, ",\"decoding\":\"%s\"", dec);
+        for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(x, keys[k]);
+            if (v) field(l, keys[k], num_of(v)); /* beam and pass_at_k, self_bleu only where they apply */
+        }
+        field(l, "rows", rows);
+        st = end(l);
+        double t = num_of(cJSON_GetObjectItemCaseSensitive(x, "temperature"));
+        iq_buf_printf(&msg, "%s%s", msg.len ? " · " : "", dec);
+        if (t > 0) iq_buf_printf(&msg, " T%g", t);
+        iq_buf_printf(&msg, " %.4f", num_of(cJSON_GetObjectItemCaseSensitive(x, "accuracy")));
+        double sb = num_of(cJSON_GetObjectItemCaseSensitive(x, "self_bleu"));
+        if (isfinite(sb)) iq_buf_printf(&msg, " (Self-BLEU %.3f)", sb);
+    }
+    if (!st) iq_info("generation at step %ld (%g rows), accuracy: %s", done, rows, msg.len ? iq_buf_cstr(&msg) : "-");
+    iq_buf_free(&msg);
+    return st;
+}
+
 iq_status iq_run_log_ckpt(iq_run_log *l, long step, double elapsed) {
     begin(l, "ckpt", step, epoch_of(l, step), elapsed);
     iq_buf_printf(&l->line, ",\"path\":\"checkpoint-%ld\"", step);

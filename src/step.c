@@ -42,9 +42,9 @@ bool iq_step_one_batch(void *ctx, iq_batch *b) {
 
 /* Loss statistics summed over MPI ranks (max for r_abs_max). */
 static void sum_loss_stats(iq_loss_stats *ls) {
-    double v[8] = {ls->nll_sum, ls->td_sum, (double)ls->n_sup, (double)ls->n_td, (double)ls->n_correct, ls->r_sum, ls->r_abs_sum,
-                   ls->v_sum};
-    iq_dist_sum_f64(v, 8);
+    double v[9] = {ls->nll_sum, ls->td_sum, (double)ls->n_sup, (double)ls->n_td, (double)ls->n_correct, ls->r_sum, ls->r_abs_sum,
+                   ls->v_sum, ls->ctl_sum};
+    iq_dist_sum_f64(v, 9);
     ls->nll_sum = v[0];
     ls->td_sum = v[1];
     ls->n_sup = (int64_t)v[2];
@@ -53,6 +53,7 @@ static void sum_loss_stats(iq_loss_stats *ls) {
     ls->r_sum = v[5];
     ls->r_abs_sum = v[6];
     ls->v_sum = v[7];
+    ls->ctl_sum = v[8];
     ls->r_abs_max = iq_dist_max_f64(ls->r_abs_max);
 }
 

@@ -121,6 +121,11 @@ static double peak_rss_mb(void) {
     return (double)ru.ru_maxrss / 1024.0;
 }
 
+/* The loss options at a value of lambda (the schedule's at a step). */
+static iq_loss_opts loss_opts(const iq_train_opts *o, float lambda) {
+    return (iq_loss_opts){lambda, o->gamma, o->td_grad, o->truncation, o->label_smoothing, o->entropy_coef};
+}
+
 static const char *td_name(iq_td_grad g) { return g == IQ_TD_SEMI ? "semi" : "full"; }
 static const char *trunc_name(iq_truncation t) { return t == IQ_TRUNC_DROP ? "drop" : "bootstrap"; }
 
@@ -139,6 +144,8 @@ static cJSON *iqtrain_section(const iq_train_opts *o) {
         cJSON_AddNumberToObject(s, "online_temperature", iq_short_float(o->online.temperature));
         cJSON_AddNumberToObject(s, "online_max_new_tokens", o->online.max_new_tokens);
     }
+    cJSON_AddNumberToObject(s, "label_smoothing", iq_short_float(o->label_smoothing));
+    cJSON_AddNumberToObject(s, "entropy_coef", iq_short_float(o->entropy_coef));
     cJSON_AddStringToObject(s, "version", iq_version());
     return s;
 }
@@ -155,6 +162,8 @@ static iq_status check_options(const iq_train_opts *o) {
     if (o->eval_split >= 1.0) return iq_fail(IQ_EUSAGE, "--eval-split must be in [0, 1)");
     if (o->resume && strcmp(o->resume, "auto") == 0 && !o->out) return iq_fail(IQ_EUSAGE, "--resume auto needs --out DIR");
     if (o->lambda < 0 || o->gamma < 0 || o->gamma > 1) return iq_fail(IQ_EUSAGE, "--lambda must be >= 0 and --gamma in [0, 1]");
+    if (!(o->label_smoothing >= 0 && o->label_smoothing < 1) || !(o->entropy_coef >= 0))
+        return iq_fail(IQ_EUSAGE, "--label-smoothing must be in [0, 1) and --entropy-coef >= 0");
     return IQ_OK;
 }
 
@@ -205,6 +214,8 @@ static iq_status load_data(const iq_train_opts *o, run *r, int max_seq_len) {
         r->eval_src = r->eval_data;
     }
     if (r->n_train == 0) return iq_fail(IQ_EDATA, "no training rows left after the eval split");
+    if (o->gen_eval_every && r->n_eval == 0)
+        return iq_fail(IQ_EUSAGE, "--eval-generation-every needs eval rows (--eval-data FILE or --eval-split F)");
     return IQ_OK;
 }
 
@@ -250,7 +261,7 @@ static void dry_run(const iq_train_opts *o, run *r) {
     uint32_t *first = r->order.perm; /* the first epoch's order, unsorted: the first rows drawn */
     int n = (int)(r->n_train < (size_t)r->B ? r->n_train : (size_t)r->B);
     iq_batch_fill(&r->batch, r->data, first, n);
-    iq_loss_opts lo = {o->lambda, o->gamma, o->td_grad, o->truncation};
+    iq_loss_opts lo = loss_opts(o, o->lambda);
     iq_loss_stats ls = {0};
     iq_eval_batch(r->model, r->head, &r->batch, &lo, 1.0f, &ls, NULL);
     double nll, td, loss = iq_loss_value(&ls, lo.lambda, &nll, &td);
@@ -348,13 +359,30 @@ static bool next_micro(void *ctx, iq_batch *b) {
 
 /* Eval rows at the step's lambda (rank 0), logged; the state remembers the loss of this step. */
 static iq_status evaluate(run *r, const iq_train_opts *o, long done, float lambda) {
-    iq_loss_opts lo = {lambda, o->gamma, o->td_grad, o->truncation};
+    iq_loss_opts lo = loss_opts(o, lambda);
     iq_loss_stats es;
     iq_eval_rows(r->model, r->head, r->eval_src, r->eval_rows, r->n_eval, &lo, r->B, &es);
     double loss = iq_loss_value(&es, lambda, NULL, NULL);
     r->state.eval_loss = r->last_eval_loss = loss;
     if (loss < r->state.best_eval_loss) r->state.best_eval_loss = loss;
     return iq_run_log_eval(&r->log, done, &es, lambda);
+}
+
+/* Whether generations are evaluated after step `done`: every gen_eval_every steps (or at each epoch's end), and
+ * after the last one. */
+static bool gen_eval_due(const run *r, const iq_train_opts *o, long done) {
+    if (o->gen_eval_every == 0) return false;
+    long every = o->gen_eval_every < 0 ? r->spe : o->gen_eval_every;
+    return done % every == 0 || done == r->total;
+}
+
+/* Generations on the eval rows with the weights after step `done` (rank 0), logged as "generation" rows. */
+static iq_status evaluate_generation(run *r, const iq_train_opts *o, long done) {
+    cJSON *res = NULL;
+    iq_status st = iq_eval_generation_model(r->model, r->tok, r->eval_src, r->eval_rows, r->n_eval, &o->gen_eval, &res);
+    if (!st) st = iq_run_log_generation(&r->log, done, res);
+    cJSON_Delete(res);
+    return st;
 }
 
 /* checkpoint-DONE with the state as it is after step `done` (rank 0), logged, then rotation. */
@@ -382,7 +410,7 @@ static iq_status save_checkpoint(run *r, const iq_train_opts *o, long done) {
 
 /* Steps start..total; 0, or an exit code (75 diverged, 74 I/O, 130/143 after a signal and a checkpoint). */
 static int train_loop(run *r, const iq_train_opts *o, long start, iq_step_result *last) {
-    iq_step_opts so = {.loss = {o->lambda, o->gamma, o->td_grad, o->truncation},
+    iq_step_opts so = {.loss = loss_opts(o, o->lambda),
                        .adamw = {o->lr, o->beta1, o->beta2, o->eps, o->weight_decay},
                        .grad_clip = o->grad_clip, .online = r->online};
     for (long step = start; step < r->total; step++) {
@@ -406,7 +434,10 @@ static int train_loop(run *r, const iq_train_opts *o, long start, iq_step_result
             iq_run_log_add_tokens(&r->log, ntok);
             if (done % o->log_every == 0 || done == r->total) st = iq_run_log_train(&r->log, done, &row);
             iq_run_log_progress(&r->log, done, &row, 0.0, false); /* redrawn on a TTY after every step */
-            if (!st && r->n_eval > 0 && (done % o->eval_every == 0 || done == r->total)) st = evaluate(r, o, done, so.loss.lambda);
+            bool gen = gen_eval_due(r, o, done);
+            if (!st && r->n_eval > 0 && (done % o->eval_every == 0 || done == r->total || gen))
+                st = evaluate(r, o, done, so.loss.lambda);
+            if (!st && gen) st = evaluate_generation(r, o, done);
         }
         int sig = agreed_signal(); /* every rank stops together */
         if (!st && r->rank == 0 && (done % o->save_every == 0 || sig)) st = save_checkpoint(r, o, done);
@@ -473,9 +504,12 @@ int iq_train(const iq_train_opts *o, cJSON **summary) {
     if (st) return finish(r, (int)st, !quiet);
     char desc[128];
     iq_model_config_describe(iq_model_cfg(r->model), desc, sizeof desc);
-    iq_info("training %s: %zu parameters (%s), lambda %g, gamma %g, %ld steps (%ld per epoch), out %s",
+    char ctl[96] = "";
+    if (o->label_smoothing > 0 || o->entropy_coef > 0)
+        snprintf(ctl, sizeof ctl, ", label smoothing %g, entropy coef %g", (double)o->label_smoothing, (double)o->entropy_coef);
+    iq_info("training %s: %zu parameters (%s), lambda %g, gamma %g%s, %ld steps (%ld per epoch), out %s",
             r->folder.resume_dir ? "(resumed)" : o->model_dir ? o->model_dir : "from scratch", iq_model_num_params(r->model),
-            desc, (double)o->lambda, (double)o->gamma, r->total, r->spe, r->folder.out);
+            desc, (double)o->lambda, (double)o->gamma, ctl, r->total, r->spe, r->folder.out);
 
     install_signals();
     iq_step_result last;

@@ -12,6 +12,12 @@
  * Online IQLearn (online.h) adds c (1/N) sum_{t with a TD term} v_t, v_t = V(s_t) - gamma (1 - d_t) V(s_{t+1}):
  *     dL/dz_t += (c/N) pi_t,  and the row of s_{t+1} (d_t = 0) gets -(c/N) gamma pi_{t+1}.
  *
+ * Controls (DESIGN §10), on the supervised tokens with the same 1/N: label smoothing eps replaces the nll term
+ * by torch's cross_entropy(label_smoothing=eps), (1 - eps)(-log pi(a_t)) + eps mean_v(-log pi(v)), and the
+ * entropy bonus subtracts beta H(pi_t), H = -sum_v pi log pi. Their gradient on row t adds
+ *     (1/N)[eps e_{a_t} - eps/V + beta pi_t (z_t - E_pi[z_t])]
+ * and both are computed in the same pass over the row as V(s_t); eps = beta = 0 is exactly the loss above.
+ *
  * Only the logits rows that carry a term are computed: rows that predict a supervised token, and rows that
  * are some step's V(s_{t+1}). They are gathered, processed in chunks of rows x V (never B*T*V at once),
  * and the forward and backward of each chunk run together. */
@@ -31,6 +37,8 @@ typedef struct {
     float gamma;
     iq_td_grad td_grad;
     iq_truncation truncation;
+    float label_smoothing; /* eps in [0, 1) */
+    float entropy_coef;    /* beta >= 0 */
 } iq_loss_opts;
 
 /* Sums over the tokens of one or more micro-batches (add with iq_loss_stats_add). */
@@ -44,10 +52,12 @@ typedef struct {
     double r_abs_sum; /* sum of |r| */
     double r_abs_max; /* max |r| */
     double v_sum;     /* sum of V(s_t) - gamma (1 - d_t) V(s_{t+1}) over tokens with a TD term (online IQLearn) */
+    double ctl_sum;   /* sum of the controls' terms: eps (-mean_v log pi(v) + log pi(a)) - beta H(pi) */
 } iq_loss_stats;
 
 void iq_loss_stats_add(iq_loss_stats *acc, const iq_loss_stats *x);
-/* nll = nll_sum / N, td = td_sum / N, loss = nll + lambda td, with N = n_sup. */
+/* nll = nll_sum / N, td = td_sum / N, loss = nll + lambda td (+ ctl_sum / N: the objective with label
+ * smoothing and the entropy bonus), with N = n_sup. */
 double iq_loss_value(const iq_loss_stats *s, float lambda, double *nll, double *td);
 
 typedef struct iq_head iq_head;
@@ -58,8 +68,8 @@ iq_head *iq_head_create(int max_rows, int C, int V, int chunk_rows);
 void iq_head_free(iq_head *h);
 /* Online IQLearn (online.h), for the passes that follow: the loss adds coef (1/N) sum_{t with a TD term} v_t,
  * v_t = V(s_t) - gamma (1 - d_t) V(s_{t+1}), with the gradient through both V (whatever td_grad says); with
- * value_only that term alone (the pass over policy samples: no nll, no td). coef 0, value_only false: off
- * (as created). The statistics' v_sum is summed in every pass. */
+ * value_only that term alone (the pass over policy samples: no nll, no td, no label smoothing or entropy
+ * bonus). coef 0, value_only false: off (as created). The statistics' v_sum is summed in every pass. */
 void iq_head_set_value_term(iq_head *h, float coef, bool value_only);
 
 /* Loss (and, with dlnf, gradients) of one micro-batch.

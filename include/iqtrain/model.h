@@ -84,6 +84,9 @@ typedef struct iq_model iq_model;
 
 /* Allocates the model and its arenas (parameters zeroed). max_seq <= cfg->ctx. */
 iq_status iq_model_create(const iq_model_config *cfg, iq_model_mode mode, int max_batch, int max_seq, iq_model **out);
+/* An inference-mode model (its own activations for (max_batch, max_seq)) on src's parameters, which it reads
+ * and never frees: generation from a model being trained. src must outlive it. */
+iq_status iq_model_create_view(iq_model *src, int max_batch, int max_seq, iq_model **out);
 void iq_model_free(iq_model *m);
 const iq_model_config *iq_model_cfg(const iq_model *m);
 iq_model_mode iq_model_get_mode(const iq_model *m);

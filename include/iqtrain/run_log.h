@@ -3,6 +3,7 @@
 #ifndef IQTRAIN_RUN_LOG_H
 #define IQTRAIN_RUN_LOG_H
 
+#include <cJSON.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -38,6 +39,9 @@ typedef struct {
 } iq_train_row;
 iq_status iq_run_log_train(iq_run_log *l, long done, const iq_train_row *row);
 iq_status iq_run_log_eval(iq_run_log *l, long done, const iq_loss_stats *st, double lambda);
+/* One "generation" row per decoding setting of an iq_eval_generation result (decoding, temperature, beam,
+ * samples_per_prompt, accuracy, pass_at_k, self_bleu, reward and log-prob means, Spearman correlations, rows). */
+iq_status iq_run_log_generation(iq_run_log *l, long done, const cJSON *result);
 iq_status iq_run_log_ckpt(iq_run_log *l, long step, double elapsed);
 iq_status iq_run_log_final(iq_run_log *l, long tokens_seen);
 

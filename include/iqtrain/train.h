@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "iqtrain/eval_generation.h"
 #include "iqtrain/iqlearn.h"
 #include "iqtrain/online.h"
 #include "iqtrain/optim.h"
@@ -22,6 +23,7 @@ typedef struct {
     iq_td_grad td_grad;
     iq_truncation truncation;
     iq_online_opts online; /* online IQLearn (online.h): online.mix 0 = offline; its seed is `seed` below */
+    float label_smoothing, entropy_coef; /* controls (DESIGN §10): eps in [0, 1), beta >= 0 */
     /* optimizer */
     float lr, min_lr, weight_decay, beta1, beta2, eps, grad_clip;
     iq_lr_schedule lr_schedule;
@@ -45,6 +47,11 @@ typedef struct {
     int n_eval_data;
     double eval_split; /* < 0 = none */
     bool skip_bad_rows;
+    /* generations on the eval rows during training ("generation" rows in metrics.jsonl): after every
+     * gen_eval_every steps (-1: at each epoch's end; 0: never) and after the last step, with the loss eval of that
+     * step; gen_eval's num_samples, temperatures, beam, max_new_tokens, limit and seed are used */
+    long gen_eval_every;
+    iq_gen_eval_opts gen_eval;
     /* logging and files */
     long log_every, eval_every, save_every;
     int keep_last;

@@ -415,6 +415,24 @@ int args_files(const opt_set *o, const char *list_opt, bool with_pos, char ***fi
     return n;
 }
 
+int args_temperatures(const opt_set *o, const char *list_opt, float *out, int cap) {
+    const char *v = opt_str(o, list_opt);
+    int n = 0;
+    char *copy = iq_xstrdup(v ? v : "");
+    for (char *save = NULL, *p = strtok_r(copy, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
+        char *end;
+        double t = strtod(p, &end);
+        if (*end || !(t >= 0) || !isfinite(t)) {
+            cli_error("--%s: '%s' is not a temperature", list_opt, p);
+            n = -1;
+            break;
+        }
+        if (t > 0 && n < cap) out[n++] = (float)t; /* 0 is greedy, always evaluated */
+    }
+    free(copy);
+    return n;
+}
+
 void args_files_free(char **files, int n) {
     for (int i = 0; i < n; i++) free(files[i]);
     free(files);

@@ -73,6 +73,10 @@ const char *opt_source(const opt_set *o, const char *name);
  * args_files_free. */
 int args_files(const opt_set *o, const char *list_opt, bool with_pos, char ***files);
 void args_files_free(char **files, int n);
+/* Sampling temperatures from a list option ("0.1,0.7,1.0"; repeats accumulate) into out (at most cap; 0 is
+ * greedy, which generation evals always run, and is left out). Returns the count, or -1 after a message naming
+ * the item that is not a temperature (>= 0). */
+int args_temperatures(const opt_set *o, const char *list_opt, float *out, int cap);
 
 /* The closest of `n` names to `s` by edit distance, or NULL when none is close. */
 const char *args_did_you_mean(const char *s, const char *const *names, int n);

@@ -75,18 +75,9 @@ static int run(const cmd_spec *cmd, opt_set *o) {
     float temps[64];
     int nt = 0;
     if (!st && gen) {
-        char *tl = opt_is_set(o, "temperatures") ? iq_xstrdup(opt_str(o, "temperatures")) : iq_xstrdup("1.0");
-        for (char *save = NULL, *p = strtok_r(tl, ",", &save); p && nt < 64; p = strtok_r(NULL, ",", &save)) {
-            char *end;
-            double t = strtod(p, &end);
-            if (*end || !(t >= 0)) {
-                cli_error("--temperatures: '%s' is not a temperature", p);
-                st = IQ_EUSAGE;
-                break;
-            }
-            if (t > 0) temps[nt++] = (float)t; /* 0 is greedy, always evaluated */
-        }
-        free(tl);
+        temps[0] = 1.0f;
+        nt = opt_is_set(o, "temperatures") ? args_temperatures(o, "temperatures", temps, 64) : 1;
+        if (nt < 0) st = IQ_EUSAGE;
         long long k = opt_is_set(o, "num-samples") ? opt_int(o, "num-samples") : 4;
         long long beam = opt_is_set(o, "beam") ? opt_int(o, "beam") : 0;
         if (!st) {

@@ -27,6 +27,10 @@ static const opt_spec OPTS[] = {
     {"online-every", OPT_INT, "1", "K", "online: new samples every K optimizer steps (reused in between)", NULL, "[1,inf)"},
     {"online-temperature", OPT_FLOAT, "1", "T", "online: sampling temperature (0 = greedy)", NULL, "[0,inf)"},
     {"online-max-new-tokens", OPT_INT, "128", "N", "online: sampled tokens per prompt at most", NULL, "[1,inf)"},
+    {"label-smoothing", OPT_FLOAT, "0", "EPS", "label smoothing of the nll term, as torch's cross_entropy(label_smoothing=EPS)",
+     NULL, "[0,1)"},
+    {"entropy-coef", OPT_FLOAT, "0", "BETA", "entropy bonus: the loss minus BETA x the mean entropy of pi over supervised tokens",
+     NULL, "[0,inf)"},
     /* optimizer */
     {"lr", OPT_FLOAT, "3e-4", "LR", "peak learning rate", NULL, "[0,inf)"},
     {"min-lr", OPT_FLOAT, "3e-5", "LR", "final learning rate of the schedule", NULL, "[0,inf)"},
@@ -63,6 +67,16 @@ static const opt_spec OPTS[] = {
     /* logging and files */
     {"log-every", OPT_INT, "10", "N", "progress and metrics every N steps", NULL, "[1,inf)"},
     {"eval-every", OPT_INT, "200", "N", "evaluate every N steps", NULL, "[1,inf)"},
+    {"eval-generation-every", OPT_STR, NULL, "epoch|N",
+     "also generate on the eval rows at each epoch's end (epoch) or every N steps, and after the last step: accuracy "
+     "and Self-BLEU as \"generation\" rows in metrics.jsonl",
+     NULL, NULL},
+    {"eval-num-samples", OPT_INT, "4", "K", "generation eval: samples per prompt at each --eval-temperatures", NULL, "[1,1024]"},
+    {"eval-temperatures", OPT_LIST, "0.7,1.0", "T,...", "generation eval: sampling temperatures (greedy is always run)",
+     NULL, NULL},
+    {"eval-beam", OPT_INT, "0", "N", "generation eval: also beam search with N beams (0 = none)", NULL, "[0,64]"},
+    {"eval-max-new-tokens", OPT_INT, "128", "N", "generation eval: budget per sample", NULL, "[1,inf)"},
+    {"eval-limit", OPT_INT, NULL, "N", "generation eval: the first N eval rows only (default: all)", NULL, "[1,inf)"},
     {"save-every", OPT_INT, "500", "N", "checkpoint every N steps", NULL, "[1,inf)"},
     {"keep-last", OPT_INT, "3", "N", "checkpoints to keep", NULL, "[0,inf)"},
     {"keep-best", OPT_FLAG, NULL, NULL, "also keep the best checkpoint by eval loss", NULL, NULL},
@@ -100,6 +114,32 @@ static int pick(const char *v, const char *const *names, int n) {
     return 0;
 }
 
+/* --eval-generation-every and the generation eval's settings (temps: room for 64 temperatures); 0 or 64. */
+static int gen_eval_options(const opt_set *o, iq_train_opts *t, float *temps) {
+    if (opt_is_set(o, "eval-generation-every")) {
+        const char *v = opt_str(o, "eval-generation-every");
+        char *end;
+        long long n = strtoll(v, &end, 10);
+        if (strcmp(v, "epoch") == 0) t->gen_eval_every = -1;
+        else if (*v && !*end && n >= 1) t->gen_eval_every = (long)n;
+        else {
+            cli_error("--eval-generation-every: '%s' is neither 'epoch' nor a number of steps >= 1", v);
+            return IQ_EUSAGE;
+        }
+    }
+    int nt = args_temperatures(o, "eval-temperatures", temps, 64);
+    if (nt < 0) return IQ_EUSAGE;
+    t->gen_eval = (iq_gen_eval_opts){.num_samples = (int)opt_int(o, "eval-num-samples"),
+                                     .temperatures = temps,
+                                     .n_temperatures = nt,
+                                     .beam = (int)opt_int(o, "eval-beam"),
+                                     .max_new_tokens = (int)opt_int(o, "eval-max-new-tokens"),
+                                     .seed = (uint64_t)opt_int(o, "seed"),
+                                     .gamma = (float)opt_float(o, "gamma"),
+                                     .limit = opt_is_set(o, "eval-limit") ? (int)opt_int(o, "eval-limit") : 0};
+    return 0;
+}
+
 static int run(const cmd_spec *cmd, opt_set *o) {
     (void)cmd;
     if (o->n_pos == 0) {
@@ -127,6 +167,8 @@ static int run(const cmd_spec *cmd, opt_set *o) {
     static const char *const SD[] = {"f32", "bf16", "f16"};
     static const iq_dtype SDT[] = {IQ_DT_F32, IQ_DT_BF16, IQ_DT_F16};
     iq_train_opts t = {0};
+    float temps[64];
+    if (gen_eval_options(o, &t, temps)) return IQ_EUSAGE;
     t.lambda = (float)opt_float(o, "lambda");
     t.gamma = (float)opt_float(o, "gamma");
     t.lambda_start = (float)opt_float(o, "lambda-start");
@@ -136,6 +178,8 @@ static int run(const cmd_spec *cmd, opt_set *o) {
     t.truncation = strcmp(opt_str(o, "truncation"), "drop") == 0 ? IQ_TRUNC_DROP : IQ_TRUNC_BOOTSTRAP;
     t.online = (iq_online_opts){(float)opt_float(o, "online-mix"), (int)opt_int(o, "online-every"),
                                 (float)opt_float(o, "online-temperature"), (int)opt_int(o, "online-max-new-tokens"), 0};
+    t.label_smoothing = (float)opt_float(o, "label-smoothing");
+    t.entropy_coef = (float)opt_float(o, "entropy-coef");
     t.lr = (float)opt_float(o, "lr");
     t.min_lr = (float)opt_float(o, "min-lr");
     t.lr_schedule = (iq_lr_schedule)pick(opt_str(o, "lr-schedule"), LRS, 3);

@@ -33,6 +33,9 @@ of the loss and the optimizer, checked by test_reference.py against the float64 
   no_clip           no gradient clipping
   no_bias_correct   AdamW without bias correction
   online_semi       the online value term's V(s_{t+1}) gets no gradient (td_grad semi's rule applied to it)
+  online_controls   label smoothing and the entropy bonus also on the policy rows (the online policy pass)
+  ls_no_uniform     label smoothing without its -eps/V gradient term (the loss stays right)
+  entropy_sign      the entropy bonus's gradient with the wrong sign (the loss stays right)
 """
 import json
 import math
@@ -47,7 +50,8 @@ import gpt2_iqlearn as ref  # noqa: E402
 
 BUGS = ("no_bootstrap", "bootstrap_no_grad", "semi_as_full", "gamma_terminal", "td_over_ntd",
         "pad_bootstrap", "lse_nomax", "untied_wte", "decay_all", "decay_none", "l2_decay", "no_bias_correct",
-        "no_clip", "online_semi")
+        "no_clip", "online_semi", "ls_no_uniform", "entropy_sign",
+        "online_controls")
 
 
 def lse_softmax(z, bug):
@@ -64,12 +68,14 @@ def lse_softmax(z, bug):
     return np.float32(m + np.log(s)), (e / s).astype(np.float32)
 
 
-def loss_and_dlogits(logits, rows, lam, gamma, td_grad, trunc, bug):
-    """Token loop over the batch, float32. Returns (scalars dict, dlogits [B, T, V] float32)."""
+def loss_and_dlogits(logits, rows, lam, gamma, td_grad, trunc, bug, eps=0.0, beta=0.0):
+    """Token loop over the batch, float32; eps and beta are the label smoothing and the entropy bonus.
+    Returns (scalars dict, dlogits [B, T, V] float32)."""
     B, T, V = logits.shape
     g = np.zeros_like(logits, dtype=np.float32)
     N = sum(1 for r in rows for f in r["flags"] if f & 1)
     nll = 0.0
+    ctl = 0.0      # sum of eps (mean_v -log pi(v) - (-log pi(a))) - beta H
     tdsum = 0.0
     rewards = []
     lam, gamma = np.float32(lam), np.float32(gamma)
@@ -97,8 +103,14 @@ def loss_and_dlogits(logits, rows, lam, gamma, td_grad, trunc, bug):
                 dd = 1
             rt = np.float32(z[a] - gamma * (1 - dd) * v_next)
             nll += float(v_s - z[a])
+            logp = z - v_s
+            ent = float(-(pi * logp).sum(dtype=np.float32))
+            ctl += eps * (float(-logp.mean(dtype=np.float32)) - float(v_s - z[a])) - beta * ent
             gz = pi.copy()
-            gz[a] -= 1.0
+            gz[a] -= 1.0 - eps
+            if bug != "ls_no_uniform":
+                gz -= np.float32(eps / V)
+            gz += np.float32(beta if bug != "entropy_sign" else -beta) * pi * (z - (pi * z).sum(dtype=np.float32))
             if has_td:
                 rewards.append(float(rt))
                 tdsum += float(rt) * float(rt)
@@ -113,7 +125,7 @@ def loss_and_dlogits(logits, rows, lam, gamma, td_grad, trunc, bug):
     td = tdsum / (n_td if bug == "td_over_ntd" else N)
     nll /= N
     rw = np.array(rewards, dtype=np.float64)
-    out = {"loss": nll + float(lam) * td, "nll": nll, "td": td, "n_supervised": N,
+    out = {"loss": nll + float(lam) * td + ctl / N, "nll": nll, "td": td, "n_supervised": N,
            "reward_mean": float(rw.mean()) if n_td else 0.0,
            "reward_abs_mean": float(np.abs(rw).mean()) if n_td else 0.0,
            "reward_abs_max": float(np.abs(rw).max()) if n_td else 0.0}
@@ -186,11 +198,18 @@ def main(argv):
         else:
             logits = ref.forward(tp, ids, cfg)
         lg = logits.detach().numpy()
-        res, dl = loss_and_dlogits(lg, rows, lam, gamma, td_grad, trunc, bug)
-        if online:   # minus alpha x the expert mean, plus alpha x the policy mean (samples fixed)
+        eps, beta = float(batch.get("label_smoothing", 0.0)), float(batch.get("entropy_coef", 0.0))
+        res, dl = loss_and_dlogits(lg, rows, lam, gamma, td_grad, trunc, bug, eps, beta)
+        if online:   # minus alpha x the expert mean, plus alpha x the policy mean (samples fixed); no controls there
             ve, dve = value_and_dlogits(lg, rows, -mix, gamma, trunc, bug)
             plogits = ref.forward(tp, pids, cfg)
-            vp, dvp = value_and_dlogits(plogits.detach().numpy(), prows, mix, gamma, trunc, bug)
+            plg = plogits.detach().numpy()
+            vp, dvp = value_and_dlogits(plg, prows, mix, gamma, trunc, bug)
+            if bug == "online_controls":   # the controls' terms alone: with them minus without them
+                rc, gc = loss_and_dlogits(plg, prows, 0.0, gamma, td_grad, trunc, None, eps, beta)
+                r0, g0 = loss_and_dlogits(plg, prows, 0.0, gamma, td_grad, trunc, None, 0.0, 0.0)
+                dvp = dvp + (gc - g0)
+                res["loss"] += rc["loss"] - r0["loss"]
             plogits.backward(torch.from_numpy(dvp))
             dl = dl + dve
             res["online_value_gap"] = vp - ve

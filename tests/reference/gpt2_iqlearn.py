@@ -305,11 +305,15 @@ def _index(steps, key):
     return torch.tensor([s[key] for s in steps], dtype=torch.long)
 
 
-def iqlearn_loss(logits, rows, lam, gamma, td_grad="full", truncation="bootstrap"):
+def iqlearn_loss(logits, rows, lam, gamma, td_grad="full", truncation="bootstrap", label_smoothing=0.0,
+                 entropy_coef=0.0):
     """DESIGN section 1, with autograd:
         r_t  = z_t[a_t] - gamma (1 - d_t) V(s_{t+1}),  V = logsumexp,  V(s_{t+1}) from logits row i
         nll  = (1/N) sum_t -(z_t[a_t] - V(s_t)),  td = (1/N) sum_{t with TD term} r_t^2,  loss = nll + lam td
-    td_grad "semi" detaches V(s_{t+1}). Returns a dict of tensors (loss, nll, td: 0-d, r: the TD-term
+    td_grad "semi" detaches V(s_{t+1}). The controls (DESIGN section 10), written out from their definitions
+    (test_reference.py checks the first against torch's F.cross_entropy(label_smoothing=eps)):
+        label_smoothing eps: the nll term becomes (1/N) sum_t [(1 - eps)(-log pi(a_t)) + eps mean_v(-log pi(v))]
+        entropy_coef beta:   loss -= beta (1/N) sum_t H(pi_t),  H = -sum_v pi log pi Returns a dict of tensors (loss, nll, td: 0-d, r: the TD-term
     rewards) and python numbers (n_supervised, reward_mean, reward_abs_mean, reward_abs_max)."""
     if td_grad not in ("full", "semi"):
         raise ValueError("td_grad must be full or semi, not %r" % (td_grad,))
@@ -332,10 +336,14 @@ def iqlearn_loss(logits, rows, lam, gamma, td_grad="full", truncation="bootstrap
     nll = -(za - v_s).sum() / N
     r = r_all[has_td]
     td = (r * r).sum() / N
-    loss = nll + lam * td
+    logp = z - v_s.unsqueeze(1)                                  # log pi(.|s_t)
+    smoothed = nll if not label_smoothing else (
+        (1.0 - label_smoothing) * nll + label_smoothing * (-logp.mean(1)).sum() / N)
+    entropy = -(logp.exp() * logp).sum(1).sum() / N
+    loss = smoothed + lam * td - entropy_coef * entropy
     rd = r.detach()
     n_td = int(rd.numel())
-    return {"loss": loss, "nll": nll, "td": td, "r": r_all, "has_td": has_td, "n_supervised": N, "n_td": n_td,
+    return {"loss": loss, "nll": nll, "td": td, "entropy": entropy, "r": r_all, "has_td": has_td, "n_supervised": N, "n_td": n_td,
             "reward_mean": float(rd.mean()) if n_td else 0.0,
             "reward_abs_mean": float(rd.abs().mean()) if n_td else 0.0,
             "reward_abs_max": float(rd.abs().max()) if n_td else 0.0}
@@ -375,16 +383,19 @@ def analytic_value_dlogits(logits, rows, coef, gamma, truncation="bootstrap"):
     return g
 
 
-def cross_entropy_loss(logits, rows):
-    """Plain token cross-entropy over the supervised tokens (torch's F.cross_entropy): lambda = 0 must equal it."""
+def cross_entropy_loss(logits, rows, label_smoothing=0.0):
+    """Token cross-entropy over the supervised tokens (torch's F.cross_entropy, with its label_smoothing):
+    lambda = 0 (without the entropy bonus) must equal it."""
     steps = steps_of(rows, "bootstrap")
     z = logits[_index(steps, "b"), _index(steps, "zrow")]
-    return F.cross_entropy(z, _index(steps, "a"), reduction="mean")
+    return F.cross_entropy(z, _index(steps, "a"), reduction="mean", label_smoothing=label_smoothing)
 
 
-def analytic_dlogits(logits, rows, lam, gamma, td_grad="full", truncation="bootstrap"):
+def analytic_dlogits(logits, rows, lam, gamma, td_grad="full", truncation="bootstrap", label_smoothing=0.0,
+                     entropy_coef=0.0):
     """dL/dlogits from DESIGN section 1's formula, as an array shaped like logits (numpy, logits' dtype):
         dL/dz_t += (1/N) [pi_t - e_a + 2 lam r_t e_a]              (the 2 lam r_t e_a part only if step t has a TD term)
+        dL/dz_t += (1/N) [eps e_a - eps/V + beta pi_t (z_t - E_pi z_t)]   (label smoothing eps, entropy bonus beta)
         dL/dz_{row i} -= (1/N) 2 lam gamma (1 - d_t) r_t pi_{row i}  (if step t has a TD term and td_grad is full;
                                                                  row i is the next state's row, incl. the bootstrap row)
     Rows may receive both (consecutive supervised tokens) and contributions add."""
@@ -405,7 +416,9 @@ def analytic_dlogits(logits, rows, lam, gamma, td_grad="full", truncation="boots
         pin = en / en.sum()
         r = z[a] - gamma * (1 - s["d"]) * v_next
         gz = pi.copy()
-        gz[a] -= 1.0
+        gz[a] -= 1.0 - label_smoothing
+        gz -= label_smoothing / z.shape[0]
+        gz += entropy_coef * pi * (z - (pi * z).sum())
         if s["td"]:
             gz[a] += 2.0 * lam * r
             if td_grad == "full" and not s["d"]:
@@ -445,11 +458,14 @@ def reference_run(cfg, params, batch, dtype=torch.float64):
     dlogits_analytic (np) for the self-check.
     With batch["online"] = {"mix": alpha, "rows": policy rows} (issue #17): the loss adds
     alpha (value_mean(policy) - value_mean(expert)) with the policy rows fixed (the same each step), and the
-    result has online_value_gap and the policy logits' dlogits (autograd and analytic) too."""
+    result has online_value_gap and the policy logits' dlogits (autograd and analytic) too. The controls
+    (label_smoothing, entropy_coef) are terms of the expert rows' loss only: the policy rows' value term has none."""
     rows = batch["rows"]
     online = batch.get("online")
     lam, gamma = float(batch["lambda"]), float(batch["gamma"])
     td_grad, trunc = batch.get("td_grad", "full"), batch.get("truncation", "bootstrap")
+    ctl = {"label_smoothing": float(batch.get("label_smoothing", 0.0)),
+           "entropy_coef": float(batch.get("entropy_coef", 0.0))}
     steps = int(batch.get("steps", 1))
     optim = batch.get("optim", {})
     tp = to_torch(params, dtype=dtype)
@@ -463,7 +479,7 @@ def reference_run(cfg, params, batch, dtype=torch.float64):
         logits = forward(tp, ids, cfg)
         if k == 0:
             logits.retain_grad()
-        res = iqlearn_loss(logits, rows, lam, gamma, td_grad, trunc)
+        res = iqlearn_loss(logits, rows, lam, gamma, td_grad, trunc, **ctl)
         loss = res["loss"]
         if online:
             pol_ids, _ = pad_batch(online["rows"])
@@ -482,7 +498,7 @@ def reference_run(cfg, params, batch, dtype=torch.float64):
             out["logits"] = lg
             out["grads"] = {n: t.grad.detach().cpu().numpy().copy() for n, t in tp.items()}
             out["dlogits_autograd"] = logits.grad.detach().cpu().numpy().copy()
-            out["dlogits_analytic"] = analytic_dlogits(logits, rows, lam, gamma, td_grad, trunc)
+            out["dlogits_analytic"] = analytic_dlogits(logits, rows, lam, gamma, td_grad, trunc, **ctl)
             if online:
                 a = float(online["mix"])
                 out["online_value_gap"] = float(gap.detach())
@@ -493,9 +509,9 @@ def reference_run(cfg, params, batch, dtype=torch.float64):
                 out[key] = float(res[key].detach())
             for key in ("n_supervised", "n_td", "reward_mean", "reward_abs_mean", "reward_abs_max"):
                 out[key] = res[key]
-            if lam == 0.0:
+            if lam == 0.0 and ctl["entropy_coef"] == 0.0:
                 leaf = logits.detach().clone().requires_grad_(True)
-                ce = cross_entropy_loss(leaf, rows)
+                ce = cross_entropy_loss(leaf, rows, ctl["label_smoothing"])
                 ce.backward()
                 out["cross_entropy"] = float(ce.detach())
                 out["dlogits_cross_entropy"] = leaf.grad.numpy().copy()

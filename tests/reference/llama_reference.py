@@ -250,6 +250,12 @@ def is_decayed(name):
     return name.startswith("model.layers.") and name.endswith("proj.weight")
 
 
+def controls(batch):
+    """The label smoothing and entropy bonus of a batch.json (0 when absent)."""
+    return {"label_smoothing": float(batch.get("label_smoothing", 0.0)),
+            "entropy_coef": float(batch.get("entropy_coef", 0.0))}
+
+
 def later_losses(cfg, tp, ids, batch, steps):
     """The losses of AdamW steps 2..steps on the same batch (gradients of step 1 already in tp)."""
     o = batch["optim"]
@@ -263,7 +269,7 @@ def later_losses(cfg, tp, ids, batch, steps):
         for t in tp.values():
             t.grad = None
         res = ref.iqlearn_loss(forward(tp, ids, cfg), batch["rows"], float(batch["lambda"]), float(batch["gamma"]),
-                               batch["td_grad"], batch["truncation"])
+                               batch["td_grad"], batch["truncation"], **controls(batch))
         res["loss"].backward()
         out.append(float(res["loss"].detach()))
     return out
@@ -277,7 +283,7 @@ def reference_run(cfg, params, batch):
     ids, lengths = ref.pad_batch(rows)
     logits = forward(tp, ids, cfg)
     res = ref.iqlearn_loss(logits, rows, float(batch["lambda"]), float(batch["gamma"]), batch["td_grad"],
-                           batch["truncation"])
+                           batch["truncation"], **controls(batch))
     res["loss"].backward()
     grads = {n: t.grad.numpy().copy() for n, t in tp.items()}
     losses = [float(res["loss"].detach())] + later_losses(cfg, tp, ids, batch, int(batch.get("steps", 1)))

@@ -11,7 +11,8 @@ compared with llama_reference in float64, at GPT-2's tolerances:
   loss, nll, td, rewards       |diff| <= max(1e-5 |ref|, 1e-7)
   every parameter gradient     ||g - g_ref|| / ||g_ref|| <= 1e-4
 for llama (tied GQA with rope_scaling llama3, untied MHA in BF16, q/k/v/o biases in two shards), mistral,
-qwen2 (q/k/v biases) and qwen3 (q/k norm, head_dim != hidden/heads), each with lambda 0 and 0.1; and the
+qwen2 (q/k/v biases) and qwen3 (q/k norm, head_dim != hidden/heads), each with lambda 0 and 0.1 (two of them
+also with label smoothing 0.1 and entropy bonus 0.1); and the
 losses of 10 AdamW steps (weight decay 10 on the blocks' matrices only) within 1e-4 relative for two of them.
 Folder checks (iqtrain): `--max-steps 0` writes final/ whose config.json names the HF class and whose
 weights reload to the same logits (bit for bit in F32); refusals exit 65 naming the file and the field or
@@ -79,7 +80,7 @@ def rel_grad(gc, gr):
 # --------------------------------------------------------------------------------------------------
 # reference cases
 
-def reference_case(name, variant, lam, work, dump, steps=1):
+def reference_case(name, variant, lam, work, dump, steps=1, ctl=None):
     over, dtype, shards = VARIANTS[variant]
     seed = zlib.crc32(name.encode())
     cfg = lr.make_config(**over)
@@ -91,6 +92,7 @@ def reference_case(name, variant, lam, work, dump, steps=1):
     batch = {"rows": tr.make_rows(rng), "lambda": lam, "gamma": 0.99, "td_grad": "full",
              "truncation": "bootstrap", "steps": steps,
              "optim": dict(tr.OPTIM, weight_decay=10.0 if steps > 1 else 0.1)}   # strong decay: visible in the losses
+    batch.update(ctl or {})   # label_smoothing, entropy_coef
     with open(os.path.join(d, "batch.json"), "w") as f:
         json.dump(batch, f)
     cfg_r, params_r = lr.load_folder(os.path.join(d, "model"))   # the weights as written (BF16 rounded)
@@ -429,6 +431,9 @@ def cases():
             out.append(("ref_%s_lam%g" % (v, lam), "ref", (v, lam, 1)))
     for v in ("llama_bias_sharded", "qwen3_qknorm"):
         out.append(("adamw10_%s" % v, "ref", (v, 0.1, 10)))
+    # the controls: label smoothing and the entropy bonus with the TD term
+    for v in ("llama_tied_gqa_llama3", "qwen3_qknorm"):
+        out.append(("ref_%s_ls0.1_ent0.1_lam0.1" % v, "ref", (v, 0.1, 1, {"label_smoothing": 0.1, "entropy_coef": 0.1})))
     for v in ("llama_tied_gqa_llama3", "llama_untied_mha_bf16", "qwen2_bias", "qwen3_qknorm", "llama_bias_sharded"):
         out.append(("roundtrip_" + v, "roundtrip", (v,)))
     for n in REFUSALS:
@@ -467,7 +472,7 @@ def main():
                 if kind == "self":
                     ok, line, det = selfcheck()
                 elif kind == "ref":
-                    ok, line, det = reference_case(name, a[0], a[1], work, args.dump, a[2])
+                    ok, line, det = reference_case(name, a[0], a[1], work, args.dump, *a[2:])
                 elif kind == "roundtrip":
                     ok, line, det = roundtrip_case(a[0], work, args.iqtrain, args.dump)
                 elif kind == "published":

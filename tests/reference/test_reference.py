@@ -20,9 +20,10 @@ program, and compares its logits.safetensors / grads.safetensors / result.json w
   losses of the AdamW steps          |diff| <= 1e-4 |ref|
 The online_* cases (online IQLearn, issue #17) add "online": {"mix", "rows"} to batch.json: 3 policy rows the
 program injects as fixed samples; the loss adds mix (value mean of the policy rows - value mean of the batch rows)
-and result.json's online_value_gap is compared like the scalars.
+and result.json's online_value_gap is compared like the scalars. With "label_smoothing" / "entropy_coef" too, those
+are terms of the batch rows' loss only (never of the policy rows').
 It also asserts the reference against itself: DESIGN section 1's analytic dL/dlogits equals autograd's, and
-lambda = 0 equals torch's cross-entropy; the case `selfcheck` checks the model against
+lambda = 0 equals torch's cross-entropy (F.cross_entropy(label_smoothing=eps) in the label-smoothing cases); the case `selfcheck` checks the model against
 nn.TransformerEncoderLayer, the analytic gradient against finite differences, and AdamW/clipping against
 the formulas. Prints one line per case and finally `N passed, M failed`; exit 1 on any failure.
 
@@ -163,6 +164,29 @@ def build_cases():
                       "online_mix": mix})
     cases.append({"name": "online_adamw10_a0.3", "lambda": 0.1, "gamma": 0.99, "td_grad": "full",
                   "truncation": "bootstrap", "steps": 10, "online_mix": 0.3})
+    # the controls (DESIGN section 10): label smoothing eps (torch's cross_entropy(label_smoothing=eps)) and the
+    # entropy bonus beta, alone, with the TD term in every mode, together, through AdamW and with large logits
+    for name, lam, gamma, td_grad, trunc, eps, beta in (
+            ("ls0.1_mle", 0.0, 0.99, "full", "bootstrap", 0.1, 0.0),
+            ("ls0.3_lam0.1_g0.9_full_bootstrap", 0.1, 0.9, "full", "bootstrap", 0.3, 0.0),
+            ("ent0.5_mle", 0.0, 0.99, "full", "bootstrap", 0.0, 0.5),
+            ("ent0.2_lam1_g0.9_semi_drop", 1.0, 0.9, "semi", "drop", 0.0, 0.2),
+            ("ls0.1_ent0.1_lam0.1_g0.99_full_bootstrap", 0.1, 0.99, "full", "bootstrap", 0.1, 0.1),
+            ("ls0.2_ent0.3_lam1_g1_full_drop", 1.0, 1.0, "full", "drop", 0.2, 0.3)):
+        cases.append({"name": name, "lambda": lam, "gamma": gamma, "td_grad": td_grad, "truncation": trunc,
+                      "label_smoothing": eps, "entropy_coef": beta})
+    cases.append({"name": "adamw10_ls0.1_ent0.1_lam0.1", "lambda": 0.1, "gamma": 0.99, "td_grad": "full",
+                  "truncation": "bootstrap", "steps": 10, "label_smoothing": 0.1, "entropy_coef": 0.1})
+    cases.append({"name": "large_logits_ls0.1_ent0.1", "lambda": 1.0, "gamma": 0.9, "td_grad": "full",
+                  "truncation": "bootstrap", "scale": {"wte.weight": 10.0, "ln_f.weight": 12.0},
+                  "label_smoothing": 0.1, "entropy_coef": 0.1})
+    # online IQLearn with the controls: label smoothing and the entropy bonus are terms of the expert rows only,
+    # the policy rows' value term has neither (dump_standin.py --bug online_controls puts them there too)
+    cases.append({"name": "online_a0.5_ls0.2_ent0.3_lam0.1_g0.9", "lambda": 0.1, "gamma": 0.9, "td_grad": "full",
+                  "truncation": "bootstrap", "online_mix": 0.5, "label_smoothing": 0.2, "entropy_coef": 0.3})
+    cases.append({"name": "online_adamw10_a1_ls0.1_ent0.1_semi_drop", "lambda": 1.0, "gamma": 0.99,
+                  "td_grad": "semi", "truncation": "drop", "steps": 10, "online_mix": 1.0, "label_smoothing": 0.1,
+                  "entropy_coef": 0.1})
     for c in cases:
         c["seed"] = zlib.crc32(c["name"].encode())    # per case, stable when cases are added
         c.setdefault("kind", "dump")
@@ -180,6 +204,9 @@ def case_inputs(case):
              "steps": case.get("steps", 1), "optim": dict(case.get("optim", OPTIM))}
     if "online_mix" in case:
         batch["online"] = {"mix": case["online_mix"], "rows": make_policy_rows(rng)}
+    for key in ("label_smoothing", "entropy_coef"):
+        if case.get(key):
+            batch[key] = case[key]
     return cfg, params, batch
 
 
@@ -188,7 +215,8 @@ def case_inputs(case):
 
 def check_reference_case(r, batch):
     """Per case: the analytic dL/dlogits (the formula the C code implements) equals autograd's, and
-    lambda = 0 equals cross-entropy. -> (relative error, list of failure messages)."""
+    lambda = 0 (without the entropy bonus) equals torch's cross-entropy, with the case's label smoothing.
+    -> (relative error, list of failure messages)."""
     fails = []
     ag, an = r["dlogits_autograd"], r["dlogits_analytic"]
     err = float(np.abs(ag - an).max() / max(np.abs(ag).max(), 1e-300))
@@ -200,11 +228,12 @@ def check_reference_case(r, batch):
         err = max(err, e)
         if not e <= TOL_SELF:
             fails.append("REFERENCE: analytic dL/dlogits of the policy rows != autograd (max rel %.3g)" % e)
-    if batch["lambda"] == 0.0 and "online" not in batch:
+    if batch["lambda"] == 0.0 and "online" not in batch and not batch.get("entropy_coef"):
         e1 = abs(r["loss"] - r["cross_entropy"]) / abs(r["cross_entropy"])
         e2 = float(np.abs(ag - r["dlogits_cross_entropy"]).max() / np.abs(ag).max())
         if not (e1 <= 1e-13 and e2 <= 1e-12):
-            fails.append("REFERENCE: lambda 0 != cross-entropy (loss %.3g, dlogits %.3g)" % (e1, e2))
+            fails.append("REFERENCE: lambda 0 != cross-entropy (label smoothing %g) (loss %.3g, dlogits %.3g)"
+                         % (batch.get("label_smoothing", 0.0), e1, e2))
     return err, fails
 
 
@@ -270,13 +299,14 @@ def selfcheck():
     worst = 0.0
     g = torch.Generator().manual_seed(1)
     for trunc in ("bootstrap", "drop"):
-        for lam, gamma in ((1.0, 0.9), (0.1, 1.0)):
-            an = torch.from_numpy(ref.analytic_dlogits(z0, rows, lam, gamma, "full", trunc))
+        for lam, gamma, eps, beta in ((1.0, 0.9, 0.0, 0.0), (0.1, 1.0, 0.0, 0.0), (0.0, 0.9, 0.2, 0.0),
+                                      (0.0, 0.9, 0.0, 0.5), (1.0, 0.9, 0.2, 0.5)):
+            an = torch.from_numpy(ref.analytic_dlogits(z0, rows, lam, gamma, "full", trunc, eps, beta))
             for _ in range(3):
                 u = torch.randn(z0.shape, generator=g, dtype=torch.float64)
                 hstep = 1e-5
-                lp = float(ref.iqlearn_loss(z0 + hstep * u, rows, lam, gamma, "full", trunc)["loss"])
-                lm = float(ref.iqlearn_loss(z0 - hstep * u, rows, lam, gamma, "full", trunc)["loss"])
+                lp = float(ref.iqlearn_loss(z0 + hstep * u, rows, lam, gamma, "full", trunc, eps, beta)["loss"])
+                lm = float(ref.iqlearn_loss(z0 - hstep * u, rows, lam, gamma, "full", trunc, eps, beta)["loss"])
                 fd = (lp - lm) / (2 * hstep)
                 dd = float((an * u).sum())
                 worst = max(worst, abs(fd - dd) / max(abs(dd), 1e-12))

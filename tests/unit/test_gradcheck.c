@@ -239,7 +239,7 @@ static void make_batch(model_ctx *c, int V) {
     c->inv_n = 1.0f / (float)nsup;
 }
 
-static void test_model_gradient(iq_truncation tr, float lambda) {
+static void test_model_gradient(iq_truncation tr, float lambda, float eps, float beta) {
     iq_model_config cfg = {.n_layer = 2, .n_head = 2, .n_embd = 16, .ctx = 16, .vocab = 11, .ln_eps = 1e-5f, .arch = "gpt2"};
     model_ctx c = {0};
     CHECK(iq_model_create(&cfg, IQ_MODEL_TRAIN, 4, 12, &c.m) == IQ_OK);
@@ -249,7 +249,7 @@ static void test_model_gradient(iq_truncation tr, float lambda) {
     float *P = iq_model_param_memory(c.m, &np);
     for (size_t i = 0; i < np; i++) P[i] += 0.1f * iq_rng_normal(&g_rng);
     c.h = iq_head_create(4 * 12, cfg.n_embd, cfg.vocab, 5);
-    c.lo = (iq_loss_opts){lambda, 0.9f, IQ_TD_FULL, tr};
+    c.lo = (iq_loss_opts){lambda, 0.9f, IQ_TD_FULL, tr, eps, beta};
     make_batch(&c, cfg.vocab);
     model_grad(&c);
     size_t ng;
@@ -270,8 +270,8 @@ static void test_model_gradient(iq_truncation tr, float lambda) {
         ok += good;
         free(v);
     }
-    CHECK_MSG(ok == nt, "lambda %g truncation %s: %d of %d tensors agree with finite differences", (double)lambda,
-              tr == IQ_TRUNC_DROP ? "drop" : "bootstrap", ok, nt);
+    CHECK_MSG(ok == nt, "lambda %g truncation %s label smoothing %g entropy coef %g: %d of %d tensors agree with finite "
+              "differences", (double)lambda, tr == IQ_TRUNC_DROP ? "drop" : "bootstrap", (double)eps, (double)beta, ok, nt);
     free(refs);
     free(grad);
     free(c.ids), free(c.flags), free(c.lens);
@@ -293,9 +293,9 @@ static void test_lambda0_equals_ce(void) {
     const float *lnf = iq_model_lnf(c.m), *wte = iq_model_head(c.m);
     float *dl[3], *dw[3];
     double loss[3], nll[3];
-    iq_loss_opts variants[3] = {{0.0f, 0.99f, IQ_TD_FULL, IQ_TRUNC_BOOTSTRAP},
-                                {0.0f, 0.5f, IQ_TD_SEMI, IQ_TRUNC_BOOTSTRAP},
-                                {0.0f, 1.0f, IQ_TD_FULL, IQ_TRUNC_DROP}};
+    iq_loss_opts variants[3] = {{0.0f, 0.99f, IQ_TD_FULL, IQ_TRUNC_BOOTSTRAP, 0.0f, 0.0f},
+                                {0.0f, 0.5f, IQ_TD_SEMI, IQ_TRUNC_BOOTSTRAP, 0.0f, 0.0f},
+                                {0.0f, 1.0f, IQ_TD_FULL, IQ_TRUNC_DROP, 0.0f, 0.0f}};
     for (int k = 0; k < 3; k++) {
         dl[k] = zeros((size_t)BT * Cm);
         dw[k] = zeros((size_t)V * Cm);
@@ -355,9 +355,13 @@ int main(void) {
     test_attention_backward();
     test_gelu_backward();
     test_encoder_backward();
-    test_model_gradient(IQ_TRUNC_BOOTSTRAP, 0.5f);
-    test_model_gradient(IQ_TRUNC_DROP, 0.5f);
-    test_model_gradient(IQ_TRUNC_BOOTSTRAP, 0.0f);
+    test_model_gradient(IQ_TRUNC_BOOTSTRAP, 0.5f, 0.0f, 0.0f);
+    test_model_gradient(IQ_TRUNC_DROP, 0.5f, 0.0f, 0.0f);
+    test_model_gradient(IQ_TRUNC_BOOTSTRAP, 0.0f, 0.0f, 0.0f);
+    /* the controls: label smoothing, the entropy bonus, and both with the TD term */
+    test_model_gradient(IQ_TRUNC_BOOTSTRAP, 0.0f, 0.2f, 0.0f);
+    test_model_gradient(IQ_TRUNC_BOOTSTRAP, 0.0f, 0.0f, 0.3f);
+    test_model_gradient(IQ_TRUNC_DROP, 0.5f, 0.2f, 0.3f);
     test_lambda0_equals_ce();
     CHECK_DONE();
 }

@@ -117,7 +117,8 @@ int main(int argc, char **argv) {
     if (mix > 0 && cJSON_IsArray(prows)) read_rows(prows, &pb);
     /* the arenas hold the larger of the two batches */
     int maxB = pb.B > B ? pb.B : B, maxT = pb.T > T ? pb.T : T;
-    iq_loss_opts lo = {(float)num(batch, "lambda", 0.1), (float)num(batch, "gamma", 0.99), IQ_TD_FULL, IQ_TRUNC_BOOTSTRAP};
+    iq_loss_opts lo = {(float)num(batch, "lambda", 0.1), (float)num(batch, "gamma", 0.99), IQ_TD_FULL, IQ_TRUNC_BOOTSTRAP,
+                       (float)num(batch, "label_smoothing", 0.0), (float)num(batch, "entropy_coef", 0.0)};
     const cJSON *tg = cJSON_GetObjectItemCaseSensitive(batch, "td_grad"), *tr = cJSON_GetObjectItemCaseSensitive(batch, "truncation");
     if (cJSON_IsString(tg) && strcmp(tg->valuestring, "semi") == 0) lo.td_grad = IQ_TD_SEMI;
     if (cJSON_IsString(tr) && strcmp(tr->valuestring, "drop") == 0) lo.truncation = IQ_TRUNC_DROP;
