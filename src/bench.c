@@ -182,7 +182,7 @@ static iq_online *bench_online(const iq_bench_train_opts *o, iq_model *m, const 
     if (o->online_mix <= 0) return NULL;
     int P = batch->T / 2 > 0 ? batch->T / 2 : 1;
     iq_online_opts oo = {o->online_mix, 1, 1.0f, batch->T - P, o->seed};
-    return iq_online_create(m, &oo, 1, iq_model_cfg(m)->vocab - 1);
+    return iq_online_create(m, &oo, 1, (iq_stop_ids){{iq_model_cfg(m)->vocab - 1, -1}});
 }
 
 static void bench_sample(iq_online *on, const iq_batch *batch, long step) {

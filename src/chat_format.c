@@ -241,6 +241,21 @@ static bool tokenize_rendering(const iq_tokenizer *tok, const iq_chat_render *r,
     return pos == r->len;
 }
 
+int32_t iq_chat_format_end_of_turn(const iq_chat_format *f, const iq_tokenizer *tok) {
+    cJSON *msgs = cJSON_Parse("[{\"role\": \"user\", \"content\": \"Hi\"}, {\"role\": \"assistant\", \"content\": \"Hello\"}]");
+    iq_ids ids = {0};
+    iq_buf flags = {0}, reason = {0};
+    int32_t eot = -1;
+    if (iq_chat_format_encode(f, tok, msgs, &ids, &flags, &reason) == IQ_ROW_OK)
+        for (size_t i = 0; i < ids.len; i++)
+            if (flags.data[i] & IQ_TOK_TERMINAL) eot = ids.v[i];
+    cJSON_Delete(msgs);
+    iq_ids_free(&ids);
+    iq_buf_free(&flags);
+    iq_buf_free(&reason);
+    return eot;
+}
+
 iq_row_result iq_chat_format_encode(const iq_chat_format *f, const iq_tokenizer *tok, const cJSON *messages,
                                     iq_ids *ids, iq_buf *flags, iq_buf *reason) {
     cJSON *copy = NULL;

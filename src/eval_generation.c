@@ -103,7 +103,8 @@ static iq_status eval_row(gen_run *g, const iq_gen_eval_opts *o, size_t dr, size
     for (int s = 0; s < g->ns && !st; s++) {
         setting *S_ = &g->S[s];
         iq_gen_opts go = {S_->k, {S_->temperature, 0, 1.0f}, S_->beam, o->max_new_tokens, o->seed};
-        iq_generate(g->inf, prompt->v, (int)prompt->len, eos, &go, r, g->outs);
+        iq_stop_ids stop = iq_stop_ids_of(g->tok);
+        iq_generate(g->inf, prompt->v, (int)prompt->len, &stop, &go, r, g->outs);
         bool any = false;
         for (int k = 0; k < S_->k; k++) {
             double reward, logprob;

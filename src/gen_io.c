@@ -117,6 +117,7 @@ iq_status iq_gen_load_all(const char *model_dir, const char *const *data, int n_
         st = iq_chat_format_load(L->tok, NULL, &chat);
         iq_data_opts dopt = {.max_seq_len = cfg.ctx, .chat = chat, .skip_bad_rows = skip_bad, .progress = true};
         if (!st) st = iq_data_load(data, n_data, L->tok, &dopt, &L->d);
+        if (chat) iq_tok_set_end_of_turn(L->tok, iq_chat_format_end_of_turn(chat, L->tok));
         iq_chat_format_free(chat);
         if (!st) longest = (long)L->d->stats.max_len;
     } else if (!st && prompt) {

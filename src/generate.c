@@ -21,7 +21,7 @@ int iq_gen_slots(const iq_gen_opts *o) {
 // ----------------------------------------------------------------------------------------------------
 // sampling: prefill once, copy the prompt's cache to every sample, decode the samples as one batch
 
-static void sample_many(iq_infer *inf, const int32_t *prompt, int plen, int32_t eos, const iq_gen_opts *o, uint64_t row,
+static void sample_many(iq_infer *inf, const int32_t *prompt, int plen, const iq_stop_ids *stop, const iq_gen_opts *o, uint64_t row,
                         iq_gen_out *out, int V) {
     int K = o->num_samples > 0 ? o->num_samples : 1, max_len = iq_infer_max_len(inf);
     float *logits = iq_xmalloc((size_t)K * V * sizeof *logits), *scratch = iq_xmalloc(2 * (size_t)V * sizeof *scratch);
@@ -47,7 +47,7 @@ static void sample_many(iq_infer *inf, const int32_t *prompt, int plen, int32_t 
             if (!active[k]) continue;
             int32_t tok = iq_sample_next(logits + (size_t)k * V, V, &o->sampler, &rng[k], scratch);
             iq_ids_push(&out[k].ids, tok);
-            if (tok == eos) {
+            if (iq_stop_has(stop, tok)) {
                 out[k].eos = true;
                 active[k] = 0;
             } else if (iq_infer_len(inf, k) + 1 > max_len || t + 1 == o->max_new_tokens) {
@@ -97,7 +97,7 @@ static int cmp_cand(const void *a, const void *b) {
     return x->tok < y->tok ? -1 : x->tok > y->tok;
 }
 
-static void beam_search(iq_infer *inf, const int32_t *prompt, int plen, int32_t eos, const iq_gen_opts *o, iq_gen_out *out,
+static void beam_search(iq_infer *inf, const int32_t *prompt, int plen, const iq_stop_ids *stop, const iq_gen_opts *o, iq_gen_out *out,
                         int V) {
     int N = o->beam, max_len = iq_infer_max_len(inf);
     float *logits = iq_xmalloc((size_t)N * V * sizeof *logits), *lsm = iq_xmalloc((size_t)V * sizeof *lsm);
@@ -146,14 +146,14 @@ static void beam_search(iq_infer *inf, const int32_t *prompt, int plen, int32_t 
             const beam_t *p = &cur[c->parent];
             /* prompt + ids + tok must fit max_len (the scoring pass holds max_len positions) */
             bool full = iq_infer_len(inf, p->slot) + 1 >= max_len;
-            if (c->tok == eos || last || full) {
+            if (iq_stop_has(stop, c->tok) || last || full) {
                 double norm = c->score / (double)(p->ids.len + 1);
                 if (norm > best_norm) {
                     best_norm = norm;
                     best.len = 0;
                     for (size_t j = 0; j < p->ids.len; j++) iq_ids_push(&best, p->ids.v[j]);
                     iq_ids_push(&best, c->tok);
-                    best_eos = c->tok == eos;
+                    best_eos = iq_stop_has(stop, c->tok);
                 }
                 continue;
             }
@@ -193,11 +193,11 @@ static void beam_search(iq_infer *inf, const int32_t *prompt, int plen, int32_t 
     free(toks);
 }
 
-void iq_generate(iq_infer *inf, const int32_t *prompt, int plen, int32_t eos, const iq_gen_opts *o, uint64_t row,
+void iq_generate(iq_infer *inf, const int32_t *prompt, int plen, const iq_stop_ids *stop, const iq_gen_opts *o, uint64_t row,
                  iq_gen_out *out) {
     int V = iq_infer_vocab(inf);
-    if (o->beam > 0) beam_search(inf, prompt, plen, eos, o, out, V);
-    else sample_many(inf, prompt, plen, eos, o, row, out, V);
+    if (o->beam > 0) beam_search(inf, prompt, plen, stop, o, out, V);
+    else sample_many(inf, prompt, plen, stop, o, row, out, V);
 }
 
 // ----------------------------------------------------------------------------------------------------

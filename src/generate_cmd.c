@@ -44,7 +44,8 @@ iq_status iq_generate_command(const iq_generate_cmd *c) {
             iq_warn("prompt %zu has %zu tokens and leaves no room in the context (%d): skipped", r, prompt.len, L.len);
             continue;
         }
-        iq_generate(inf, prompt.v, (int)prompt.len, eos, &c->gen, r, outs);
+        iq_stop_ids stop = iq_stop_ids_of(L.tok);
+        iq_generate(inf, prompt.v, (int)prompt.len, &stop, &c->gen, r, outs);
         bool bos_only = prompt.len == 1 && prompt.v[0] == eos;
         char *ptext = bos_only ? iq_xstrdup("") : iq_gen_decode_text(L.tok, prompt.v, prompt.len);
         for (int k = 0; k < K && !st; k++) {

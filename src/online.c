@@ -25,7 +25,7 @@
 struct iq_online {
     iq_online_opts o;
     iq_model *m;
-    int32_t eos;
+    iq_stop_ids stop;
     int B, S, V;         /* rows per policy batch (the model's max_batch), positions (its max_seq), vocabulary */
     int max_batches;
     iq_infer *inf;       /* the KV cache: B slots of S positions over m's weights */
@@ -54,12 +54,12 @@ struct iq_online {
     double sample_ms, backward_ms;
 };
 
-iq_online *iq_online_create(iq_model *m, const iq_online_opts *o, int max_batches, int32_t eos) {
+iq_online *iq_online_create(iq_model *m, const iq_online_opts *o, int max_batches, iq_stop_ids stop) {
     iq_online *on = iq_xcalloc(1, sizeof *on);
     on->o = *o;
     if (on->o.every < 1) on->o.every = 1;
     on->m = m;
-    on->eos = eos;
+    on->stop = stop;
     on->B = iq_model_max_batch(m);
     on->S = iq_model_max_seq(m);
     on->V = iq_model_cfg(m)->vocab;
@@ -195,8 +195,8 @@ void iq_online_sample_prompts(iq_online *on, const int32_t *const *prompts, cons
             if (!on->active[i]) continue;
             int32_t tok = iq_sample_next(on->logits + (size_t)i * V, V, &smp, &on->rng[i], on->scratch);
             on->seq[(size_t)i * S + on->len[i]++] = tok;
-            if (tok == on->eos) on->ended[i] = 1;
-            if (tok == on->eos || on->len[i] >= S || t + 1 == on->o.max_new_tokens) {
+            if (iq_stop_has(&on->stop, tok)) on->ended[i] = 1;
+            if (iq_stop_has(&on->stop, tok) || on->len[i] >= S || t + 1 == on->o.max_new_tokens) {
                 on->active[i] = 0; /* ended, or cut at the length limit: bootstraps */
                 continue;
             }

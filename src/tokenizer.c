@@ -104,6 +104,7 @@ iq_tokenizer *iq_tok_new(int32_t vocab_size, const char *source) {
     t->bytes_map = iq_strmap_new((size_t)vocab_size);
     t->eos = -1;
     t->bos = -1;
+    t->eot = -1;
     t->pretok = IQ_PRETOK_GPT2;
     for (int b = 0; b < 256; b++) t->byte_id[b] = -1;
     t->source = iq_xstrdup(source);
@@ -633,6 +634,9 @@ iq_status iq_tok_load(const char *path, iq_tokenizer **out) {
     }
     return st;
 }
+
+int32_t iq_tok_end_of_turn(const iq_tokenizer *t) { return t->eot; }
+void iq_tok_set_end_of_turn(iq_tokenizer *t, int32_t id) { t->eot = id; }
 
 void iq_tok_set_chat_template(iq_tokenizer *t, const char *text) {
     free(t->chat_jinja);

@@ -38,6 +38,7 @@ struct iq_tokenizer {
                                               special_tokens_map.json beside it, as read: iq_tok_save writes
                                               them back (NULL for GPT-2's files, which are regenerated) */
     size_t raw_json_len, raw_config_len, raw_stm_len;
+    int32_t eot;      /* the chat template's end-of-turn token (iq_tok_set_end_of_turn), or -1 */
     char *chat_jinja; /* chat_template.jinja as read beside the tokenizer, or as set (written back), or NULL */
 };
 

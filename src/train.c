@@ -196,6 +196,7 @@ static iq_status load_data(const iq_train_opts *o, run *r, int max_seq_len) {
         r->spec.chat_source = iq_chat_format_source(r->chat);
         r->spec.chat_sha256 = iq_chat_format_sha256(r->chat);
         if (o->chat_template) iq_tok_set_chat_template(r->tok, iq_chat_format_text(r->chat)); /* saved with the model */
+        iq_tok_set_end_of_turn(r->tok, iq_chat_format_end_of_turn(r->chat, r->tok)); /* generation stops there too */
     }
     iq_data_opts dopt = {.max_seq_len = max_seq_len, .chat = r->chat, .skip_bad_rows = o->skip_bad_rows, .progress = true};
     st = iq_data_load(o->data, o->n_data, r->tok, &dopt, &r->data);
@@ -244,7 +245,7 @@ static iq_status build_model(const iq_train_opts *o, run *r, const iq_model_conf
     if (o->online.mix > 0) {
         iq_online_opts oo = o->online;
         oo.seed = o->seed;
-        r->online = iq_online_create(r->model, &oo, o->grad_accum, iq_tok_eos(r->tok));
+        r->online = iq_online_create(r->model, &oo, o->grad_accum, iq_stop_ids_of(r->tok));
     }
     iq_batch_init(&r->batch, r->B, max_seq);
     iq_order_init(&r->order, r->data, r->train_rows, r->n_train, o->seed, o->batch_size, o->grad_accum);

@@ -43,6 +43,10 @@ const char *iq_chat_format_source(const iq_chat_format *f);
 const char *iq_chat_format_text(const iq_chat_format *f);
 const char *iq_chat_format_sha256(const iq_chat_format *f);
 
+/* The end-of-turn token of the template: the terminal token of [{"role": "user", "content": "Hi"},
+ * {"role": "assistant", "content": "Hello"}] as encoded below; -1 when that conversation does not encode. */
+int32_t iq_chat_format_end_of_turn(const iq_chat_format *f, const iq_tokenizer *tok);
+
 /* Encodes a validated messages array into ids and one IQ_TOK_* flag byte per id (appended). IQ_ROW_OK, or
  * IQ_ROW_BAD with the reason in *reason (without a FILE:LINE prefix). */
 iq_row_result iq_chat_format_encode(const iq_chat_format *f, const iq_tokenizer *tok, const struct cJSON *messages,

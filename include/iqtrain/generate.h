@@ -12,6 +12,7 @@
 #include "iqtrain/infer.h"
 #include "iqtrain/model.h"
 #include "iqtrain/sample.h"
+#include "iqtrain/tokenizer.h"
 #include "iqtrain/util.h"
 
 typedef struct {
@@ -27,12 +28,20 @@ typedef struct {
     bool eos;   /* ended with EOS (else: max_new_tokens or the context end) */
 } iq_gen_out;
 
+/* The ids that end a completion: the tokenizer's EOS, and the chat template's end-of-turn token when it has
+ * one (-1 otherwise). */
+typedef struct {
+    int32_t ids[2];
+} iq_stop_ids;
+static inline iq_stop_ids iq_stop_ids_of(const iq_tokenizer *t) { return (iq_stop_ids){{iq_tok_eos(t), iq_tok_end_of_turn(t)}}; }
+static inline bool iq_stop_has(const iq_stop_ids *s, int32_t tok) { return tok >= 0 && (tok == s->ids[0] || tok == s->ids[1]); }
+
 /* Slots iq_generate needs in the cache. */
 int iq_gen_slots(const iq_gen_opts *o);
 /* Generates for one prompt: K samples (or the best beam into out[0]). `row` seeds the samples' generators.
  * The prompt must leave room: plen < iq_infer_max_len(inf). */
-void iq_generate(iq_infer *inf, const int32_t *prompt, int plen, int32_t eos, const iq_gen_opts *o, uint64_t row,
-                 iq_gen_out *out);
+void iq_generate(iq_infer *inf, const int32_t *prompt, int plen, const iq_stop_ids *stop, const iq_gen_opts *o,
+                 uint64_t row, iq_gen_out *out);
 
 /* Scores prompt ++ completion with the IQLearn head: the completion's tokens are the actions (the last one
  * terminal when eos), and per completion token r_t and log pi go to rewards / logprobs (ncomp each).

@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 #include "iqtrain/batch.h"
+#include "iqtrain/generate.h"
 #include "iqtrain/iqlearn.h"
 #include "iqtrain/model.h"
 
@@ -44,8 +45,8 @@ typedef struct {
 typedef struct iq_online iq_online;
 
 /* The sampler of training model m (its weights are read, never copied): max_batches policy batches of
- * (max_batch, max_seq) = the model's, eos ends a sample. */
-iq_online *iq_online_create(iq_model *m, const iq_online_opts *o, int max_batches, int32_t eos);
+ * (max_batch, max_seq) = the model's; any of `stop` ends a sample. */
+iq_online *iq_online_create(iq_model *m, const iq_online_opts *o, int max_batches, iq_stop_ids stop);
 void iq_online_free(iq_online *on);
 float iq_online_mix(const iq_online *on);
 /* Bytes of its KV cache, policy batches, scratch and book (the dry run's memory plan). */

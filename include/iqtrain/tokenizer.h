@@ -100,6 +100,10 @@ iq_status iq_tok_save(const iq_tokenizer *t, const char *dir, int model_max_leng
  * tokenizer_config.json's chat_template): set from --chat-template; iq_tok_load reads the file when the
  * tokenizer's folder has one. NULL writes none. */
 void iq_tok_set_chat_template(iq_tokenizer *t, const char *text);
+/* The token the chat template ends an assistant turn with (iq_chat_format_end_of_turn), which generation
+ * stops at besides the EOS; -1 (the default) when there is none. */
+int32_t iq_tok_end_of_turn(const iq_tokenizer *t);
+void iq_tok_set_end_of_turn(iq_tokenizer *t, int32_t id);
 
 /* The pre-tokenizer: given that a piece starts at s[i] (i < n), returns the end of that piece. */
 size_t iq_pretok_next(const uint8_t *s, size_t n, size_t i);

@@ -98,8 +98,13 @@ static int run_data(opt_set *o, const iq_tokenizer *tok) {
                          .progress = true};
     iq_dataset *d = NULL;
     if (!st) st = iq_data_load((const char *const *)files, n, tok, &dopt, &d);
-    if (!st && chat && !opt_flag(o, "json"))
-        fprintf(opt_flag(o, "show-mask") ? stdout : stderr, "# chat template: %s\n", iq_chat_format_source(chat));
+    if (!st && chat && !opt_flag(o, "json")) {
+        int32_t eot = iq_chat_format_end_of_turn(chat, tok);
+        size_t tl = 0;
+        const uint8_t *tb = eot >= 0 ? iq_tok_token_bytes(tok, eot, &tl) : NULL;
+        fprintf(opt_flag(o, "show-mask") ? stdout : stderr, "# chat template: %s · end of turn %.*s (id %d; generation stops there)\n",
+                iq_chat_format_source(chat), (int)tl, tb ? (const char *)tb : "", eot);
+    }
     iq_chat_format_free(chat);
     args_files_free(files, n);
     if (st) {

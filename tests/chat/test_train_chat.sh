@@ -22,7 +22,7 @@ J
 
 run "$BIN" tokenize --tokenizer tok --data chat.jsonl --show-mask
 want_rc 0
-want_out "# chat template: tok/tokenizer_config.json"
+want_out "# chat template: tok/tokenizer_config.json · end of turn <|im_end|> (id 151645; generation stops there)"
 want_out "[<\|im_end\|>]\$"
 want_out "<\|im_start\|>|assistant|\n|<think>|\n\n|</think>|\n\n|[6]|[<\|im_end\|>]\$"
 done_check "tokenize --show-mask: Qwen3's template, the content and <|im_end|> supervised, the empty think block context"

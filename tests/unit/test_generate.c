@@ -10,6 +10,7 @@
 #include "iqtrain/model.h"
 
 enum { V = 53, CTX = 48, EOS = 52 };
+static const iq_stop_ids STOP = {{EOS, -1}}, NOSTOP = {{-1, -1}};
 
 static iq_model *make_model(void) {
     iq_model_config cfg = {.n_layer = 2, .n_head = 2, .n_embd = 32, .ctx = CTX, .vocab = V, .ln_eps = 1e-5f, .arch = "gpt2"};
@@ -37,8 +38,17 @@ static void test_kv_cache_equals_recompute(iq_model *m) {
     iq_infer *inf = iq_infer_create(m, 4, CTX);
     iq_gen_opts o = {1, {0.0f, 0, 1.0f}, 0, 30, 1};
     iq_gen_out out = {0};
-    iq_generate(inf, prompt, 5, -1 /* no EOS: run the full budget */, &o, 0, &out);
+    iq_generate(inf, prompt, 5, &NOSTOP /* no EOS: run the full budget */, &o, 0, &out);
     CHECK(out.ids.len == 30);
+    /* the second stop id (a chat template's end of turn) ends the completion too, right where it appears */
+    int32_t x = out.ids.v[5];
+    size_t first = 0;
+    while (out.ids.v[first] != x) first++;
+    iq_gen_out cut = {0};
+    iq_stop_ids eot = {{-1, x}};
+    iq_generate(inf, prompt, 5, &eot, &o, 0, &cut);
+    CHECK(cut.eos && cut.ids.len == first + 1 && memcmp(cut.ids.v, out.ids.v, (first + 1) * sizeof(int32_t)) == 0);
+    iq_ids_free(&cut.ids);
     int32_t seq[64];
     memcpy(seq, prompt, sizeof prompt);
     float logits[V];
@@ -78,9 +88,9 @@ static void test_sampling_reproducible(iq_model *m) {
     iq_gen_opts o4 = {4, {1.0f, 0, 1.0f}, 0, 20, 99}, o2 = o4;
     o2.num_samples = 2;
     iq_gen_out a[4] = {0}, b[4] = {0}, c[2] = {0};
-    iq_generate(inf, prompt, 3, EOS, &o4, 7, a);
-    iq_generate(inf, prompt, 3, EOS, &o4, 7, b);
-    iq_generate(inf, prompt, 3, EOS, &o2, 7, c);
+    iq_generate(inf, prompt, 3, &STOP, &o4, 7, a);
+    iq_generate(inf, prompt, 3, &STOP, &o4, 7, b);
+    iq_generate(inf, prompt, 3, &STOP, &o2, 7, c);
     for (int k = 0; k < 4; k++) CHECK(same_ids(&a[k], &b[k])); /* same seed, same samples */
     /* a sample's draws do not depend on how many samples share its batch */
     CHECK(same_ids(&a[0], &c[0]) && same_ids(&a[1], &c[1]));
@@ -88,7 +98,7 @@ static void test_sampling_reproducible(iq_model *m) {
     CHECK(!same_ids(&a[0], &a[1]) || !same_ids(&a[2], &a[3]));
     /* another row seeds other draws */
     iq_gen_out d[4] = {0};
-    iq_generate(inf, prompt, 3, EOS, &o4, 8, d);
+    iq_generate(inf, prompt, 3, &STOP, &o4, 8, d);
     CHECK(!same_ids(&a[0], &d[0]) || !same_ids(&a[1], &d[1]));
     for (int k = 0; k < 4; k++) {
         iq_ids_free(&a[k].ids);
@@ -108,10 +118,10 @@ static void test_beam1_equals_greedy_and_samplers(iq_model *m) {
     k1.sampler = (iq_sampler){1.0f, 1, 1.0f};   /* top-k 1 is greedy */
     p0.sampler = (iq_sampler){0.8f, 0, 1e-6f};  /* top-p ~0 keeps the top token only */
     iq_gen_out x = {0}, y = {0}, z = {0}, w = {0};
-    iq_generate(inf, prompt, 4, EOS, &g, 0, &x);
-    iq_generate(inf, prompt, 4, EOS, &b1, 0, &y);
-    iq_generate(inf, prompt, 4, EOS, &k1, 0, &z);
-    iq_generate(inf, prompt, 4, EOS, &p0, 0, &w);
+    iq_generate(inf, prompt, 4, &STOP, &g, 0, &x);
+    iq_generate(inf, prompt, 4, &STOP, &b1, 0, &y);
+    iq_generate(inf, prompt, 4, &STOP, &k1, 0, &z);
+    iq_generate(inf, prompt, 4, &STOP, &p0, 0, &w);
     CHECK(same_ids(&x, &y) && x.eos == y.eos);
     CHECK(same_ids(&x, &z));
     CHECK(same_ids(&x, &w));
@@ -119,7 +129,7 @@ static void test_beam1_equals_greedy_and_samplers(iq_model *m) {
     iq_gen_opts b4 = g;
     b4.beam = 4;
     iq_gen_out v = {0};
-    iq_generate(inf, prompt, 4, EOS, &b4, 0, &v);
+    iq_generate(inf, prompt, 4, &STOP, &b4, 0, &v);
     CHECK(v.ids.len >= 1 && v.ids.len <= 25);
     iq_ids_free(&x.ids), iq_ids_free(&y.ids), iq_ids_free(&z.ids), iq_ids_free(&w.ids), iq_ids_free(&v.ids);
     iq_infer_free(inf);
@@ -160,13 +170,13 @@ static void test_context_end(iq_model *m) {
     iq_gen_out out[2] = {0};
     float rw[CTX], lp[CTX];
     double reward, logprob;
-    iq_generate(inf, prompt, 40, -1, &s, 0, out);
+    iq_generate(inf, prompt, 40, &NOSTOP, &s, 0, out);
     for (int k = 0; k < 2; k++) {
         CHECK_MSG(40 + out[k].ids.len == CTX, "sample %d: %zu tokens after a 40-token prompt (ctx %d)", k, out[k].ids.len, CTX);
         iq_score_sequence(m, h, prompt, 40, out[k].ids.v, (int)out[k].ids.len, false, 0.99f, rw, lp, &reward, &logprob);
         CHECK(isfinite(reward) && isfinite(logprob));
     }
-    iq_generate(inf, prompt, 40, -1, &b, 0, out);
+    iq_generate(inf, prompt, 40, &NOSTOP, &b, 0, out);
     CHECK_MSG(40 + out[0].ids.len <= CTX, "beam: %zu tokens after a 40-token prompt (ctx %d)", out[0].ids.len, CTX);
     iq_ids_free(&out[0].ids);
     iq_ids_free(&out[1].ids);

@@ -77,7 +77,8 @@ static void test_decode(iq_model *m, const char *what) {
     /* greedy generation agrees with recomputation token by token */
     iq_gen_opts o = {1, {0.0f, 0, 1.0f}, 0, 30, 1};
     iq_gen_out out = {0};
-    iq_generate(inf, seq, 5, -1, &o, 0, &out);
+    iq_stop_ids none = {{-1, -1}};
+    iq_generate(inf, seq, 5, &none, &o, 0, &out);
     int agree = 0;
     for (size_t t = 0; t < out.ids.len; t++) {
         full_logits(m, seq, 5 + (int)t, 4 + (int)t, b);

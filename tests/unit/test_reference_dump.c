@@ -136,7 +136,7 @@ int main(int argc, char **argv) {
     iq_online *on = NULL;
     if (pb.B > 0) { /* fixed samples, injected once: every step reuses them */
         iq_online_opts oo = {mix, 1, 1.0f, 1, 0};
-        on = iq_online_create(m, &oo, 1, 96);
+        on = iq_online_create(m, &oo, 1, (iq_stop_ids){{96, -1}});
         iq_online_begin(on, 0);
         iq_online_add_batch(on, &pb);
         iq_online_end(on);
