@@ -471,9 +471,11 @@ static void attn_forward(const llama_layout *y, const dims *d, int l, const floa
     size_t C = (size_t)d->C, D = (size_t)d->D;
     float *ln1 = at(y, a, A_LN1, l), *q = at(y, a, A_Q, l), *k = at(y, a, A_K, l), *v = at(y, a, A_V, l);
     iq_rmsnorm_forward(ln1, at(y, a, A_LN1R, l), res, pl(p, P_LN1, l, C), d->N, d->C, d->eps);
+    iq_matmul_group_begin(); /* ln1 is rounded to bf16 once for the three projections */
     iq_linear_forward(q, ln1, pl(p, P_WQ, l, C * d->QD), pl(p, P_BQ, l, d->QD), d->N, d->C, d->QD);
     iq_linear_forward(k, ln1, pl(p, P_WK, l, C * d->KD), pl(p, P_BK, l, d->KD), d->N, d->C, d->KD);
     iq_linear_forward(v, ln1, pl(p, P_WV, l, C * d->KD), pl(p, P_BV, l, d->KD), d->N, d->C, d->KD);
+    iq_matmul_group_end();
     float *qr = q, *kr = k;
     if (d->qk_norm) {
         qr = at(y, a, A_QN, l), kr = at(y, a, A_KN, l);
@@ -496,8 +498,10 @@ static void mlp_forward(const llama_layout *y, const dims *d, int l) {
     float *res2 = at(y, a, A_RES2, l), *ln2 = at(y, a, A_LN2, l), *gate = at(y, a, A_GATE, l), *up = at(y, a, A_UP, l);
     float *h = at(y, a, A_H, l), *down = at(y, a, A_DOWN, l);
     iq_rmsnorm_forward(ln2, at(y, a, A_LN2R, l), res2, pl(p, P_LN2, l, C), d->N, d->C, d->eps);
+    iq_matmul_group_begin(); /* ln2 rounded once for both */
     iq_linear_forward(gate, ln2, pl(p, P_WG, l, C * I), NULL, d->N, d->C, d->I);
     iq_linear_forward(up, ln2, pl(p, P_WU, l, C * I), NULL, d->N, d->C, d->I);
+    iq_matmul_group_end();
     iq_swiglu_forward(h, gate, up, (size_t)d->N * I);
     iq_linear_forward(down, h, pl(p, P_WD, l, C * I), NULL, d->N, d->I, d->C);
     iq_residual_forward(at(y, a, A_RES3, l), res2, down, (size_t)d->N * C);
