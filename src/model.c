@@ -164,8 +164,9 @@ iq_status iq_model_create(const iq_model_config *cfg, iq_model_mode mode, int ma
     m->acts_memory = alloc_floats(m->acts_capacity);
     bool ok = m->params_memory && m->acts_memory;
     if (train) {
+        m->grads_acts_capacity = a->grad_act_floats ? a->grad_act_floats(cfg, max_batch, max_seq) : m->acts_capacity;
         m->grads_memory = alloc_floats(m->num_params);
-        m->grads_acts_memory = alloc_floats(m->acts_capacity);
+        m->grads_acts_memory = alloc_floats(m->grads_acts_capacity);
         ok = ok && m->grads_memory && m->grads_acts_memory;
     }
     m->layout = iq_xcalloc(1, a->layout_size);
@@ -193,7 +194,7 @@ void iq_model_free(iq_model *m) {
 
 size_t iq_model_arena_bytes(const iq_model *m) {
     size_t k = m->mode == IQ_MODEL_TRAIN ? 2 : 1;
-    return k * (m->num_params + m->acts_capacity) * sizeof(float);
+    return (k * m->num_params + m->acts_capacity + m->grads_acts_capacity) * sizeof(float);
 }
 
 // ----------------------------------------------------------------------------------------------------

@@ -370,7 +370,9 @@ static size_t llama_head_offset(const iq_model_config *c) {
 
 // ----------------------------------------------------------------------------------------------------
 // activations: (L, ...) stacks in training mode; one layer's worth, reused by every layer, in inference.
-// The entries after A_RES3 are not stacked; the activation gradients before A_LNF are cleared by backward.
+// The entries after A_RES3 are not stacked. Their gradients are one layer's worth in training too: backward
+// visits a layer once, clears that layer's entries, and passes the residual stream's gradient between the
+// A_RES3 and A_ENC entries (the gradients of a layer's output and of its input), as in inference mode.
 
 enum {
     A_ENC,                                   /* (N,C) */
@@ -417,6 +419,8 @@ static size_t llama_act_floats(const iq_model_config *c, int B, int T, bool trai
     return act_sizes(c, B, T, train, s);
 }
 
+static size_t llama_grad_act_floats(const iq_model_config *c, int B, int T) { return llama_act_floats(c, B, T, false); }
+
 static void point_acts(float **a, float *mem, const size_t s[NUM_ACT]) {
     for (int i = 0; i < NUM_ACT; i++) {
         a[i] = mem;
@@ -436,6 +440,7 @@ static void llama_layout_fn(iq_model *m, int B, int T) {
         if (!stacked(i) || !train) y->per[i] = 0;
     act_sizes(c, B, T, train, s);
     point_acts(y->a, m->acts_memory, s);
+    act_sizes(c, B, T, false, s);
     if (train) point_acts(y->ga, m->grads_acts_memory, s);
     iq_rope_freqs(y->inv_freq, c->head_dim, c->rope_theta, c->rope_factor, c->rope_low_freq, c->rope_high_freq,
                   c->rope_orig_ctx);
@@ -444,7 +449,7 @@ static void llama_layout_fn(iq_model *m, int B, int T) {
 static float *llama_lnf(iq_model *m) { return ((llama_layout *)m->layout)->a[A_LNF]; }
 static float *llama_dlnf(iq_model *m) { return ((llama_layout *)m->layout)->ga[A_LNF]; }
 
-/* Entry i of layer l in arena a (activations or their gradients). */
+/* Entry i of layer l in arena a (activations; their gradients are one layer: ga[i]). */
 static float *at(const llama_layout *y, float *const *a, int i, int l) { return a[i] + y->per[i] * (size_t)l; }
 /* Layer l's slice of stacked parameter i (NULL when absent). */
 static float *pl(const params *p, int i, int l, size_t per) { return p->t[i] ? p->t[i] + per * (size_t)l : NULL; }
@@ -521,22 +526,22 @@ static void llama_forward(iq_model *m, const int32_t *ids, int B, int T) {
 }
 
 // ----------------------------------------------------------------------------------------------------
-// backward (training mode: every layer's activations are stacked)
+// backward (training mode: every layer's activations are stacked, their gradients are one layer's)
 
-/* from d res3 (layer l) to d res2 */
-static void mlp_backward(const llama_layout *y, const dims *d, int l) {
+/* from dres3 (the gradient of layer l's output) to d res2 */
+static void mlp_backward(const llama_layout *y, const dims *d, int l, const float *dres3) {
     const params *p = &y->p, *g = &y->g;
     float *const *a = y->a, *const *ga = y->ga;
     size_t C = (size_t)d->C, I = (size_t)d->I, NI = (size_t)d->N * I;
-    iq_residual_backward(at(y, ga, A_RES2, l), at(y, ga, A_DOWN, l), at(y, ga, A_RES3, l), (size_t)d->N * C);
-    iq_linear_backward(at(y, ga, A_H, l), pl(g, P_WD, l, C * I), NULL, at(y, ga, A_DOWN, l), at(y, a, A_H, l),
-                       pl(p, P_WD, l, C * I), d->N, d->I, d->C);
-    iq_swiglu_backward(at(y, ga, A_GATE, l), at(y, ga, A_UP, l), at(y, ga, A_H, l), at(y, a, A_GATE, l), at(y, a, A_UP, l), NI);
-    iq_linear_backward(at(y, ga, A_LN2, l), pl(g, P_WU, l, C * I), NULL, at(y, ga, A_UP, l), at(y, a, A_LN2, l),
-                       pl(p, P_WU, l, C * I), d->N, d->C, d->I);
-    iq_linear_backward(at(y, ga, A_LN2, l), pl(g, P_WG, l, C * I), NULL, at(y, ga, A_GATE, l), at(y, a, A_LN2, l),
-                       pl(p, P_WG, l, C * I), d->N, d->C, d->I);
-    iq_rmsnorm_backward(at(y, ga, A_RES2, l), pl(g, P_LN2, l, C), at(y, ga, A_LN2, l), at(y, a, A_RES2, l), pl(p, P_LN2, l, C),
+    iq_residual_backward(ga[A_RES2], ga[A_DOWN], dres3, (size_t)d->N * C);
+    iq_linear_backward(ga[A_H], pl(g, P_WD, l, C * I), NULL, ga[A_DOWN], at(y, a, A_H, l), pl(p, P_WD, l, C * I), d->N, d->I,
+                       d->C);
+    iq_swiglu_backward(ga[A_GATE], ga[A_UP], ga[A_H], at(y, a, A_GATE, l), at(y, a, A_UP, l), NI);
+    iq_linear_backward(ga[A_LN2], pl(g, P_WU, l, C * I), NULL, ga[A_UP], at(y, a, A_LN2, l), pl(p, P_WU, l, C * I), d->N, d->C,
+                       d->I);
+    iq_linear_backward(ga[A_LN2], pl(g, P_WG, l, C * I), NULL, ga[A_GATE], at(y, a, A_LN2, l), pl(p, P_WG, l, C * I), d->N,
+                       d->C, d->I);
+    iq_rmsnorm_backward(ga[A_RES2], pl(g, P_LN2, l, C), ga[A_LN2], at(y, a, A_RES2, l), pl(p, P_LN2, l, C),
                         at(y, a, A_LN2R, l), d->N, d->C);
 }
 
@@ -545,28 +550,28 @@ static void attn_backward(const llama_layout *y, const dims *d, int l, const flo
     const params *p = &y->p, *g = &y->g;
     float *const *a = y->a, *const *ga = y->ga;
     size_t C = (size_t)d->C, D = (size_t)d->D;
-    iq_residual_backward(dres, at(y, ga, A_ATTPROJ, l), at(y, ga, A_RES2, l), (size_t)d->N * C);
-    iq_linear_backward(at(y, ga, A_ATTY, l), pl(g, P_WO, l, C * d->QD), pl(g, P_BO, l, C), at(y, ga, A_ATTPROJ, l),
-                       at(y, a, A_ATTY, l), pl(p, P_WO, l, C * d->QD), d->N, d->QD, d->C);
+    iq_residual_backward(dres, ga[A_ATTPROJ], ga[A_RES2], (size_t)d->N * C);
+    iq_linear_backward(ga[A_ATTY], pl(g, P_WO, l, C * d->QD), pl(g, P_BO, l, C), ga[A_ATTPROJ], at(y, a, A_ATTY, l),
+                       pl(p, P_WO, l, C * d->QD), d->N, d->QD, d->C);
     int iq = d->qk_norm ? A_QN : A_Q, ik = d->qk_norm ? A_KN : A_K;
-    float *dqr = at(y, ga, iq, l), *dkr = at(y, ga, ik, l);
-    iq_gqa_backward(dqr, dkr, at(y, ga, A_V, l), at(y, ga, A_ATT, l), at(y, ga, A_ATTY, l), at(y, a, iq, l), at(y, a, ik, l),
-                    at(y, a, A_V, l), at(y, a, A_ATT, l), d->B, d->T, d->Hq, d->Hk, d->D);
+    float *dqr = ga[iq], *dkr = ga[ik];
+    iq_gqa_backward(dqr, dkr, ga[A_V], ga[A_ATT], ga[A_ATTY], at(y, a, iq, l), at(y, a, ik, l), at(y, a, A_V, l),
+                    at(y, a, A_ATT, l), d->B, d->T, d->Hq, d->Hk, d->D);
     iq_rope_backward(dqr, a[A_COS], a[A_SIN], d->N, d->T, d->Hq, d->D);
     iq_rope_backward(dkr, a[A_COS], a[A_SIN], d->N, d->T, d->Hk, d->D);
     if (d->qk_norm) {
-        iq_rmsnorm_backward(at(y, ga, A_Q, l), pl(g, P_QN, l, D), dqr, at(y, a, A_Q, l), pl(p, P_QN, l, D), at(y, a, A_QNR, l),
+        iq_rmsnorm_backward(ga[A_Q], pl(g, P_QN, l, D), dqr, at(y, a, A_Q, l), pl(p, P_QN, l, D), at(y, a, A_QNR, l),
                             d->N * d->Hq, d->D);
-        iq_rmsnorm_backward(at(y, ga, A_K, l), pl(g, P_KN, l, D), dkr, at(y, a, A_K, l), pl(p, P_KN, l, D), at(y, a, A_KNR, l),
+        iq_rmsnorm_backward(ga[A_K], pl(g, P_KN, l, D), dkr, at(y, a, A_K, l), pl(p, P_KN, l, D), at(y, a, A_KNR, l),
                             d->N * d->Hk, d->D);
     }
-    float *ln1 = at(y, a, A_LN1, l), *dln1 = at(y, ga, A_LN1, l);
-    iq_linear_backward(dln1, pl(g, P_WQ, l, C * d->QD), pl(g, P_BQ, l, d->QD), at(y, ga, A_Q, l), ln1, pl(p, P_WQ, l, C * d->QD),
-                       d->N, d->C, d->QD);
-    iq_linear_backward(dln1, pl(g, P_WK, l, C * d->KD), pl(g, P_BK, l, d->KD), at(y, ga, A_K, l), ln1, pl(p, P_WK, l, C * d->KD),
-                       d->N, d->C, d->KD);
-    iq_linear_backward(dln1, pl(g, P_WV, l, C * d->KD), pl(g, P_BV, l, d->KD), at(y, ga, A_V, l), ln1, pl(p, P_WV, l, C * d->KD),
-                       d->N, d->C, d->KD);
+    float *ln1 = at(y, a, A_LN1, l), *dln1 = ga[A_LN1];
+    iq_linear_backward(dln1, pl(g, P_WQ, l, C * d->QD), pl(g, P_BQ, l, d->QD), ga[A_Q], ln1, pl(p, P_WQ, l, C * d->QD), d->N,
+                       d->C, d->QD);
+    iq_linear_backward(dln1, pl(g, P_WK, l, C * d->KD), pl(g, P_BK, l, d->KD), ga[A_K], ln1, pl(p, P_WK, l, C * d->KD), d->N,
+                       d->C, d->KD);
+    iq_linear_backward(dln1, pl(g, P_WV, l, C * d->KD), pl(g, P_BV, l, d->KD), ga[A_V], ln1, pl(p, P_WV, l, C * d->KD), d->N,
+                       d->C, d->KD);
     iq_rmsnorm_backward(dres, pl(g, P_LN1, l, C), dln1, res, pl(p, P_LN1, l, C), at(y, a, A_LN1R, l), d->N, d->C);
 }
 
@@ -575,16 +580,21 @@ static void llama_backward(iq_model *m, const int32_t *ids, int B, int T) {
     llama_layout *y = m->layout;
     dims d = dims_of(c, B, T);
     int L = c->n_layer;
-    /* every activation gradient but dlnf (written by the loss head) is accumulated into: clear them */
-    memset(m->grads_acts_memory, 0, (size_t)(y->ga[A_LNF] - m->grads_acts_memory) * sizeof(float));
-    iq_rmsnorm_backward(at(y, y->ga, A_RES3, L - 1), y->g.t[P_NORM], y->ga[A_LNF], at(y, y->a, A_RES3, L - 1), y->p.t[P_NORM],
-                        y->a[A_LNFR], d.N, d.C);
+    size_t NC = (size_t)d.N * d.C, layer = (size_t)(y->ga[A_RES3] - y->ga[A_LN1]); /* one layer's entries, A_LN1..A_DOWN */
+    /* the residual stream's gradient alternates between two (N, C) entries: the output's and the input's */
+    float *dout = y->ga[A_RES3], *din = y->ga[A_ENC];
+    memset(dout, 0, NC * sizeof(float));
+    iq_rmsnorm_backward(dout, y->g.t[P_NORM], y->ga[A_LNF], at(y, y->a, A_RES3, L - 1), y->p.t[P_NORM], y->a[A_LNFR], d.N, d.C);
     for (int l = L - 1; l >= 0; l--) {
-        mlp_backward(y, &d, l);
-        const float *res = l == 0 ? y->a[A_ENC] : at(y, y->a, A_RES3, l - 1);
-        attn_backward(y, &d, l, res, l == 0 ? y->ga[A_ENC] : at(y, y->ga, A_RES3, l - 1));
+        /* every gradient the layer's backward writes is accumulated into: clear them */
+        memset(y->ga[A_LN1], 0, layer * sizeof(float));
+        memset(din, 0, NC * sizeof(float));
+        mlp_backward(y, &d, l, dout);
+        attn_backward(y, &d, l, l == 0 ? y->a[A_ENC] : at(y, y->a, A_RES3, l - 1), din);
+        float *t = dout;
+        dout = din, din = t;
     }
-    iq_embed_backward(y->g.t[P_EMB], y->ga[A_ENC], ids, d.N, d.C);
+    iq_embed_backward(y->g.t[P_EMB], dout, ids, d.N, d.C);
 }
 
 // ----------------------------------------------------------------------------------------------------
@@ -728,6 +738,7 @@ static void llama_init(iq_model *m, uint64_t seed) {
         .config_to_json = llama_config_to_json,                                                                         \
         .tensors = llama_tensors,                                                                                       \
         .act_floats = llama_act_floats,                                                                                 \
+        .grad_act_floats = llama_grad_act_floats,                                                                       \
         .layout = llama_layout_fn,                                                                                      \
         .layout_size = sizeof(llama_layout),                                                                            \
         .init = llama_init,                                                                                             \
