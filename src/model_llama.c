@@ -369,8 +369,8 @@ static size_t llama_head_offset(const iq_model_config *c) {
 }
 
 // ----------------------------------------------------------------------------------------------------
-// activations: (L, ...) stacks in training mode; one layer's worth, reused by every layer, in inference.
-// The entries after A_RES3 are not stacked. Their gradients are one layer's worth in training too: backward
+// activations: (L, ...) stacks in training mode; one layer's worth, reused by every layer, in inference;
+// with recomputation only A_RES3 is stacked (stacked() below). The entries after A_RES3 are not stacked. Their gradients are one layer's worth in training too: backward
 // visits a layer once, clears that layer's entries, and passes the residual stream's gradient between the
 // A_RES3 and A_ENC entries (the gradients of a layer's output and of its input), as in inference mode.
 
@@ -402,13 +402,20 @@ static void act_layer_sizes(const iq_model_config *c, int B, int T, size_t s[NUM
     memcpy(s, v, sizeof v);
 }
 
-static bool stacked(int i) { return i >= A_LN1 && i <= A_RES3; }
+/* Which entries hold every layer: none (inference, and the gradients), all of A_LN1..A_RES3 (training), or
+ * only A_RES3, the residual stream after each layer (training with recomputation: backward recomputes a
+ * layer's other activations from its input, the previous layer's A_RES3). */
+enum { STACK_NONE, STACK_ALL, STACK_RESIDUAL };
 
-static size_t act_sizes(const iq_model_config *c, int B, int T, bool train, size_t s[NUM_ACT]) {
+static bool stacked(int i, int how) {
+    return how == STACK_ALL ? i >= A_LN1 && i <= A_RES3 : how == STACK_RESIDUAL && i == A_RES3;
+}
+
+static size_t act_sizes(const iq_model_config *c, int B, int T, int how, size_t s[NUM_ACT]) {
     act_layer_sizes(c, B, T, s);
     size_t total = 0;
     for (int i = 0; i < NUM_ACT; i++) {
-        if (stacked(i) && train) s[i] *= (size_t)c->n_layer;
+        if (stacked(i, how)) s[i] *= (size_t)c->n_layer;
         total += s[i];
     }
     return total;
@@ -416,10 +423,18 @@ static size_t act_sizes(const iq_model_config *c, int B, int T, bool train, size
 
 static size_t llama_act_floats(const iq_model_config *c, int B, int T, bool train) {
     size_t s[NUM_ACT];
-    return act_sizes(c, B, T, train, s);
+    return act_sizes(c, B, T, train ? STACK_ALL : STACK_NONE, s);
 }
 
-static size_t llama_grad_act_floats(const iq_model_config *c, int B, int T) { return llama_act_floats(c, B, T, false); }
+static size_t llama_grad_act_floats(const iq_model_config *c, int B, int T) {
+    size_t s[NUM_ACT];
+    return act_sizes(c, B, T, STACK_NONE, s);
+}
+
+static size_t llama_recompute_act_floats(const iq_model_config *c, int B, int T) {
+    size_t s[NUM_ACT];
+    return act_sizes(c, B, T, STACK_RESIDUAL, s);
+}
 
 static void point_acts(float **a, float *mem, const size_t s[NUM_ACT]) {
     for (int i = 0; i < NUM_ACT; i++) {
@@ -435,12 +450,13 @@ static void llama_layout_fn(iq_model *m, int B, int T) {
     point_params(&y->p, m->params_memory, c);
     if (train) point_params(&y->g, m->grads_memory, c);
     size_t s[NUM_ACT];
+    int how = !train ? STACK_NONE : m->recompute ? STACK_RESIDUAL : STACK_ALL;
     act_layer_sizes(c, B, T, y->per);
     for (int i = 0; i < NUM_ACT; i++)
-        if (!stacked(i) || !train) y->per[i] = 0;
-    act_sizes(c, B, T, train, s);
+        if (!stacked(i, how)) y->per[i] = 0;
+    act_sizes(c, B, T, how, s);
     point_acts(y->a, m->acts_memory, s);
-    act_sizes(c, B, T, false, s);
+    act_sizes(c, B, T, STACK_NONE, s);
     if (train) point_acts(y->ga, m->grads_acts_memory, s);
     iq_rope_freqs(y->inv_freq, c->head_dim, c->rope_theta, c->rope_factor, c->rope_low_freq, c->rope_high_freq,
                   c->rope_orig_ctx);
@@ -526,7 +542,8 @@ static void llama_forward(iq_model *m, const int32_t *ids, int B, int T) {
 }
 
 // ----------------------------------------------------------------------------------------------------
-// backward (training mode: every layer's activations are stacked, their gradients are one layer's)
+// backward (training mode: every layer's activations are stacked, or recomputed layer by layer from its input;
+// their gradients are one layer's)
 
 /* from dres3 (the gradient of layer l's output) to d res2 */
 static void mlp_backward(const llama_layout *y, const dims *d, int l, const float *dres3) {
@@ -586,11 +603,16 @@ static void llama_backward(iq_model *m, const int32_t *ids, int B, int T) {
     memset(dout, 0, NC * sizeof(float));
     iq_rmsnorm_backward(dout, y->g.t[P_NORM], y->ga[A_LNF], at(y, y->a, A_RES3, L - 1), y->p.t[P_NORM], y->a[A_LNFR], d.N, d.C);
     for (int l = L - 1; l >= 0; l--) {
+        const float *res = l == 0 ? y->a[A_ENC] : at(y, y->a, A_RES3, l - 1);
+        if (m->recompute && l < L - 1) { /* the last layer's activations are still there from the forward pass */
+            attn_forward(y, &d, l, res);
+            mlp_forward(y, &d, l); /* rewrites the layer's output with the same values */
+        }
         /* every gradient the layer's backward writes is accumulated into: clear them */
         memset(y->ga[A_LN1], 0, layer * sizeof(float));
         memset(din, 0, NC * sizeof(float));
         mlp_backward(y, &d, l, dout);
-        attn_backward(y, &d, l, l == 0 ? y->a[A_ENC] : at(y, y->a, A_RES3, l - 1), din);
+        attn_backward(y, &d, l, res, din);
         float *t = dout;
         dout = din, din = t;
     }
@@ -739,6 +761,7 @@ static void llama_init(iq_model *m, uint64_t seed) {
         .tensors = llama_tensors,                                                                                       \
         .act_floats = llama_act_floats,                                                                                 \
         .grad_act_floats = llama_grad_act_floats,                                                                       \
+        .recompute_act_floats = llama_recompute_act_floats,                                                             \
         .layout = llama_layout_fn,                                                                                      \
         .layout_size = sizeof(llama_layout),                                                                            \
         .init = llama_init,                                                                                             \

@@ -25,7 +25,7 @@
 static const char *const RESUMABLE[] = {"max-steps", "epochs",   "save-every", "eval-every",     "log-every",
                                         "keep-last", "keep-best", "threads",    "json",           "dry-run",
                                         "out",       "resume",   "save-dtype", "matmul-backend", "matmul-precision",
-                                        "allow-extra-tensors"};
+                                        "allow-extra-tensors", "gradient-checkpointing"};
 
 bool iq_run_option_resumable(const char *name) {
     for (size_t i = 0; i < sizeof RESUMABLE / sizeof *RESUMABLE; i++)

@@ -53,6 +53,9 @@ typedef struct iq_head iq_head;
  * a chunk's logits take about 64 MB, and at least 128 rows. */
 iq_head *iq_head_create(int max_rows, int C, int V, int chunk_rows);
 void iq_head_free(iq_head *h);
+/* Bytes the workspace holds; rows per chunk of logits. */
+size_t iq_head_bytes(const iq_head *h);
+int iq_head_chunk(const iq_head *h);
 
 /* Loss (and, with dlnf, gradients) of one micro-batch.
  *   lnf   (B*T, C)   final hidden states;  wte (V, C) the tied embedding
