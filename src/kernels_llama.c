@@ -146,6 +146,8 @@ void iq_rope_backward(float *dx, const float *cos_t, const float *sin_t, int N, 
 static void causal_softmax(float *a, int T) {
     for (int t = 0; t < T; t++) {
         float *row = a + (size_t)t * T, maxv = -INFINITY, sum = 0.0f;
+        /* a max is exact in any order: vectorized (the sums below stay sequential, their order fixed) */
+#pragma omp simd reduction(max : maxv)
         for (int t2 = 0; t2 <= t; t2++) maxv = row[t2] > maxv ? row[t2] : maxv;
 #pragma omp simd
         for (int t2 = 0; t2 <= t; t2++) row[t2] = iq_vexp(row[t2] - maxv);

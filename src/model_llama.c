@@ -370,9 +370,10 @@ static size_t llama_head_offset(const iq_model_config *c) {
 
 // ----------------------------------------------------------------------------------------------------
 // activations: (L, ...) stacks in training mode; one layer's worth, reused by every layer, in inference;
-// with recomputation only A_RES3 is stacked (stacked() below). The entries after A_RES3 are not stacked. Their gradients are one layer's worth in training too: backward
-// visits a layer once, clears that layer's entries, and passes the residual stream's gradient between the
-// A_RES3 and A_ENC entries (the gradients of a layer's output and of its input), as in inference mode.
+// with recomputation only A_RES3 is stacked (stacked() below). The entries after A_RES3 are not stacked.
+// Their gradients are one layer's worth in training too: backward visits a layer once, clears that layer's
+// entries, and passes the residual stream's gradient between the A_RES3 and A_ENC entries (the gradients of
+// a layer's output and of its input).
 
 enum {
     A_ENC,                                   /* (N,C) */

@@ -5,8 +5,9 @@
  * head's workspace, the batch), what the matmuls add on the first step (bf16 copies of the weights and
  * operands: matmul.h; OpenBLAS's and oneDNN's per-thread buffers), and what the process held before the model
  * (libraries, tokenizer, data: measured). Peak RSS = before_model + the items, or the peak reached before the
- * model if higher (a large tokenizer's parse). The constant parts were measured (scripts/bench.sh's memory
- * rows: within a few % of /usr/bin/time's maximum resident set size from 100 MB to 11 GB). */
+ * model if higher (a large tokenizer's parse). Only the matmul libraries' share is an allowance (memory_plan.c);
+ * the prediction was within 0.2% of /usr/bin/time's maximum resident set size for a Qwen2.5-0.5B-shaped model
+ * (9.6 and 10.6 GB) and within 2.4% for 0.5 GB runs (tests/train/test_memory_plan.sh checks 15%). */
 #ifndef IQTRAIN_MEMORY_PLAN_H
 #define IQTRAIN_MEMORY_PLAN_H
 
