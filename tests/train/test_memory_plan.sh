@@ -22,6 +22,9 @@ with open(sys.argv[1], "w") as f:
         f.write(json.dumps({"text": " ".join(random.choice(words) + str(random.randint(0, 999)) for _ in range(200))}) + "\n")
 EOF
 TOK=$ROOT/tests/fixtures/gpt2
+# a sanitizer build's shadow memory and quarantine are no part of the plan: its runs are checked for the rest
+SAN=0
+"$BIN" --version | grep -q "asan" && SAN=1
 
 # plan_vs_rss NAME TRAIN_ARGS...: the dry run's prediction and items, then the measured peak of the real run
 plan_vs_rss() {
@@ -34,14 +37,14 @@ plan_vs_rss() {
     RC=$?
     want_rc 0
     local verdict
-    verdict=$($PY - "$W/plan-$name.json" "$W/rss-$name" "$name" <<'EOF'
+    verdict=$($PY - "$W/plan-$name.json" "$W/rss-$name" "$name" "$SAN" <<'EOF'
 import json, sys
 m = json.load(open(sys.argv[1]))["memory_mb"]
 measured = int(open(sys.argv[2]).read().split()[-1]) * 1024 / 1e6
 pred = m["predicted_peak_rss"]
 items = sum(v for k, v in m.items() if k not in ("predicted_peak_rss", "dry_run_peak_rss"))
 why = []
-if not abs(pred / measured - 1) <= 0.15:
+if sys.argv[4] == "0" and not abs(pred / measured - 1) <= 0.15:
     why.append("predicted %.1f MB, measured %.1f MB (ratio %.3f): more than 15%% off" % (pred, measured, pred / measured))
 if not abs(items - pred) <= 0.01 * pred:
     why.append("the items add up to %.1f MB, not the predicted %.1f MB" % (items, pred))
@@ -52,7 +55,12 @@ EOF
 )
     echo "      $name: $verdict"
     [ "${verdict#ok}" != "$verdict" ] || WHY+=("$verdict")
-    done_check "dry-run predicts peak RSS within 15%: $name"
+    if [ $SAN = 1 ]; then
+        done_check "dry-run memory plan adds up: $name"
+        skip_check "dry-run predicts peak RSS within 15%: $name" "sanitizer build (shadow memory)"
+    else
+        done_check "dry-run predicts peak RSS within 15%: $name"
+    fi
 }
 
 LLAMA=(--arch llama --preset small --n-layer 6 --tokenizer "$TOK" --batch-size 8 --max-seq-len 192 --threads 2 --log-every 1)
