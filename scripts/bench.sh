@@ -22,6 +22,13 @@
 # bench.jsonl (one JSON object per measurement) and bench.md (machine, settings, table).
 # --quick: fewer steps and 1 repeat (a smoke run, numbers noisier). Run it on a quiet machine: other processes
 # on the same cores change the numbers far more than anything measured here.
+# --llama adds the Llama-family rows (--llama-only: only them): SmolLM2-135M-shaped (llama L30 H9 KV3 C576, MLP
+# 1536, vocab 49152) and Qwen2.5-0.5B-shaped (qwen2 L24 H14 KV2 C896, MLP 4864, q/k/v biases, vocab 151936)
+# models, random weights (`iqtrain bench --model DIR` reads the shape from the config.json that
+# tests/reference/make_llama_folder.py writes), B=1 T=512, one run each: iqtrain fp32 and bf16 against
+# bench_torch.py --config (the same shape from the equations: RMSNorm, rotate-half RoPE, repeat_kv, SiLU-gated
+# MLP; the same IQLearn loss, AdamW and clipping) in fp32 and bf16 autocast; tokens/s, peak RSS, and the
+# 1-minute load average next to each row. Needs ~12 GB of RAM for the 0.5B model (iqtrain ~11 GB, PyTorch more).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${IQTRAIN:-build/release/iqtrain}
@@ -32,12 +39,17 @@ STEPS_G=5
 REPS_GEN=5
 TOK=1
 REPEAT=3
+LLAMA=0
+GPT2=1
+STEPS_L=4
 while [ $# -gt 0 ]; do
   case "$1" in
-    --quick) STEPS_S=3; STEPS_G=2; REPS_GEN=2; TOK=0; REPEAT=1; shift ;;
+    --quick) STEPS_S=3; STEPS_G=2; REPS_GEN=2; TOK=0; REPEAT=1; STEPS_L=3; shift ;;
+    --llama) LLAMA=1; shift ;;
+    --llama-only) LLAMA=1; GPT2=0; TOK=0; shift ;;
     --repeat) REPEAT=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
-    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,38p' "$0"; exit 0 ;;
     *) echo "bench: unknown argument $1" >&2; exit 64 ;;
   esac
 done
@@ -62,18 +74,20 @@ BEFORE=${IQTRAIN_BEFORE:-}
 S=(--n-layer 4 --n-head 4 --n-embd 256 --ctx 1024 --vocab-size 8192 --batch-size 8 --seq-len 128)
 G=(--n-layer 12 --n-head 12 --n-embd 768 --ctx 1024 --vocab-size 50257 --batch-size 4 --seq-len 64)
 
-# record NAME CONFIG IMPL COMMAND...: runs the command, tags its JSON line, appends it to bench.jsonl
+# record NAME CONFIG IMPL COMMAND...: runs the command, tags its JSON line (and the load average before and
+# after it), appends it to bench.jsonl
 record() {
   local name=$1 cfg=$2 impl=$3
   shift 3
   echo "bench: $name" >&2
-  local line
+  local line load0
+  load0=$(cut -d' ' -f1 /proc/loadavg)
   line=$("$@" --json)
-  $PY -c 'import json,sys; r=json.loads(sys.argv[1]); r.update(name=sys.argv[2], config=sys.argv[3], impl=sys.argv[4]); print(json.dumps(r))' \
-    "$line" "$name" "$cfg" "$impl" >> "$RES"
+  $PY -c 'import json,sys; r=json.loads(sys.argv[1]); r.update(name=sys.argv[2], config=sys.argv[3], impl=sys.argv[4], load_before=float(sys.argv[5]), load_after=float(open("/proc/loadavg").read().split()[0])); print(json.dumps(r))' \
+    "$line" "$name" "$cfg" "$impl" "$load0" >> "$RES"
 }
 
-for cfg in S G; do
+for cfg in $([ $GPT2 = 1 ] && echo S G); do
   if [ $cfg = S ]; then args=("${S[@]}"); steps=$STEPS_S; else args=("${G[@]}"); steps=$STEPS_G; fi
   for rep in $(seq "$REPEAT"); do
     record "train-$cfg-iqtrain-fp32" $cfg iqtrain "$BIN" bench --what train "${args[@]}" --steps "$steps" --lambda 0.1
@@ -95,14 +109,27 @@ for cfg in S G; do
   record "train-$cfg-iqtrain-1thread" $cfg iqtrain "$BIN" bench --what train "${args[@]}" --steps "$steps" --lambda 0.1 \
     --threads 1
 done
+# the Llama families: SmolLM2-135M- and Qwen2.5-0.5B-shaped, iqtrain against PyTorch, one run each
+if [ $LLAMA = 1 ]; then
+  for shape in smollm2-135m qwen2.5-0.5b; do
+    mkdir -p "$OUT/$shape"
+    $PY tests/reference/make_llama_folder.py --shape $shape --print-config > "$OUT/$shape/config.json"
+    la=(--model "$OUT/$shape" --batch-size 1 --seq-len 512 --steps "$STEPS_L" --lambda 0.1)
+    lt=(--config "$OUT/$shape" --batch-size 1 --seq-len 512 --steps "$STEPS_L" --lambda 0.1 --threads "$NT")
+    record "train-$shape-iqtrain-fp32" $shape iqtrain "$BIN" bench --what train "${la[@]}"
+    record "train-$shape-iqtrain-bf16" $shape iqtrain "$BIN" bench --what train "${la[@]}" --matmul-precision bf16
+    record "train-$shape-pytorch-fp32" $shape pytorch $PY tests/reference/bench_torch.py "${lt[@]}"
+    record "train-$shape-pytorch-bf16" $shape pytorch $PY tests/reference/bench_torch.py "${lt[@]}" --precision bf16
+  done
+fi
 # MPI: 2 ranks x 1 thread against 1 process x 1 thread on config S (scaling efficiency)
-if "$BIN" --version | grep -q "MPI: built in" && command -v mpirun > /dev/null; then
+if [ $GPT2 = 1 ] && "$BIN" --version | grep -q "MPI: built in" && command -v mpirun > /dev/null; then
   export OMPI_MCA_btl_vader_single_copy_mechanism=${OMPI_MCA_btl_vader_single_copy_mechanism:-none}
   if [ "$(id -u)" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
   record "train-S-mpi-2ranks-1thread" S iqtrain mpirun -np 2 --bind-to core "$BIN" bench --what train "${S[@]}" \
     --steps "$STEPS_S" --lambda 0.1 --threads 1
 fi
-for b in 1 8; do
+for b in $([ $GPT2 = 1 ] && echo 1 8); do
   g=(--n-layer 4 --n-head 4 --n-embd 256 --ctx 1024 --vocab-size 8192 --batch-size $b --prompt-len 16 --new-tokens 64)
   record "generate-S-b$b-iqtrain" S iqtrain "$BIN" bench --what generate "${g[@]}" --steps $REPS_GEN
   record "generate-S-b$b-iqtrain-bf16" S iqtrain "$BIN" bench --what generate "${g[@]}" --steps $REPS_GEN \
@@ -134,18 +161,21 @@ def cpu():
     return platform.processor()
 flags = open("/proc/cpuinfo").read().split("flags", 1)[1].split("\n", 1)[0].split()
 isa = " ".join(f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16") if f in flags)
-f32 = R["train-S-iqtrain-fp32"]
+gpt2 = "train-S-iqtrain-fp32" in R
+base = "train-S" if gpt2 else "train-smollm2-135m"
+f32, b16, pt = R[base + "-iqtrain-fp32"], R[base + "-iqtrain-bf16"], R[base + "-pytorch-fp32"]
 out = [f"# iqtrain benchmark, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
        f"Machine: {cpu()} ({isa}), {os.cpu_count()} CPUs, {nt} threads; iqtrain: backend {f32.get('backend')} "
        f"(oneDNN {f32.get('onednn_version')}, fp32 ISA {f32.get('onednn_isa')}, bf16 ISA "
-       f"{R['train-S-iqtrain-bf16'].get('onednn_isa')}), OpenBLAS core {f32.get('openblas_core')}; PyTorch "
-       f"{R['train-S-pytorch-fp32'].get('torch', '?')} with OPENBLAS_CORETYPE="
-       f"{R['train-S-pytorch-fp32'].get('openblas_coretype')}; OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}; "
-       f"medians of {f32['n']} interleaved repeats, spread = min-max tokens/s.", "",
-       "## Training steps (forward, IQLearn loss, backward, clip, AdamW)", "",
-       "| config | implementation | tokens/s (spread) | ms/step | step 0 ms | GFLOP/s | % of best fp32 peak | peak RSS MB | vs PyTorch fp32 | vs PyTorch bf16 |",
-       "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-for cfg in ("S", "G"):
+       f"{b16.get('onednn_isa')}), OpenBLAS core {f32.get('openblas_core')}; PyTorch "
+       f"{pt.get('torch', '?')} with OPENBLAS_CORETYPE="
+       f"{pt.get('openblas_coretype')}; OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}; "
+       f"medians of {f32['n']} interleaved repeats, spread = min-max tokens/s.", ""]
+if gpt2:
+    out += ["## Training steps (forward, IQLearn loss, backward, clip, AdamW)", "",
+            "| config | implementation | tokens/s (spread) | ms/step | step 0 ms | GFLOP/s | % of best fp32 peak | peak RSS MB | vs PyTorch fp32 | vs PyTorch bf16 |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+for cfg in (("S", "G") if gpt2 else ()):
     t32 = R[f"train-{cfg}-pytorch-fp32"]["tokens_per_s"]
     t16 = R[f"train-{cfg}-pytorch-bf16"]["tokens_per_s"]
     peaks = [R[f"train-{cfg}-{k}"]["peak_gflops"] for k in ("iqtrain-fp32", "iqtrain-fp32-openblas")
@@ -172,8 +202,9 @@ for cfg in ("S", "G"):
         out.append(f"| {cfg} | {label} | {r['tokens_per_s']:.0f}{spread} | {r['ms_per_step']:.0f} | {r['first_step_ms']:.0f} | "
                    f"{r['gflops']:.1f} | {pf} | {r['peak_rss_mb']:.0f} | {r['tokens_per_s'] / t32:.2f}x | "
                    f"{r['tokens_per_s'] / t16:.2f}x |")
-out += ["", "Checks against the targets (ratios of medians within this run):", ""]
-for cfg in ("S", "G"):
+if gpt2:
+    out += ["", "Checks against the targets (ratios of medians within this run):", ""]
+for cfg in (("S", "G") if gpt2 else ()):
     f32 = R[f"train-{cfg}-iqtrain-fp32"]
     l0 = R[f"train-{cfg}-iqtrain-lambda0"]
     t1 = R[f"train-{cfg}-iqtrain-1thread"]
@@ -187,9 +218,27 @@ if "train-S-mpi-2ranks-1thread" in R:
             f"1 process: {one['tokens_per_s']:.0f} tokens/s; 2 ranks: {m['tokens_per_s']:.0f} tokens/s; "
             f"scaling efficiency {m['tokens_per_s'] / (2 * one['tokens_per_s']):.0%} "
             f"(gradient all-reduce of {4 * (4 * 12 * 256 * 256 + 8192 * 256 + 1024 * 256) / 1e6:.1f} MB per step)."]
-out += ["", "## Generation (greedy, KV cache, config S, prompts of 16 random tokens + 64 new tokens)", "",
-        "| batch | iqtrain fp32 tokens/s | iqtrain bf16 tokens/s | PyTorch fp32 tokens/s | fp32 ratio |", "|---:|---:|---:|---:|---:|"]
-for b in (1, 8):
+if "train-qwen2.5-0.5b-iqtrain-fp32" in R:
+    out += ["", "## Llama families: training steps, B=1 T=512, random weights, one run each", "",
+            "| shape | implementation | tokens/s | ms/step | step 0 ms | GFLOP/s | peak RSS MB | vs PyTorch same precision | load avg (before-after) |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    for shape, label in (("smollm2-135m", "SmolLM2-135M"), ("qwen2.5-0.5b", "Qwen2.5-0.5B")):
+        for impl, prec, name in (("iqtrain", "fp32", "iqtrain fp32"), ("iqtrain", "bf16", "iqtrain --matmul-precision bf16"),
+                                 ("pytorch", "fp32", "PyTorch fp32"), ("pytorch", "bf16", "PyTorch bf16 autocast")):
+            r = R.get(f"train-{shape}-{impl}-{prec}")
+            if not r:
+                continue
+            p = R.get(f"train-{shape}-pytorch-{prec}", {}).get("tokens_per_s")
+            vs = f"{r['tokens_per_s'] / p:.2f}x" if p and impl == "iqtrain" else ""
+            if impl == "iqtrain" and r.get("backend"):
+                name += f" [{r['backend']} {r.get('precision')}]"
+            out.append(f"| {label} ({r.get('parameters', 0) / 1e6:.0f}M) | {name} | {r['tokens_per_s']:.0f} | "
+                       f"{r['ms_per_step']:.0f} | {r['first_step_ms']:.0f} | {r['gflops']:.1f} | {r['peak_rss_mb']:.0f} | {vs} | "
+                       f"{r.get('load_before', float('nan')):.2f}-{r.get('load_after', float('nan')):.2f} |")
+if gpt2:
+    out += ["", "## Generation (greedy, KV cache, config S, prompts of 16 random tokens + 64 new tokens)", "",
+            "| batch | iqtrain fp32 tokens/s | iqtrain bf16 tokens/s | PyTorch fp32 tokens/s | fp32 ratio |", "|---:|---:|---:|---:|---:|"]
+for b in ((1, 8) if gpt2 else ()):
     a, p = R[f"generate-S-b{b}-iqtrain"], R[f"generate-S-b{b}-pytorch"]
     h = R.get(f"generate-S-b{b}-iqtrain-bf16", {}).get("tokens_per_s", float("nan"))
     out.append(f"| {b} | {a['tokens_per_s']:.0f} | {h:.0f} | {p['tokens_per_s']:.0f} | {a['tokens_per_s'] / p['tokens_per_s']:.2f}x |")

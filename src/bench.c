@@ -156,6 +156,20 @@ double iq_bench_sgemm_peak(int n) {
     return 2.0 * n * (double)nn / t[2] / 1e9;
 }
 
+/* 6 x tokens x (the blocks' matrices + the LM head) + 6 B T^2 (query width) L for causal attention's four
+ * products (the same count as before for GPT-2: its matrices are 12 C^2 per layer). */
+static double train_flops(const iq_model_config *c, int batch, int T) {
+    int n = iq_model_config_tensors(c, NULL);
+    iq_tensor_ref *refs = iq_xmalloc((size_t)n * sizeof *refs);
+    iq_model_config_tensors(c, refs);
+    double mat = 0.0;
+    for (int i = 0; i < n; i++)
+        if (refs[i].decay) mat += (double)refs[i].numel; /* weight decay: exactly the blocks' matrices */
+    free(refs);
+    double tokens = (double)batch * T, qw = c->head_dim ? (double)c->n_head * c->head_dim : (double)c->n_embd;
+    return 6.0 * tokens * (mat + (double)c->vocab * c->n_embd) + 6.0 * batch * (double)T * T * qw * c->n_layer;
+}
+
 /* The benchmark's batch: every rank's share of `batch` rows of random tokens, all supervised but the first. */
 static void bench_batch(const iq_bench_train_opts *o, int B, int T, int vocab, int rank, iq_batch *batch) {
     iq_rng rng;
@@ -251,8 +265,8 @@ iq_status iq_bench_train(const iq_bench_train_opts *o, iq_bench_train_result *r)
     r->first_step_ms = ms[0];
     qsort(ms + 1, (size_t)steps - 1, sizeof *ms, cmp_double);
     r->ms_per_step = ms[1 + (steps - 1) / 2];
-    double tokens = (double)o->batch * T, L = c->n_layer, C = c->n_embd;
-    r->flops_per_step = 6.0 * tokens * (12.0 * L * C * C + (double)c->vocab * C) + 6.0 * o->batch * (double)T * T * C * L;
+    r->flops_per_step = train_flops(c, o->batch, T);
+    double tokens = (double)o->batch * T;
     r->tokens_per_s = tokens / (r->ms_per_step / 1e3);
     r->gflops = r->flops_per_step / (r->ms_per_step / 1e3) / 1e9;
     r->peak_fraction = r->gflops / (r->peak_gflops * world); /* every rank measured its own peak */

@@ -102,6 +102,14 @@ void iq_head_set_value_term(iq_head *h, float coef, bool value_only) {
     h->value_only = value_only;
 }
 
+size_t iq_head_bytes(const iq_head *h) {
+    size_t n = (size_t)h->max_rows;
+    return sizeof *h + n * (3 * sizeof(int32_t) + 1 + 2 * sizeof(float)) + 2 * n * (size_t)h->C * sizeof(float) +
+           ((size_t)h->chunk + 1) * (size_t)h->V * sizeof(float);
+}
+
+int iq_head_chunk(const iq_head *h) { return h->chunk; }
+
 void iq_head_free(iq_head *h) {
     if (!h) return;
     free(h->row_idx);

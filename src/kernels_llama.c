@@ -70,19 +70,21 @@ void iq_rmsnorm_backward(float *dinp, float *dweight, const float *dout, const f
     }
 }
 
-// out (N,OC) = inp (N,C) @ weight^T + bias
+// out (N,OC) = inp (N,C) @ weight^T + bias; the weight is a parameter (iq_sgemm_w: its bf16 copy is cached)
 void iq_linear_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int C, int OC) {
     if (bias) {
 #pragma omp parallel for
         for (int i = 0; i < N; i++) memcpy(out + (size_t)i * OC, bias, (size_t)OC * sizeof *out);
     }
-    iq_sgemm(false, true, N, OC, C, 1.0f, inp, weight, bias ? 1.0f : 0.0f, out);
+    iq_sgemm_w(false, true, N, OC, C, 1.0f, inp, weight, bias ? 1.0f : 0.0f, out);
 }
 
 void iq_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                         const float *weight, int N, int C, int OC) {
-    iq_sgemm(false, false, N, C, OC, 1.0f, dout, weight, 1.0f, dinp);
+    iq_matmul_group_begin(); /* dout is rounded to bf16 once for both products */
+    iq_sgemm_w(false, false, N, C, OC, 1.0f, dout, weight, 1.0f, dinp);
     iq_sgemm(true, false, OC, C, N, 1.0f, dout, inp, 1.0f, dweight);
+    iq_matmul_group_end();
     if (dbias) iq_bias_backward(dbias, dout, N, OC);
 }
 
@@ -144,6 +146,8 @@ void iq_rope_backward(float *dx, const float *cos_t, const float *sin_t, int N, 
 static void causal_softmax(float *a, int T) {
     for (int t = 0; t < T; t++) {
         float *row = a + (size_t)t * T, maxv = -INFINITY, sum = 0.0f;
+        /* a max is exact in any order: vectorized (the sums below stay sequential, their order fixed) */
+#pragma omp simd reduction(max : maxv)
         for (int t2 = 0; t2 <= t; t2++) maxv = row[t2] > maxv ? row[t2] : maxv;
 #pragma omp simd
         for (int t2 = 0; t2 <= t; t2++) row[t2] = iq_vexp(row[t2] - maxv);

@@ -149,8 +149,11 @@ static iq_status model_new(const iq_model_config *cfg, iq_model_mode mode, int m
     if (max_batch < 1 || max_seq < 1 || max_seq > cfg->ctx)
         return iq_fail(IQ_EUSAGE, "batch %d x sequence %d does not fit the model (ctx %d)", max_batch, max_seq, cfg->ctx);
     const iq_arch *a = arch_of(cfg);
+    bool recompute = mode == IQ_MODEL_TRAIN_RECOMPUTE && a->recompute_act_floats;
+    if (mode == IQ_MODEL_TRAIN_RECOMPUTE) mode = IQ_MODEL_TRAIN;
     bool train = mode == IQ_MODEL_TRAIN;
     iq_model *m = iq_xcalloc(1, sizeof *m);
+    m->recompute = recompute;
     m->arch = a;
     m->cfg = *cfg;
     snprintf(m->cfg.arch, sizeof m->cfg.arch, "%s", a->name);
@@ -161,14 +164,15 @@ static iq_status model_new(const iq_model_config *cfg, iq_model_mode mode, int m
     m->tensors = iq_xmalloc((size_t)m->n_tensors * sizeof *m->tensors);
     a->tensors(cfg, m->tensors);
     for (int i = 0; i < m->n_tensors; i++) m->num_params += m->tensors[i].numel;
-    m->acts_capacity = a->act_floats(cfg, max_batch, max_seq, train);
+    m->acts_capacity = recompute ? a->recompute_act_floats(cfg, max_batch, max_seq) : a->act_floats(cfg, max_batch, max_seq, train);
     m->params_memory = borrowed ? borrowed : alloc_floats(m->num_params);
     m->params_borrowed = borrowed != NULL;
     m->acts_memory = alloc_floats(m->acts_capacity);
     bool ok = m->params_memory && m->acts_memory;
     if (train) {
+        m->grads_acts_capacity = a->grad_act_floats ? a->grad_act_floats(cfg, max_batch, max_seq) : m->acts_capacity;
         m->grads_memory = alloc_floats(m->num_params);
-        m->grads_acts_memory = alloc_floats(m->acts_capacity);
+        m->grads_acts_memory = alloc_floats(m->grads_acts_capacity);
         ok = ok && m->grads_memory && m->grads_acts_memory;
     }
     m->layout = iq_xcalloc(1, a->layout_size);
@@ -204,14 +208,18 @@ void iq_model_free(iq_model *m) {
 
 size_t iq_model_arena_bytes(const iq_model *m) {
     size_t k = m->mode == IQ_MODEL_TRAIN ? 2 : 1;
-    return k * (m->num_params + m->acts_capacity) * sizeof(float);
+    return (k * m->num_params + m->acts_capacity + m->grads_acts_capacity) * sizeof(float);
 }
+
+size_t iq_model_act_floats(const iq_model *m) { return m->acts_capacity; }
+size_t iq_model_grad_act_floats(const iq_model *m) { return m->grads_acts_capacity; }
 
 // ----------------------------------------------------------------------------------------------------
 // dispatch
 
 const iq_model_config *iq_model_cfg(const iq_model *m) { return &m->cfg; }
 iq_model_mode iq_model_get_mode(const iq_model *m) { return m->mode; }
+bool iq_model_recomputes(const iq_model *m) { return m->recompute; }
 int iq_model_max_batch(const iq_model *m) { return m->max_batch; }
 int iq_model_max_seq(const iq_model *m) { return m->max_seq; }
 size_t iq_model_num_params(const iq_model *m) { return m->num_params; }

@@ -20,6 +20,7 @@ struct iq_model {
     iq_model_config cfg;
     iq_model_mode mode;
     int max_batch, max_seq;
+    bool recompute;          /* training mode: activations recomputed layer by layer in backward */
     int n_tensors;
     iq_tensor_ref *tensors;  /* (n_tensors) the parameter table */
     size_t num_params;
@@ -29,6 +30,7 @@ struct iq_model {
     float *acts_memory;      /* activations for (max_batch, max_seq) */
     float *grads_acts_memory; /* their gradients; NULL in inference mode */
     size_t acts_capacity;
+    size_t grads_acts_capacity; /* floats of grads_acts_memory (0 in inference mode) */
     void *layout;            /* the family's pointers into the arenas, laid out for (cur_B, cur_T) */
     int cur_B, cur_T;
 };
@@ -59,6 +61,11 @@ typedef struct iq_arch {
     int (*tensors)(const iq_model_config *cfg, iq_tensor_ref *refs);
     /* activation floats for (B, T); train = false: what a forward pass without backward needs */
     size_t (*act_floats)(const iq_model_config *cfg, int B, int T, bool train);
+    /* activation-gradient floats for (B, T) in training (NULL: as many as act_floats(train)); a family whose
+     * backward needs one layer's gradients at a time says so here */
+    size_t (*grad_act_floats)(const iq_model_config *cfg, int B, int T);
+    /* activation floats for (B, T) in training with recomputation (NULL: the family has none) */
+    size_t (*recompute_act_floats)(const iq_model_config *cfg, int B, int T);
     void (*layout)(iq_model *m, int B, int T); /* points m->layout into the arenas */
     size_t layout_size;
     void (*init)(iq_model *m, uint64_t seed);

@@ -369,8 +369,11 @@ static size_t llama_head_offset(const iq_model_config *c) {
 }
 
 // ----------------------------------------------------------------------------------------------------
-// activations: (L, ...) stacks in training mode; one layer's worth, reused by every layer, in inference.
-// The entries after A_RES3 are not stacked; the activation gradients before A_LNF are cleared by backward.
+// activations: (L, ...) stacks in training mode; one layer's worth, reused by every layer, in inference;
+// with recomputation only A_RES3 is stacked (stacked() below). The entries after A_RES3 are not stacked.
+// Their gradients are one layer's worth in training too: backward visits a layer once, clears that layer's
+// entries, and passes the residual stream's gradient between the A_RES3 and A_ENC entries (the gradients of
+// a layer's output and of its input).
 
 enum {
     A_ENC,                                   /* (N,C) */
@@ -400,13 +403,20 @@ static void act_layer_sizes(const iq_model_config *c, int B, int T, size_t s[NUM
     memcpy(s, v, sizeof v);
 }
 
-static bool stacked(int i) { return i >= A_LN1 && i <= A_RES3; }
+/* Which entries hold every layer: none (inference, and the gradients), all of A_LN1..A_RES3 (training), or
+ * only A_RES3, the residual stream after each layer (training with recomputation: backward recomputes a
+ * layer's other activations from its input, the previous layer's A_RES3). */
+enum { STACK_NONE, STACK_ALL, STACK_RESIDUAL };
 
-static size_t act_sizes(const iq_model_config *c, int B, int T, bool train, size_t s[NUM_ACT]) {
+static bool stacked(int i, int how) {
+    return how == STACK_ALL ? i >= A_LN1 && i <= A_RES3 : how == STACK_RESIDUAL && i == A_RES3;
+}
+
+static size_t act_sizes(const iq_model_config *c, int B, int T, int how, size_t s[NUM_ACT]) {
     act_layer_sizes(c, B, T, s);
     size_t total = 0;
     for (int i = 0; i < NUM_ACT; i++) {
-        if (stacked(i) && train) s[i] *= (size_t)c->n_layer;
+        if (stacked(i, how)) s[i] *= (size_t)c->n_layer;
         total += s[i];
     }
     return total;
@@ -414,7 +424,17 @@ static size_t act_sizes(const iq_model_config *c, int B, int T, bool train, size
 
 static size_t llama_act_floats(const iq_model_config *c, int B, int T, bool train) {
     size_t s[NUM_ACT];
-    return act_sizes(c, B, T, train, s);
+    return act_sizes(c, B, T, train ? STACK_ALL : STACK_NONE, s);
+}
+
+static size_t llama_grad_act_floats(const iq_model_config *c, int B, int T) {
+    size_t s[NUM_ACT];
+    return act_sizes(c, B, T, STACK_NONE, s);
+}
+
+static size_t llama_recompute_act_floats(const iq_model_config *c, int B, int T) {
+    size_t s[NUM_ACT];
+    return act_sizes(c, B, T, STACK_RESIDUAL, s);
 }
 
 static void point_acts(float **a, float *mem, const size_t s[NUM_ACT]) {
@@ -431,11 +451,13 @@ static void llama_layout_fn(iq_model *m, int B, int T) {
     point_params(&y->p, m->params_memory, c);
     if (train) point_params(&y->g, m->grads_memory, c);
     size_t s[NUM_ACT];
+    int how = !train ? STACK_NONE : m->recompute ? STACK_RESIDUAL : STACK_ALL;
     act_layer_sizes(c, B, T, y->per);
     for (int i = 0; i < NUM_ACT; i++)
-        if (!stacked(i) || !train) y->per[i] = 0;
-    act_sizes(c, B, T, train, s);
+        if (!stacked(i, how)) y->per[i] = 0;
+    act_sizes(c, B, T, how, s);
     point_acts(y->a, m->acts_memory, s);
+    act_sizes(c, B, T, STACK_NONE, s);
     if (train) point_acts(y->ga, m->grads_acts_memory, s);
     iq_rope_freqs(y->inv_freq, c->head_dim, c->rope_theta, c->rope_factor, c->rope_low_freq, c->rope_high_freq,
                   c->rope_orig_ctx);
@@ -444,7 +466,7 @@ static void llama_layout_fn(iq_model *m, int B, int T) {
 static float *llama_lnf(iq_model *m) { return ((llama_layout *)m->layout)->a[A_LNF]; }
 static float *llama_dlnf(iq_model *m) { return ((llama_layout *)m->layout)->ga[A_LNF]; }
 
-/* Entry i of layer l in arena a (activations or their gradients). */
+/* Entry i of layer l in arena a (activations; their gradients are one layer: ga[i]). */
 static float *at(const llama_layout *y, float *const *a, int i, int l) { return a[i] + y->per[i] * (size_t)l; }
 /* Layer l's slice of stacked parameter i (NULL when absent). */
 static float *pl(const params *p, int i, int l, size_t per) { return p->t[i] ? p->t[i] + per * (size_t)l : NULL; }
@@ -471,9 +493,11 @@ static void attn_forward(const llama_layout *y, const dims *d, int l, const floa
     size_t C = (size_t)d->C, D = (size_t)d->D;
     float *ln1 = at(y, a, A_LN1, l), *q = at(y, a, A_Q, l), *k = at(y, a, A_K, l), *v = at(y, a, A_V, l);
     iq_rmsnorm_forward(ln1, at(y, a, A_LN1R, l), res, pl(p, P_LN1, l, C), d->N, d->C, d->eps);
+    iq_matmul_group_begin(); /* ln1 is rounded to bf16 once for the three projections */
     iq_linear_forward(q, ln1, pl(p, P_WQ, l, C * d->QD), pl(p, P_BQ, l, d->QD), d->N, d->C, d->QD);
     iq_linear_forward(k, ln1, pl(p, P_WK, l, C * d->KD), pl(p, P_BK, l, d->KD), d->N, d->C, d->KD);
     iq_linear_forward(v, ln1, pl(p, P_WV, l, C * d->KD), pl(p, P_BV, l, d->KD), d->N, d->C, d->KD);
+    iq_matmul_group_end();
     float *qr = q, *kr = k;
     if (d->qk_norm) {
         qr = at(y, a, A_QN, l), kr = at(y, a, A_KN, l);
@@ -496,8 +520,10 @@ static void mlp_forward(const llama_layout *y, const dims *d, int l) {
     float *res2 = at(y, a, A_RES2, l), *ln2 = at(y, a, A_LN2, l), *gate = at(y, a, A_GATE, l), *up = at(y, a, A_UP, l);
     float *h = at(y, a, A_H, l), *down = at(y, a, A_DOWN, l);
     iq_rmsnorm_forward(ln2, at(y, a, A_LN2R, l), res2, pl(p, P_LN2, l, C), d->N, d->C, d->eps);
+    iq_matmul_group_begin(); /* ln2 rounded once for both */
     iq_linear_forward(gate, ln2, pl(p, P_WG, l, C * I), NULL, d->N, d->C, d->I);
     iq_linear_forward(up, ln2, pl(p, P_WU, l, C * I), NULL, d->N, d->C, d->I);
+    iq_matmul_group_end();
     iq_swiglu_forward(h, gate, up, (size_t)d->N * I);
     iq_linear_forward(down, h, pl(p, P_WD, l, C * I), NULL, d->N, d->I, d->C);
     iq_residual_forward(at(y, a, A_RES3, l), res2, down, (size_t)d->N * C);
@@ -517,22 +543,23 @@ static void llama_forward(iq_model *m, const int32_t *ids, int B, int T) {
 }
 
 // ----------------------------------------------------------------------------------------------------
-// backward (training mode: every layer's activations are stacked)
+// backward (training mode: every layer's activations are stacked, or recomputed layer by layer from its input;
+// their gradients are one layer's)
 
-/* from d res3 (layer l) to d res2 */
-static void mlp_backward(const llama_layout *y, const dims *d, int l) {
+/* from dres3 (the gradient of layer l's output) to d res2 */
+static void mlp_backward(const llama_layout *y, const dims *d, int l, const float *dres3) {
     const params *p = &y->p, *g = &y->g;
     float *const *a = y->a, *const *ga = y->ga;
     size_t C = (size_t)d->C, I = (size_t)d->I, NI = (size_t)d->N * I;
-    iq_residual_backward(at(y, ga, A_RES2, l), at(y, ga, A_DOWN, l), at(y, ga, A_RES3, l), (size_t)d->N * C);
-    iq_linear_backward(at(y, ga, A_H, l), pl(g, P_WD, l, C * I), NULL, at(y, ga, A_DOWN, l), at(y, a, A_H, l),
-                       pl(p, P_WD, l, C * I), d->N, d->I, d->C);
-    iq_swiglu_backward(at(y, ga, A_GATE, l), at(y, ga, A_UP, l), at(y, ga, A_H, l), at(y, a, A_GATE, l), at(y, a, A_UP, l), NI);
-    iq_linear_backward(at(y, ga, A_LN2, l), pl(g, P_WU, l, C * I), NULL, at(y, ga, A_UP, l), at(y, a, A_LN2, l),
-                       pl(p, P_WU, l, C * I), d->N, d->C, d->I);
-    iq_linear_backward(at(y, ga, A_LN2, l), pl(g, P_WG, l, C * I), NULL, at(y, ga, A_GATE, l), at(y, a, A_LN2, l),
-                       pl(p, P_WG, l, C * I), d->N, d->C, d->I);
-    iq_rmsnorm_backward(at(y, ga, A_RES2, l), pl(g, P_LN2, l, C), at(y, ga, A_LN2, l), at(y, a, A_RES2, l), pl(p, P_LN2, l, C),
+    iq_residual_backward(ga[A_RES2], ga[A_DOWN], dres3, (size_t)d->N * C);
+    iq_linear_backward(ga[A_H], pl(g, P_WD, l, C * I), NULL, ga[A_DOWN], at(y, a, A_H, l), pl(p, P_WD, l, C * I), d->N, d->I,
+                       d->C);
+    iq_swiglu_backward(ga[A_GATE], ga[A_UP], ga[A_H], at(y, a, A_GATE, l), at(y, a, A_UP, l), NI);
+    iq_linear_backward(ga[A_LN2], pl(g, P_WU, l, C * I), NULL, ga[A_UP], at(y, a, A_LN2, l), pl(p, P_WU, l, C * I), d->N, d->C,
+                       d->I);
+    iq_linear_backward(ga[A_LN2], pl(g, P_WG, l, C * I), NULL, ga[A_GATE], at(y, a, A_LN2, l), pl(p, P_WG, l, C * I), d->N,
+                       d->C, d->I);
+    iq_rmsnorm_backward(ga[A_RES2], pl(g, P_LN2, l, C), ga[A_LN2], at(y, a, A_RES2, l), pl(p, P_LN2, l, C),
                         at(y, a, A_LN2R, l), d->N, d->C);
 }
 
@@ -541,28 +568,28 @@ static void attn_backward(const llama_layout *y, const dims *d, int l, const flo
     const params *p = &y->p, *g = &y->g;
     float *const *a = y->a, *const *ga = y->ga;
     size_t C = (size_t)d->C, D = (size_t)d->D;
-    iq_residual_backward(dres, at(y, ga, A_ATTPROJ, l), at(y, ga, A_RES2, l), (size_t)d->N * C);
-    iq_linear_backward(at(y, ga, A_ATTY, l), pl(g, P_WO, l, C * d->QD), pl(g, P_BO, l, C), at(y, ga, A_ATTPROJ, l),
-                       at(y, a, A_ATTY, l), pl(p, P_WO, l, C * d->QD), d->N, d->QD, d->C);
+    iq_residual_backward(dres, ga[A_ATTPROJ], ga[A_RES2], (size_t)d->N * C);
+    iq_linear_backward(ga[A_ATTY], pl(g, P_WO, l, C * d->QD), pl(g, P_BO, l, C), ga[A_ATTPROJ], at(y, a, A_ATTY, l),
+                       pl(p, P_WO, l, C * d->QD), d->N, d->QD, d->C);
     int iq = d->qk_norm ? A_QN : A_Q, ik = d->qk_norm ? A_KN : A_K;
-    float *dqr = at(y, ga, iq, l), *dkr = at(y, ga, ik, l);
-    iq_gqa_backward(dqr, dkr, at(y, ga, A_V, l), at(y, ga, A_ATT, l), at(y, ga, A_ATTY, l), at(y, a, iq, l), at(y, a, ik, l),
-                    at(y, a, A_V, l), at(y, a, A_ATT, l), d->B, d->T, d->Hq, d->Hk, d->D);
+    float *dqr = ga[iq], *dkr = ga[ik];
+    iq_gqa_backward(dqr, dkr, ga[A_V], ga[A_ATT], ga[A_ATTY], at(y, a, iq, l), at(y, a, ik, l), at(y, a, A_V, l),
+                    at(y, a, A_ATT, l), d->B, d->T, d->Hq, d->Hk, d->D);
     iq_rope_backward(dqr, a[A_COS], a[A_SIN], d->N, d->T, d->Hq, d->D);
     iq_rope_backward(dkr, a[A_COS], a[A_SIN], d->N, d->T, d->Hk, d->D);
     if (d->qk_norm) {
-        iq_rmsnorm_backward(at(y, ga, A_Q, l), pl(g, P_QN, l, D), dqr, at(y, a, A_Q, l), pl(p, P_QN, l, D), at(y, a, A_QNR, l),
+        iq_rmsnorm_backward(ga[A_Q], pl(g, P_QN, l, D), dqr, at(y, a, A_Q, l), pl(p, P_QN, l, D), at(y, a, A_QNR, l),
                             d->N * d->Hq, d->D);
-        iq_rmsnorm_backward(at(y, ga, A_K, l), pl(g, P_KN, l, D), dkr, at(y, a, A_K, l), pl(p, P_KN, l, D), at(y, a, A_KNR, l),
+        iq_rmsnorm_backward(ga[A_K], pl(g, P_KN, l, D), dkr, at(y, a, A_K, l), pl(p, P_KN, l, D), at(y, a, A_KNR, l),
                             d->N * d->Hk, d->D);
     }
-    float *ln1 = at(y, a, A_LN1, l), *dln1 = at(y, ga, A_LN1, l);
-    iq_linear_backward(dln1, pl(g, P_WQ, l, C * d->QD), pl(g, P_BQ, l, d->QD), at(y, ga, A_Q, l), ln1, pl(p, P_WQ, l, C * d->QD),
-                       d->N, d->C, d->QD);
-    iq_linear_backward(dln1, pl(g, P_WK, l, C * d->KD), pl(g, P_BK, l, d->KD), at(y, ga, A_K, l), ln1, pl(p, P_WK, l, C * d->KD),
-                       d->N, d->C, d->KD);
-    iq_linear_backward(dln1, pl(g, P_WV, l, C * d->KD), pl(g, P_BV, l, d->KD), at(y, ga, A_V, l), ln1, pl(p, P_WV, l, C * d->KD),
-                       d->N, d->C, d->KD);
+    float *ln1 = at(y, a, A_LN1, l), *dln1 = ga[A_LN1];
+    iq_linear_backward(dln1, pl(g, P_WQ, l, C * d->QD), pl(g, P_BQ, l, d->QD), ga[A_Q], ln1, pl(p, P_WQ, l, C * d->QD), d->N,
+                       d->C, d->QD);
+    iq_linear_backward(dln1, pl(g, P_WK, l, C * d->KD), pl(g, P_BK, l, d->KD), ga[A_K], ln1, pl(p, P_WK, l, C * d->KD), d->N,
+                       d->C, d->KD);
+    iq_linear_backward(dln1, pl(g, P_WV, l, C * d->KD), pl(g, P_BV, l, d->KD), ga[A_V], ln1, pl(p, P_WV, l, C * d->KD), d->N,
+                       d->C, d->KD);
     iq_rmsnorm_backward(dres, pl(g, P_LN1, l, C), dln1, res, pl(p, P_LN1, l, C), at(y, a, A_LN1R, l), d->N, d->C);
 }
 
@@ -571,16 +598,26 @@ static void llama_backward(iq_model *m, const int32_t *ids, int B, int T) {
     llama_layout *y = m->layout;
     dims d = dims_of(c, B, T);
     int L = c->n_layer;
-    /* every activation gradient but dlnf (written by the loss head) is accumulated into: clear them */
-    memset(m->grads_acts_memory, 0, (size_t)(y->ga[A_LNF] - m->grads_acts_memory) * sizeof(float));
-    iq_rmsnorm_backward(at(y, y->ga, A_RES3, L - 1), y->g.t[P_NORM], y->ga[A_LNF], at(y, y->a, A_RES3, L - 1), y->p.t[P_NORM],
-                        y->a[A_LNFR], d.N, d.C);
+    size_t NC = (size_t)d.N * d.C, layer = (size_t)(y->ga[A_RES3] - y->ga[A_LN1]); /* one layer's entries, A_LN1..A_DOWN */
+    /* the residual stream's gradient alternates between two (N, C) entries: the output's and the input's */
+    float *dout = y->ga[A_RES3], *din = y->ga[A_ENC];
+    memset(dout, 0, NC * sizeof(float));
+    iq_rmsnorm_backward(dout, y->g.t[P_NORM], y->ga[A_LNF], at(y, y->a, A_RES3, L - 1), y->p.t[P_NORM], y->a[A_LNFR], d.N, d.C);
     for (int l = L - 1; l >= 0; l--) {
-        mlp_backward(y, &d, l);
         const float *res = l == 0 ? y->a[A_ENC] : at(y, y->a, A_RES3, l - 1);
-        attn_backward(y, &d, l, res, l == 0 ? y->ga[A_ENC] : at(y, y->ga, A_RES3, l - 1));
+        if (m->recompute && l < L - 1) { /* the last layer's activations are still there from the forward pass */
+            attn_forward(y, &d, l, res);
+            mlp_forward(y, &d, l); /* rewrites the layer's output with the same values */
+        }
+        /* every gradient the layer's backward writes is accumulated into: clear them */
+        memset(y->ga[A_LN1], 0, layer * sizeof(float));
+        memset(din, 0, NC * sizeof(float));
+        mlp_backward(y, &d, l, dout);
+        attn_backward(y, &d, l, res, din);
+        float *t = dout;
+        dout = din, din = t;
     }
-    iq_embed_backward(y->g.t[P_EMB], y->ga[A_ENC], ids, d.N, d.C);
+    iq_embed_backward(y->g.t[P_EMB], dout, ids, d.N, d.C);
 }
 
 // ----------------------------------------------------------------------------------------------------
@@ -724,6 +761,8 @@ static void llama_init(iq_model *m, uint64_t seed) {
         .config_to_json = llama_config_to_json,                                                                         \
         .tensors = llama_tensors,                                                                                       \
         .act_floats = llama_act_floats,                                                                                 \
+        .grad_act_floats = llama_grad_act_floats,                                                                       \
+        .recompute_act_floats = llama_recompute_act_floats,                                                             \
         .layout = llama_layout_fn,                                                                                      \
         .layout_size = sizeof(llama_layout),                                                                            \
         .init = llama_init,                                                                                             \

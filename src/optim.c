@@ -7,12 +7,53 @@
 
 #include "iqtrain/matmul.h"
 
+/* A run of the parameter arena with or without weight decay. */
+typedef struct {
+    size_t begin, end;
+    bool decay;
+} span;
+
 struct iq_adamw {
     size_t n;
     float *m, *v;      /* (n) first and second moments */
-    uint8_t *decay;    /* (n) 1 where weight decay applies */
+    span *spans;       /* the arena cut where weight decay starts or stops (a few: tensors are stacked) */
+    int n_spans;
     long steps;
 };
+
+static int cmp_span(const void *x, const void *y) {
+    const span *a = x, *b = y;
+    return (a->begin > b->begin) - (a->begin < b->begin);
+}
+
+/* The arena [0, n) as alternating runs without and with weight decay, from the tensor table: the decayed
+ * tensors sorted and merged where they touch, the gaps between them undecayed. */
+static void decay_spans(iq_adamw *a, iq_model *model) {
+    int nt = iq_model_tensor_refs(model, NULL);
+    iq_tensor_ref *refs = iq_xmalloc((size_t)nt * sizeof *refs);
+    iq_model_tensor_refs(model, refs);
+    span *dec = iq_xmalloc(((size_t)nt + 1) * sizeof *dec);
+    int nd = 0;
+    for (int i = 0; i < nt; i++)
+        if (refs[i].decay && refs[i].numel) dec[nd++] = (span){refs[i].offset, refs[i].offset + refs[i].numel, true};
+    free(refs);
+    qsort(dec, (size_t)nd, sizeof *dec, cmp_span);
+    a->spans = iq_xmalloc((2 * (size_t)nd + 1) * sizeof *a->spans);
+    a->n_spans = 0;
+    size_t at = 0;
+    for (int i = 0; i < nd; i++) {
+        span *last = a->n_spans ? &a->spans[a->n_spans - 1] : NULL;
+        if (last && last->decay && dec[i].begin <= last->end) { /* touches the previous decayed run */
+            if (dec[i].end > last->end) last->end = at = dec[i].end;
+            continue;
+        }
+        if (dec[i].begin > at) a->spans[a->n_spans++] = (span){at, dec[i].begin, false};
+        a->spans[a->n_spans++] = dec[i];
+        at = dec[i].end;
+    }
+    if (at < a->n) a->spans[a->n_spans++] = (span){at, a->n, false};
+    free(dec);
+}
 
 iq_adamw *iq_adamw_create(iq_model *model) {
     iq_adamw *a = iq_xcalloc(1, sizeof *a);
@@ -21,13 +62,7 @@ iq_adamw *iq_adamw_create(iq_model *model) {
     a->v = iq_xcalloc(a->n, sizeof *a->v);
     iq_prefault(a->m, a->n * sizeof *a->m);
     iq_prefault(a->v, a->n * sizeof *a->v);
-    a->decay = iq_xcalloc(a->n, 1);
-    int nt = iq_model_tensor_refs(model, NULL);
-    iq_tensor_ref *refs = iq_xmalloc((size_t)nt * sizeof *refs);
-    iq_model_tensor_refs(model, refs);
-    for (int i = 0; i < nt; i++)
-        if (refs[i].decay) memset(a->decay + refs[i].offset, 1, refs[i].numel);
-    free(refs);
+    decay_spans(a, model);
     return a;
 }
 
@@ -35,7 +70,7 @@ void iq_adamw_free(iq_adamw *a) {
     if (!a) return;
     free(a->m);
     free(a->v);
-    free(a->decay);
+    free(a->spans);
     free(a);
 }
 
@@ -54,17 +89,20 @@ void iq_adamw_step(iq_adamw *a, iq_model *model, const iq_adamw_opts *o, float l
     float bc2_sqrt = (float)sqrt(bc2);
     float b1 = o->beta1, b2 = o->beta2, eps = o->eps, decay = 1.0f - lr * o->weight_decay;
     float *m = a->m, *v = a->v;
-    const uint8_t *dm = a->decay;
+    for (int s = 0; s < a->n_spans; s++) {
+        bool dm = a->spans[s].decay;
 #pragma omp parallel for simd
-    for (size_t i = 0; i < n; i++) {
-        float gi = g[i] * grad_scale; /* the clipped gradient, as clip_grad_norm_ leaves it in .grad */
-        if (dm[i]) p[i] *= decay;
-        float mi = b1 * m[i] + (1.0f - b1) * gi;
-        float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
-        m[i] = mi;
-        v[i] = vi;
-        p[i] -= step_size * mi / (sqrtf(vi) / bc2_sqrt + eps);
+        for (size_t i = a->spans[s].begin; i < a->spans[s].end; i++) {
+            float gi = g[i] * grad_scale; /* the clipped gradient, as clip_grad_norm_ leaves it in .grad */
+            if (dm) p[i] *= decay;
+            float mi = b1 * m[i] + (1.0f - b1) * gi;
+            float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
+            m[i] = mi;
+            v[i] = vi;
+            p[i] -= step_size * mi / (sqrtf(vi) / bc2_sqrt + eps);
+        }
     }
+    (void)n;
     iq_matmul_params_changed(); /* bf16 copies of the weights are stale */
 }
 

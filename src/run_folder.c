@@ -25,7 +25,7 @@
 static const char *const RESUMABLE[] = {"max-steps", "epochs",   "save-every", "eval-every",     "log-every",
                                         "keep-last", "keep-best", "threads",    "json",           "dry-run",
                                         "out",       "resume",   "save-dtype", "matmul-backend", "matmul-precision",
-                                        "allow-extra-tensors",
+                                        "allow-extra-tensors", "gradient-checkpointing",
                                         /* the generation eval reads the weights, it does not change them */
                                         "eval-generation-every", "eval-num-samples", "eval-temperatures", "eval-beam",
                                         "eval-max-new-tokens", "eval-limit"};

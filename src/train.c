@@ -27,6 +27,7 @@
 #include "iqtrain/dist.h"
 #include "iqtrain/log.h"
 #include "iqtrain/matmul.h"
+#include "iqtrain/memory_plan.h"
 #include "iqtrain/model.h"
 #include "iqtrain/model_folder.h"
 #include "iqtrain/online.h"
@@ -87,6 +88,7 @@ typedef struct {
     double last_eval_loss;  /* NAN until an eval ran */
     long total, spe;        /* steps in all and per epoch */
     int rank, world, B;     /* B: this rank's rows per micro-batch */
+    double rss_before_model, peak_before_model; /* bytes, for the dry run's memory plan */
 } run;
 
 static void run_free(run *r) {
@@ -233,13 +235,17 @@ static iq_status build_model(const iq_train_opts *o, run *r, const iq_model_conf
         if (need > max_seq) max_seq = need;
     }
     iq_status st;
+    iq_model_mode mode = o->gradient_checkpointing ? IQ_MODEL_TRAIN_RECOMPUTE : IQ_MODEL_TRAIN;
     if (o->model_dir) {
-        st = iq_model_load_folder(o->model_dir, IQ_MODEL_TRAIN, r->B, max_seq, &r->model, NULL);
+        st = iq_model_load_folder(o->model_dir, mode, r->B, max_seq, &r->model, NULL);
     } else {
-        st = iq_model_create(cfg, IQ_MODEL_TRAIN, r->B, max_seq, &r->model);
+        st = iq_model_create(cfg, mode, r->B, max_seq, &r->model);
         if (!st) iq_model_init(r->model, o->seed);
     }
     if (st) return st;
+    if (o->gradient_checkpointing && !iq_model_recomputes(r->model) && r->rank == 0)
+        iq_info("notice: --gradient-checkpointing: %s has no activation recomputation (the Llama families do): "
+                "training without it", iq_model_arch_name(iq_model_cfg(r->model)));
     r->head = iq_head_create(r->B * max_seq, cfg->n_embd, cfg->vocab, 0);
     r->opt = iq_adamw_create(r->model);
     if (o->online.mix > 0) {
@@ -253,6 +259,24 @@ static iq_status build_model(const iq_train_opts *o, run *r, const iq_model_conf
     r->spe = iq_order_steps_per_epoch(&r->order);
     r->total = o->max_steps >= 0 ? o->max_steps : (long)ceil(o->epochs * (double)r->spe);
     return IQ_OK;
+}
+
+/* --dry-run's "memory_mb": the predicted peak of the run and its items (memory_plan.h), and the dry run's own
+ * peak so far (it has built the model and run one forward pass). */
+static void add_memory_plan(cJSON *j, const run *r) {
+    iq_memory_plan p;
+    iq_memory_plan_training(r->model, r->head, iq_get_threads(), r->rss_before_model,
+                            r->peak_before_model, &p);
+    cJSON *mem = cJSON_AddObjectToObject(j, "memory_mb");
+    const char *k[] = {"predicted_peak_rss", "before_model", "parameters", "gradients", "adamw", "activations",
+                       "activation_grads", "loss_head", "batch", "bf16_weights", "bf16_operands", "matmul_runtime"};
+    double v[] = {p.peak, p.before_model, p.parameters, p.gradients, p.adamw, p.activations, p.activation_grads,
+                  p.loss_head, p.batch, p.bf16_weights, p.bf16_operands, p.matmul_runtime};
+    double online = r->online ? (double)iq_online_bytes(r->online) : 0.0; /* the sampler's KV cache and rows */
+    v[0] += online;
+    for (size_t i = 0; i < sizeof v / sizeof *v; i++) cJSON_AddNumberToObject(mem, k[i], v[i] / 1e6);
+    if (r->online) cJSON_AddNumberToObject(mem, "online_sampling", online / 1e6);
+    cJSON_AddNumberToObject(mem, "dry_run_peak_rss", peak_rss_mb() * 1.048576);
 }
 
 /* --dry-run: the resolved plan and |r| statistics of the first batch at the initial weights, on stdout. */
@@ -277,13 +301,7 @@ static void dry_run(const iq_train_opts *o, run *r) {
     cJSON_AddNumberToObject(mc, "ctx", cfg->ctx);
     cJSON_AddNumberToObject(mc, "vocab", cfg->vocab);
     cJSON_AddNumberToObject(j, "parameters", (double)np);
-    cJSON *mem = cJSON_AddObjectToObject(j, "memory_mb");
-    cJSON_AddNumberToObject(mem, "parameters", (double)np * 4 / 1e6);
-    cJSON_AddNumberToObject(mem, "gradients", (double)np * 4 / 1e6);
-    cJSON_AddNumberToObject(mem, "adamw", (double)np * 8 / 1e6);
-    cJSON_AddNumberToObject(mem, "activations", (double)(iq_model_arena_bytes(r->model) - 2 * np * 4) / 1e6);
-    if (r->online) cJSON_AddNumberToObject(mem, "online_sampling", (double)iq_online_bytes(r->online) / 1e6);
-    cJSON_AddNumberToObject(mem, "peak_rss", peak_rss_mb());
+    add_memory_plan(j, r);
     const iq_data_stats *s = &r->data->stats;
     cJSON *dd = cJSON_AddObjectToObject(j, "data");
     double dv[8] = {(double)s->rows, (double)r->n_train, (double)r->n_eval, (double)s->tokens, (double)s->supervised,
@@ -489,6 +507,7 @@ int iq_train(const iq_train_opts *o, cJSON **summary) {
     if (!st && !o->dry_run) st = iq_run_folder_resolve(&r->spec, &r->folder);
     if (!st) st = resolve_model(o, r, &cfg);
     if (!st) st = load_data(o, r, o->max_seq_len > 0 ? o->max_seq_len : cfg.ctx);
+    r->rss_before_model = iq_rss_now(), r->peak_before_model = iq_rss_peak();
     if (!st) st = build_model(o, r, &cfg);
     if (st) return finish(r, (int)st, true);
     if (o->dry_run) {

@@ -71,6 +71,9 @@ void iq_head_free(iq_head *h);
  * value_only that term alone (the pass over policy samples: no nll, no td, no label smoothing or entropy
  * bonus). coef 0, value_only false: off (as created). The statistics' v_sum is summed in every pass. */
 void iq_head_set_value_term(iq_head *h, float coef, bool value_only);
+/* Bytes the workspace holds; rows per chunk of logits. */
+size_t iq_head_bytes(const iq_head *h);
+int iq_head_chunk(const iq_head *h);
 
 /* Loss (and, with dlnf, gradients) of one micro-batch.
  *   lnf   (B*T, C)   final hidden states;  wte (V, C) the tied embedding

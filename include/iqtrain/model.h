@@ -78,7 +78,13 @@ int iq_model_config_tensors(const iq_model_config *cfg, iq_tensor_ref *refs);
 /* Parameters of a config. */
 size_t iq_model_config_num_params(const iq_model_config *cfg);
 
-typedef enum { IQ_MODEL_TRAIN = 0, IQ_MODEL_INFER = 1 } iq_model_mode;
+/* IQ_MODEL_TRAIN_RECOMPUTE creates a training model with activation recomputation (transformers' gradient
+ * checkpointing) where the family has it (the Llama families): the forward pass keeps each layer's output
+ * (the residual stream) and one layer's other activations; backward recomputes a layer's activations from
+ * its input before its gradients — one more forward pass of the layers per step, the same numbers bit for
+ * bit (the same kernels on the same inputs). iq_model_get_mode then says IQ_MODEL_TRAIN and
+ * iq_model_recomputes whether it took. A family without it (GPT-2) trains as IQ_MODEL_TRAIN. */
+typedef enum { IQ_MODEL_TRAIN = 0, IQ_MODEL_INFER = 1, IQ_MODEL_TRAIN_RECOMPUTE = 2 } iq_model_mode;
 
 typedef struct iq_model iq_model;
 
@@ -90,10 +96,14 @@ iq_status iq_model_create_view(iq_model *src, int max_batch, int max_seq, iq_mod
 void iq_model_free(iq_model *m);
 const iq_model_config *iq_model_cfg(const iq_model *m);
 iq_model_mode iq_model_get_mode(const iq_model *m);
+bool iq_model_recomputes(const iq_model *m);
 int iq_model_max_batch(const iq_model *m);
 int iq_model_max_seq(const iq_model *m);
 /* Bytes of the model's arenas (parameters, gradients, activations and their gradients). */
 size_t iq_model_arena_bytes(const iq_model *m);
+/* The arenas' floats one by one: activations and (training mode) their gradients. */
+size_t iq_model_act_floats(const iq_model *m);
+size_t iq_model_grad_act_floats(const iq_model *m);
 /* The family's initialisation from a seed (GPT-2: N(0, 0.02) weights and embeddings, residual
  * projections scaled by 1/sqrt(2 n_layer), LayerNorm 1/0, biases 0). Deterministic for a seed whatever the
  * thread count. */

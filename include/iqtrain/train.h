@@ -40,6 +40,7 @@ typedef struct {
     int n_layer, n_head, n_embd, ctx; /* 0 = the preset's */
     int n_kv_head;                    /* 0 = the preset's (Llama families only) */
     int max_seq_len;                  /* 0 = ctx */
+    bool gradient_checkpointing;      /* recompute activations in backward (model.h, IQ_MODEL_TRAIN_RECOMPUTE) */
     /* data */
     const char *const *data;
     int n_data;

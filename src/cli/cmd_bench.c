@@ -8,12 +8,15 @@
 #include "iqtrain/bench.h"
 #include "iqtrain/dist.h"
 #include "iqtrain/matmul.h"
+#include "iqtrain/model_folder.h"
 #include "iqtrain/tokenizer.h"
 
 static const opt_spec OPTS[] = {
     {"what", OPT_STR, "train", "WHAT", "what to measure", "train|generate|tokenizer", NULL},
     {"tokenizer", OPT_STR, NULL, "PATH", "tokenizer for --what tokenizer (required there)", NULL, NULL},
     {"preset", OPT_STR, "small", "P", "model size for --what train", "tiny|small|gpt2", NULL},
+    {"model", OPT_STR, NULL, "DIR", "the shape of a model folder's config.json (any family; random weights, no tokenizer)",
+     NULL, NULL},
     {"n-layer", OPT_INT, NULL, "N", "override the preset's layers", NULL, "[1,256]"},
     {"n-head", OPT_INT, NULL, "N", "override the preset's heads", NULL, "[1,inf)"},
     {"n-embd", OPT_INT, NULL, "N", "override the preset's width", NULL, "[1,16384]"},
@@ -36,7 +39,18 @@ static const opt_spec OPTS[] = {
 };
 
 static int model_config(opt_set *o, iq_model_config *cfg) {
-    const char *names[4] = {"n-layer", "n-head", "n-embd", "ctx"};
+    const char *names[5] = {"n-layer", "n-head", "n-embd", "ctx", "vocab-size"};
+    if (opt_is_set(o, "model")) {
+        for (int i = 0; i < 5; i++)
+            if (strcmp(opt_source(o, names[i]), "default") != 0 || strcmp(opt_source(o, "preset"), "default") != 0) {
+                cli_error("--model brings its own shape: --preset, --n-layer, --n-head, --n-embd, --ctx and --vocab-size "
+                          "conflict with it");
+                return IQ_EUSAGE;
+            }
+        iq_status st = iq_model_config_read(opt_str(o, "model"), cfg, NULL);
+        if (st) cli_error("%s", iq_last_error());
+        return (int)st;
+    }
     int over[5] = {0};
     for (int i = 0; i < 4; i++) over[i] = opt_is_set(o, names[i]) ? (int)opt_int(o, names[i]) : 0;
     if (iq_model_config_build(NULL, opt_str(o, "preset"), over, (int)opt_int(o, "vocab-size"), cfg)) {
@@ -59,6 +73,8 @@ static const char *precision(opt_set *o) {
 static cJSON *json_begin(const char *what, const iq_model_config *c, int threads, const char *prec) {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "what", what);
+    cJSON_AddStringToObject(j, "model_type", iq_model_arch_name(c));
+    cJSON_AddNumberToObject(j, "parameters", (double)iq_model_config_num_params(c));
     cJSON_AddNumberToObject(j, "n_layer", c->n_layer);
     cJSON_AddNumberToObject(j, "n_head", c->n_head);
     cJSON_AddNumberToObject(j, "n_embd", c->n_embd);
@@ -79,7 +95,8 @@ static void json_end(cJSON *j) {
 
 static int run_generate(opt_set *o, int threads) {
     iq_bench_gen_opts g = {0};
-    if (model_config(o, &g.cfg)) return IQ_EUSAGE;
+    int rc = model_config(o, &g.cfg);
+    if (rc) return rc;
     g.batch = (int)opt_int(o, "batch-size");
     g.prompt_len = (int)opt_int(o, "prompt-len");
     g.new_tokens = (int)opt_int(o, "new-tokens");
@@ -118,7 +135,8 @@ static int run_generate(opt_set *o, int threads) {
 
 static int run_train(opt_set *o, int threads) {
     iq_bench_train_opts b = {0};
-    if (model_config(o, &b.cfg)) return IQ_EUSAGE;
+    int rc = model_config(o, &b.cfg);
+    if (rc) return rc;
     b.batch = (int)opt_int(o, "batch-size");
     b.seq = (int)opt_int(o, "seq-len");
     b.steps = (int)opt_int(o, "steps");
@@ -162,9 +180,9 @@ static int run_train(opt_set *o, int threads) {
         json_end(j);
     } else {
         if (r.world > 1) printf("%d MPI ranks x ", r.world);
-        printf("train L%d H%d C%d V%d, B=%d T=%d, %d thread%s: %.1f ms/step (step 0: %.1f ms), %.0f tok/s, %.1f GFLOP/s "
+        printf("train %s L%d H%d C%d V%d, B=%d T=%d, %d thread%s: %.1f ms/step (step 0: %.1f ms), %.0f tok/s, %.1f GFLOP/s "
                "= %.0f%% of the sgemm peak %.1f, peak RSS %.0f MB\n",
-               b.cfg.n_layer, b.cfg.n_head, b.cfg.n_embd, b.cfg.vocab, b.batch, b.seq, threads, threads == 1 ? "" : "s",
+               iq_model_arch_name(&b.cfg), b.cfg.n_layer, b.cfg.n_head, b.cfg.n_embd, b.cfg.vocab, b.batch, b.seq, threads, threads == 1 ? "" : "s",
                r.ms_per_step, r.first_step_ms, r.tokens_per_s, r.gflops, 100 * r.peak_fraction, r.peak_gflops, r.peak_rss_mb);
         if (b.online_mix > 0)
             printf("online IQLearn (alpha %g): sampling %.1f ms per step (%.1f new tokens per row, KV cache) + the update "

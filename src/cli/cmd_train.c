@@ -60,6 +60,9 @@ static const opt_spec OPTS[] = {
     {"n-kv-head", OPT_INT, NULL, "N", "override the preset's key/value heads (llama: grouped-query attention)", NULL, "[1,inf)"},
     {"ctx", OPT_INT, NULL, "N", "override the preset's positions", NULL, "[2,65536]"},
     {"max-seq-len", OPT_INT, NULL, "N", "longest training row (default: the model's ctx)", NULL, "[0,inf)"},
+    {"gradient-checkpointing", OPT_FLAG, NULL, NULL,
+     "recompute each layer's activations in backward (Llama families): less memory, ~1/3 more compute, same numbers",
+     NULL, NULL},
     /* data */
     {"eval-data", OPT_LIST, NULL, "FILE", "held-out demonstrations for eval rows", NULL, NULL},
     {"eval-split", OPT_FLOAT, NULL, "F", "hold out this fraction of the training rows instead", NULL, "[0,1)"},
@@ -223,6 +226,7 @@ static int run(const cmd_spec *cmd, opt_set *o) {
     t.threads = opt_is_set(o, "threads") ? (int)opt_int(o, "threads") : iq_default_threads();
     t.json = opt_flag(o, "json");
     t.dry_run = opt_flag(o, "dry-run");
+    t.gradient_checkpointing = opt_flag(o, "gradient-checkpointing");
     iq_model_folder_allow_extra_tensors(opt_flag(o, "allow-extra-tensors"));
     cJSON *opts = resolved_options(o, false), *defaults = resolved_options(o, true);
     t.options = opts;

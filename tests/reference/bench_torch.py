@@ -2,10 +2,14 @@
 """The PyTorch program a user would run instead of iqtrain, timed the way `iqtrain bench` times itself.
 
     /usr/bin/python3 tests/reference/bench_torch.py [--what train|generate] [--n-layer 4 --n-head 4 --n-embd 256]
+        [--config CONFIG.json|DIR]
         [--ctx 1024] [--vocab-size 8192] [--batch-size 8] [--seq-len 128] [--steps 10] [--lambda 0.1]
         [--threads N] [--precision fp32|bf16] [--prompt-len 16] [--new-tokens 64] [--json]
 
-train: a random-init GPT-2 (the same model as gpt2_iqlearn.py, as an nn.Module in float32) on random tokens;
+train: a random-init GPT-2 (the same model as gpt2_iqlearn.py, as an nn.Module in float32) on random tokens, or
+with --config a Llama-family model of that config.json's shape (llama, mistral, qwen2, qwen3: RMSNorm, rotate-half
+RoPE, repeat_kv, SiLU-gated MLP, q/k/v biases, q/k norm, tied or untied head; written from the equations like
+llama_reference.py, as an nn.Module in float32);
 each step is forward, the IQLearn loss of DESIGN section 1 (vectorized: every token but the first supervised,
 the last terminal), backward, clip_grad_norm_(1.0) and torch.optim.AdamW (foreach) with weight decay on
 the matmul weights. bf16 = torch.autocast("cpu", torch.bfloat16) around the forward, the loss in float32.
@@ -87,6 +91,107 @@ class GPT2(nn.Module):
         return self.ln_f(x) @ self.wte.weight.t()
 
 
+class RMSNorm(nn.Module):
+    def __init__(self, C, eps):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(C))
+
+    def forward(self, x):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
+
+
+def rotate_half(x):
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat((-x2, x1), dim=-1)
+
+
+class LlamaBlock(nn.Module):
+    """Pre-RMSNorm block: grouped-query attention with rotate-half RoPE (keys and values repeated to the query
+    heads), q/k/v biases for qwen2 or attention_bias, per-head q/k RMSNorm for qwen3, SiLU-gated MLP."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        C, I, eps = cfg["hidden_size"], cfg["intermediate_size"], cfg["rms_norm_eps"]
+        self.H = cfg["num_attention_heads"]
+        self.K = cfg.get("num_key_value_heads") or self.H
+        self.D = cfg.get("head_dim") or C // self.H
+        qkv_bias = cfg["model_type"] == "qwen2" or bool(cfg.get("attention_bias"))
+        o_bias = cfg["model_type"] != "qwen2" and bool(cfg.get("attention_bias"))
+        self.input_layernorm = RMSNorm(C, eps)
+        self.q_proj = nn.Linear(C, self.H * self.D, bias=qkv_bias)
+        self.k_proj = nn.Linear(C, self.K * self.D, bias=qkv_bias)
+        self.v_proj = nn.Linear(C, self.K * self.D, bias=qkv_bias)
+        self.o_proj = nn.Linear(self.H * self.D, C, bias=o_bias)
+        self.qk_norm = cfg["model_type"] == "qwen3"
+        if self.qk_norm:
+            self.q_norm, self.k_norm = RMSNorm(self.D, eps), RMSNorm(self.D, eps)
+        self.post_attention_layernorm = RMSNorm(C, eps)
+        self.gate_proj = nn.Linear(C, I, bias=False)
+        self.up_proj = nn.Linear(C, I, bias=False)
+        self.down_proj = nn.Linear(I, C, bias=False)
+
+    def attn(self, x, cos, sin):
+        B, T, _ = x.shape
+        q = self.q_proj(x).view(B, T, self.H, self.D)
+        k = self.k_proj(x).view(B, T, self.K, self.D)
+        v = self.v_proj(x).view(B, T, self.K, self.D).transpose(1, 2)
+        if self.qk_norm:
+            q, k = self.q_norm(q), self.k_norm(k)
+        q, k = q.transpose(1, 2), k.transpose(1, 2)
+        q = q * cos + rotate_half(q) * sin
+        k = k * cos + rotate_half(k) * sin
+        k = k.repeat_interleave(self.H // self.K, dim=1)  # repeat_kv: query head h reads key head h // (H/K)
+        v = v.repeat_interleave(self.H // self.K, dim=1)
+        att = (q @ k.transpose(-1, -2)) * (1.0 / math.sqrt(self.D))
+        mask = torch.ones(T, T, dtype=torch.bool).tril()
+        att = torch.softmax(att.masked_fill(~mask, float("-inf")), dim=-1)
+        return self.o_proj((att @ v).transpose(1, 2).reshape(B, T, self.H * self.D))
+
+    def forward(self, x, cos, sin):
+        x = x + self.attn(self.input_layernorm(x), cos, sin)
+        h = self.post_attention_layernorm(x)
+        return x + self.down_proj(F.silu(self.gate_proj(h)) * self.up_proj(h))
+
+
+class Llama(nn.Module):
+    """The Llama families (llama, mistral, qwen2, qwen3) from a config.json, tied or untied head, HF's init."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        C, V = cfg["hidden_size"], cfg["vocab_size"]
+        self.embed_tokens = nn.Embedding(V, C)
+        self.layers = nn.ModuleList(LlamaBlock(cfg) for _ in range(cfg["num_hidden_layers"]))
+        self.norm = RMSNorm(C, cfg["rms_norm_eps"])
+        self.lm_head = None if cfg.get("tie_word_embeddings", True) else nn.Linear(C, V, bias=False)
+        blk = self.layers[0]
+        self.inv_freq = 1.0 / (cfg.get("rope_theta", 10000.0) ** (torch.arange(0, blk.D, 2, dtype=torch.float64) / blk.D))
+        for n, p in self.named_parameters():
+            if n.endswith("bias"):
+                nn.init.zeros_(p)
+            elif "norm" not in n:
+                nn.init.normal_(p, std=0.02)
+
+    def forward(self, ids):
+        T = ids.shape[1]
+        f = torch.outer(torch.arange(T, dtype=torch.float64), self.inv_freq)
+        emb = torch.cat((f, f), dim=-1)
+        cos, sin = emb.cos().float(), emb.sin().float()
+        x = self.embed_tokens(ids)
+        for blk in self.layers:
+            x = blk(x, cos, sin)
+        head = self.embed_tokens.weight if self.lm_head is None else self.lm_head.weight
+        return self.norm(x) @ head.t()
+
+
+def read_config(path):
+    """config.json, or a folder holding one."""
+    if os.path.isdir(path):
+        path = os.path.join(path, "config.json")
+    with open(path) as f:
+        return json.load(f)
+
+
 def iqlearn_loss(logits, ids, lam, gamma):
     """DESIGN section 1 with every token but the first supervised and the last one terminal."""
     logits = logits.float()
@@ -104,10 +209,24 @@ def median(xs):
     return xs[len(xs) // 2]
 
 
+def block_matrix_params(m):
+    """The blocks' 2-D weights (the tensors iqtrain decays): everything 2-D but embeddings and the LM head."""
+    return sum(p.numel() for n, p in m.named_parameters()
+               if p.dim() == 2 and not any(k in n for k in ("wpe", "wte", "embed_tokens", "lm_head")))
+
+
 def bench_train(a):
     torch.manual_seed(1)
-    m = GPT2(a.n_layer, a.n_head, a.n_embd, a.ctx, a.vocab_size)
-    decayed = {n: p.dim() == 2 and "wpe" not in n and "wte" not in n for n, p in m.named_parameters()}
+    if a.config:
+        cfg = read_config(a.config)
+        m = Llama(cfg)
+        a.vocab_size = cfg["vocab_size"]
+        qw = m.layers[0].H * m.layers[0].D
+    else:
+        m = GPT2(a.n_layer, a.n_head, a.n_embd, a.ctx, a.vocab_size)
+        qw = a.n_embd
+    decayed = {n: p.dim() == 2 and not any(k in n for k in ("wpe", "wte", "embed_tokens", "lm_head"))
+               for n, p in m.named_parameters()}
     dec = [p for n, p in m.named_parameters() if decayed[n]]
     nodec = [p for n, p in m.named_parameters() if not decayed[n]]
     opt = torch.optim.AdamW([{"params": dec, "weight_decay": 0.1}, {"params": nodec, "weight_decay": 0.0}],
@@ -130,9 +249,12 @@ def bench_train(a):
         losses.append(float(loss))
     ms = median(times[1:])
     tokens = a.batch_size * a.seq_len
-    L, C = a.n_layer, a.n_embd
-    flops = 6.0 * tokens * (12.0 * L * C * C + a.vocab_size * C) + 6.0 * a.batch_size * a.seq_len ** 2 * C * L
-    return {"what": "train", "impl": "pytorch", "torch": torch.__version__, "precision": a.precision,
+    C = cfg["hidden_size"] if a.config else a.n_embd
+    L = cfg["num_hidden_layers"] if a.config else a.n_layer
+    # iqtrain bench's count: 6 x tokens x (block matrices + LM head) + causal attention's four products
+    flops = 6.0 * tokens * (block_matrix_params(m) + a.vocab_size * C) + 6.0 * a.batch_size * a.seq_len ** 2 * qw * L
+    return {"what": "train", "impl": "pytorch", "model_type": cfg["model_type"] if a.config else "gpt2",
+            "parameters": sum(p.numel() for p in m.parameters()), "torch": torch.__version__, "precision": a.precision,
             "threads": torch.get_num_threads(), "tokens_per_s": tokens / (ms / 1e3), "ms_per_step": ms,
             "first_step_ms": times[0], "gflops": flops / (ms / 1e3) / 1e9, "loss_first": losses[0],
             "loss_last": losses[-1]}
@@ -163,6 +285,7 @@ def bench_generate(a):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--what", default="train", choices=["train", "generate"])
+    ap.add_argument("--config", help="train: a Llama-family model of this config.json (or folder) instead of GPT-2")
     ap.add_argument("--n-layer", type=int, default=4)
     ap.add_argument("--n-head", type=int, default=4)
     ap.add_argument("--n-embd", type=int, default=256)

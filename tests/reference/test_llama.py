@@ -10,6 +10,9 @@ compared with llama_reference in float64, at GPT-2's tolerances:
   logits (valid positions)     max |diff| / max |ref| <= 1e-5
   loss, nll, td, rewards       |diff| <= max(1e-5 |ref|, 1e-7)
   every parameter gradient     ||g - g_ref|| / ||g_ref|| <= 1e-4
+--precision bf16 runs only the reference cases, with test_reference_dump's matmuls at bf16 (the Llama layers take
+the bf16 weight cache of iq_sgemm_w like GPT-2's), at test_reference.py's bf16 tolerances (exit 77 without a bf16
+matmul). The fp32 cases:
 for llama (tied GQA with rope_scaling llama3, untied MHA in BF16, q/k/v/o biases in two shards), mistral,
 qwen2 (q/k/v biases) and qwen3 (q/k norm, head_dim != hidden/heads), each with lambda 0 and 0.1 (two of them
 also with label smoothing 0.1 and entropy bonus 0.1); and the
@@ -60,6 +63,13 @@ VARIANTS = {
 }
 
 
+DUMP_ARGS = []   # ["--precision", "bf16"] with --precision bf16
+
+
+class NoBf16(Exception):
+    """test_reference_dump exited 77: no bf16 matmul in this build or on this CPU."""
+
+
 SANITIZER_HITS = []   # stderr lines of AddressSanitizer / UBSan / LeakSanitizer reports (the ASan build)
 
 
@@ -97,7 +107,9 @@ def reference_case(name, variant, lam, work, dump, steps=1, ctl=None):
         json.dump(batch, f)
     cfg_r, params_r = lr.load_folder(os.path.join(d, "model"))   # the weights as written (BF16 rounded)
     r = lr.reference_run(cfg_r, params_r, batch)
-    p = run([dump, os.path.join(d, "model"), os.path.join(d, "batch.json"), os.path.join(d, "out")])
+    p = run([dump] + DUMP_ARGS + [os.path.join(d, "model"), os.path.join(d, "batch.json"), os.path.join(d, "out")])
+    if p.returncode == 77 and DUMP_ARGS:
+        raise NoBf16(p.stderr.decode(errors="replace").strip())
     if p.returncode != 0:
         return False, "program exited %d" % p.returncode, [p.stderr.decode(errors="replace")[-2000:]]
     fails = []
@@ -452,10 +464,18 @@ def main():
     ap.add_argument("--only")
     ap.add_argument("--keep")
     ap.add_argument("--list", action="store_true")
+    ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                    help="bf16: only the reference cases, the program's matmuls at bf16, test_reference.py's bf16 "
+                         "tolerances; exit 77 where there is no bf16 matmul")
     args = ap.parse_args()
     torch.set_num_threads(1)
     torch.set_default_dtype(torch.float64)
     todo = cases()
+    if args.precision == "bf16":
+        DUMP_ARGS[:] = ["--precision", "bf16"]
+        for k, v in tr.BF16_TOLS.items():
+            setattr(tr, k, v)
+        todo = [c for c in todo if c[1] == "ref"]
     if args.list:
         print("\n".join(c[0] for c in todo))
         return 0
@@ -483,6 +503,9 @@ def main():
                     ok, line, det = scratch_case(work, args.iqtrain)
                 else:
                     ok, line, det = refusal_case(name, work, args.iqtrain)
+            except NoBf16 as ex:
+                print("SKIP %s: %s" % (name, ex), flush=True)
+                return 77
             except Exception as ex:  # noqa: BLE001
                 ok, line, det = False, "driver error: %s: %s" % (type(ex).__name__, ex), []
             if SANITIZER_HITS:
