@@ -19,7 +19,10 @@ struct iq_adamw {
     span *spans;       /* the arena cut where weight decay starts or stops (a few: tensors are stacked) */
     int n_spans;
     long steps;
+    double *norm_parts; /* iq_grad_norm's partial sums, one per block of NORM_BLOCK gradients */
 };
+
+enum { NORM_BLOCK = 1 << 14 };
 
 static int cmp_span(const void *x, const void *y) {
     const span *a = x, *b = y;
@@ -63,6 +66,7 @@ iq_adamw *iq_adamw_create(iq_model *model) {
     iq_prefault(a->m, a->n * sizeof *a->m);
     iq_prefault(a->v, a->n * sizeof *a->v);
     decay_spans(a, model);
+    a->norm_parts = iq_xcalloc(a->n / NORM_BLOCK + 1, sizeof *a->norm_parts);
     return a;
 }
 
@@ -71,6 +75,7 @@ void iq_adamw_free(iq_adamw *a) {
     free(a->m);
     free(a->v);
     free(a->spans);
+    free(a->norm_parts);
     free(a);
 }
 
@@ -106,24 +111,22 @@ void iq_adamw_step(iq_adamw *a, iq_model *model, const iq_adamw_opts *o, float l
     iq_matmul_params_changed(); /* bf16 copies of the weights are stale */
 }
 
-double iq_grad_norm(iq_model *model) {
+double iq_grad_norm(iq_adamw *opt, iq_model *model) {
     size_t n;
     const float *g = iq_model_grad_memory(model, &n);
     /* fixed blocks summed in order: the same result for any thread count */
-    enum { BLOCK = 1 << 14 };
-    size_t nb = (n + BLOCK - 1) / BLOCK;
-    double *part = iq_xmalloc((nb ? nb : 1) * sizeof *part);
+    size_t nb = (n + NORM_BLOCK - 1) / NORM_BLOCK;
+    double *part = opt->norm_parts; /* sized once: nothing is allocated in the step */
 #pragma omp parallel for
     for (size_t b = 0; b < nb; b++) {
-        size_t e = (b + 1) * BLOCK < n ? (b + 1) * BLOCK : n;
+        size_t e = (b + 1) * NORM_BLOCK < n ? (b + 1) * NORM_BLOCK : n;
         double s = 0.0;
 #pragma omp simd reduction(+ : s)
-        for (size_t i = b * BLOCK; i < e; i++) s += (double)g[i] * g[i];
+        for (size_t i = b * NORM_BLOCK; i < e; i++) s += (double)g[i] * g[i];
         part[b] = s;
     }
     double s = 0.0;
     for (size_t b = 0; b < nb; b++) s += part[b];
-    free(part);
     return sqrt(s);
 }
 

@@ -87,7 +87,7 @@ iq_status iq_train_step(iq_model *m, iq_head *h, iq_adamw *opt, iq_batch *batch,
         r->online_value_gap = iq_online_value_gap(o->online, &r->stats, pol.v_sum, &r->online_sample_len);
         r->loss += (double)iq_online_mix(o->online) * r->online_value_gap;
     }
-    r->grad_norm = iq_grad_norm(m);
+    r->grad_norm = iq_grad_norm(opt, m);
     if (!isfinite(r->loss) || !isfinite(r->grad_norm)) return IQ_EDIVERGED;
     iq_fault_point("step-mid");
     iq_adamw_step(opt, m, &o->adamw, o->lr, iq_clip_coef(r->grad_norm, o->grad_clip));

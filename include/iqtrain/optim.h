@@ -32,7 +32,7 @@ float *iq_adamw_m(iq_adamw *a);
 float *iq_adamw_v(iq_adamw *a);
 
 /* Global L2 norm of the gradient arena (in double, deterministic order); true if it is finite. */
-double iq_grad_norm(iq_model *model);
+double iq_grad_norm(iq_adamw *opt, iq_model *model); /* opt holds the workspace (no allocation) */
 /* clip_grad_norm_(max_norm)'s coefficient: max_norm / (norm + 1e-6) when below 1, else 1 (and 1 when
  * max_norm <= 0). */
 float iq_clip_coef(double norm, float max_norm);
