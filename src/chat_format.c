@@ -25,15 +25,6 @@ struct iq_chat_format {
 // ----------------------------------------------------------------------------------------------------
 // loading
 
-/* The path of `name` in the folder of `file`. */
-static char *beside(const char *file, const char *name) {
-    const char *slash = strrchr(file, '/');
-    char *dir = slash ? iq_xstrndup(file, (size_t)(slash - file) + (slash == file)) : iq_xstrdup(".");
-    char *path = iq_path_join(dir, name);
-    free(dir);
-    return path;
-}
-
 /* A special token entry of tokenizer_config.json: a string, or {"content": ...}; NULL otherwise. */
 static char *token_text(const cJSON *cfg, const char *key) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, key);
@@ -85,7 +76,7 @@ static iq_status read_template_file(const char *path, char **text) {
 
 /* tokenizer_config.json beside the tokenizer: its bos/eos texts and template (any of them may be absent). */
 static iq_status read_tokenizer_config(const char *tok_source, iq_chat_format *f, char **text, char **from) {
-    char *path = beside(tok_source, "tokenizer_config.json");
+    char *path = iq_path_beside(tok_source, "tokenizer_config.json");
     iq_status st = IQ_OK;
     if (iq_file_exists(path)) {
         char *bytes = NULL;
@@ -113,7 +104,7 @@ iq_status iq_chat_format_load(const iq_tokenizer *tok, const char *template_path
     const char *src = iq_tok_source(tok);
     bool on_disk = iq_file_exists(src); /* not a tokenizer trained in memory */
     iq_status st = on_disk ? read_tokenizer_config(src, f, &text, &from) : IQ_OK;
-    char *jinja = beside(src, "chat_template.jinja");
+    char *jinja = iq_path_beside(src, "chat_template.jinja");
     const char *file = template_path ? template_path : on_disk && iq_file_exists(jinja) ? jinja : NULL;
     if (!st && file) {
         free(text);

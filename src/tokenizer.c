@@ -621,13 +621,10 @@ static iq_status load_any(const char *path, iq_tokenizer **out);
 iq_status iq_tok_load(const char *path, iq_tokenizer **out) {
     iq_status st = load_any(path, out);
     if (st) return st;
-    const char *src = (*out)->source, *slash = strrchr(src, '/');
-    char *dir = slash ? iq_xstrndup(src, (size_t)(slash - src) + (slash == src)) : iq_xstrdup(".");
-    char *jinja = iq_path_join(dir, "chat_template.jinja");
+    char *jinja = iq_path_beside((*out)->source, "chat_template.jinja");
     size_t len;
     if (iq_file_exists(jinja)) st = iq_read_file(jinja, &(*out)->chat_jinja, &len);
     free(jinja);
-    free(dir);
     if (st) {
         iq_tok_free(*out);
         *out = NULL;

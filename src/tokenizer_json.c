@@ -171,20 +171,12 @@ static int32_t token_id_of(const iq_tokenizer *t, const char *s) {
     return id;
 }
 
-/* The path of `name` in the folder of json_path. */
-static char *beside(const char *json_path, const char *name) {
-    const char *slash = strrchr(json_path, '/');
-    char *dir = slash ? iq_xstrndup(json_path, (size_t)(slash - json_path) + (slash == json_path)) : iq_xstrdup(".");
-    char *path = iq_path_join(dir, name);
-    free(dir);
-    return path;
-}
 
 static iq_status read_config(const char *json_path, iq_tokenizer *t) {
-    char *path = beside(json_path, "special_tokens_map.json");
+    char *path = iq_path_beside(json_path, "special_tokens_map.json");
     iq_status st = iq_file_exists(path) ? iq_read_file(path, &t->raw_stm, &t->raw_stm_len) : IQ_OK;
     free(path);
-    path = beside(json_path, "tokenizer_config.json");
+    path = iq_path_beside(json_path, "tokenizer_config.json");
     if (st || !iq_file_exists(path)) goto done;
     st = iq_read_file(path, &t->raw_config, &t->raw_config_len);
     cJSON *cfg = st ? NULL : cJSON_ParseWithLength(t->raw_config, t->raw_config_len);

@@ -301,6 +301,14 @@ char *iq_path_join(const char *a, const char *b) {
     return p;
 }
 
+char *iq_path_beside(const char *file, const char *name) {
+    const char *slash = strrchr(file, '/');
+    char *dir = slash ? iq_xstrndup(file, (size_t)(slash - file) + (slash == file)) : iq_xstrdup(".");
+    char *path = iq_path_join(dir, name);
+    free(dir);
+    return path;
+}
+
 iq_status iq_read_file(const char *path, char **data, size_t *len) {
     *data = NULL;
     *len = 0;

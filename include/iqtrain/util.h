@@ -114,6 +114,8 @@ bool iq_is_dir(const char *path);
 bool iq_file_exists(const char *path);
 /* path join into a malloc'd string */
 char *iq_path_join(const char *a, const char *b);
+/* The path of `name` in the folder that holds `file` ("dir/tokenizer.json" -> "dir/name"), malloc'd. */
+char *iq_path_beside(const char *file, const char *name);
 
 /* Monotonic seconds. */
 double iq_now(void);
