@@ -130,4 +130,16 @@ float *iq_model_dlnf(iq_model *m);
 void iq_model_backward(iq_model *m, const int32_t *ids, int B, int T);
 void iq_model_zero_grad(iq_model *m);
 
+/* Attaches LoRA adapters (lora.h; NULL detaches): forward adds their low-rank path to the target layers and
+ * backward accumulates their gradients; the base's linear layers are then frozen (backward computes their
+ * input gradients only). Llama families only (64 for another). The adapters must outlive the model or be
+ * detached first, and hold max_rows >= max_batch * max_seq. */
+struct iq_lora;
+iq_status iq_model_set_lora(iq_model *m, struct iq_lora *lora);
+struct iq_lora *iq_model_get_lora(const iq_model *m);
+/* What the optimizer trains: the adapters' arena when adapters are attached, else the parameter arena; their
+ * gradients (*grads NULL in inference mode), their count and their table (count, refs when not NULL). */
+float *iq_model_trainable(iq_model *m, float **grads, size_t *n);
+int iq_model_trainable_refs(iq_model *m, iq_tensor_ref *refs);
+
 #endif
