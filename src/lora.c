@@ -29,6 +29,7 @@ struct iq_lora {
     float *params, *grads;
     float *xa;         /* (n_layer, targets, max_rows, r) inp A^T of the last forward */
     float *tmp;        /* (max_rows, r) scale * dout B */
+    char base[4096];   /* base_model_name_or_path */
 };
 
 const char *iq_lora_target_name(iq_lora_target t) { return (unsigned)t < IQ_LORA_NUM_TARGETS ? TARGET_NAMES[t] : "?"; }
@@ -88,7 +89,7 @@ iq_status iq_lora_create(const iq_model_config *cfg, const iq_lora_opts *o, int 
     if (st) return st;
     if (o->rank == 0) return iq_fail(IQ_EUSAGE, "LoRA adapters need --lora-rank > 0");
     if (strcmp(iq_model_arch_name(cfg), "gpt2") == 0)
-        return iq_fail(IQ_EDATA, "LoRA: the gpt2 family is not yet supported (Llama families only)");
+        return iq_fail(IQ_EUSAGE, "LoRA: the gpt2 family is not yet supported (Llama families only)");
     iq_lora *lo = iq_xcalloc(1, sizeof *lo);
     lo->o = *o, lo->cfg = *cfg, lo->n_layer = cfg->n_layer, lo->max_rows = max_rows;
     target_dims(cfg, lo->in, lo->out);
@@ -137,7 +138,7 @@ static float *xa_of(const iq_lora *lo, iq_lora_target t, int l) {
 }
 
 static void ref_name(char *buf, size_t cap, int l, iq_lora_target t, char ab) {
-    snprintf(buf, cap, "base_model.model.model.layers.%d.%s.%s.lora_%c.weight", l, TARGET_BLOCK[t], TARGET_NAMES[t], ab);
+    snprintf(buf, cap, "model.layers.%d.%s.%s.lora_%c.weight", l, TARGET_BLOCK[t], TARGET_NAMES[t], ab);
 }
 
 int iq_lora_tensor_refs(const iq_lora *lo, iq_tensor_ref *refs) {
@@ -183,11 +184,16 @@ void iq_lora_backward(iq_lora *lo, iq_lora_target t, int l, float *dinp, const f
     iq_sgemm_fp32_ld(false, false, N, in, r, 1.0f, g, r, iq_lora_A(lo, t, l), in, 1.0f, dinp, in);
 }
 
+void iq_lora_set_base(iq_lora *lo, const char *base_model) {
+    snprintf(lo->base, sizeof lo->base, "%s", base_model ? base_model : "");
+}
+const char *iq_lora_base(const iq_lora *lo) { return lo->base; }
+
 static cJSON *adapter_config(const iq_lora *lo, const char *base_model) {
     cJSON *j = cJSON_CreateObject(), *targets = cJSON_CreateArray();
     for (int t = 0; t < IQ_LORA_NUM_TARGETS; t++)
         if (iq_lora_has(lo, t)) cJSON_AddItemToArray(targets, cJSON_CreateString(TARGET_NAMES[t]));
-    cJSON_AddStringToObject(j, "base_model_name_or_path", base_model ? base_model : "");
+    cJSON_AddStringToObject(j, "base_model_name_or_path", base_model ? base_model : lo->base);
     cJSON_AddStringToObject(j, "bias", "none");
     cJSON_AddBoolToObject(j, "fan_in_fan_out", false);
     cJSON_AddBoolToObject(j, "inference_mode", true);
@@ -217,9 +223,11 @@ iq_status iq_lora_save(const iq_lora *lo, const char *dir, const char *base_mode
     int n = iq_lora_tensor_refs(lo, NULL);
     iq_tensor_ref *refs = iq_xcalloc((size_t)n, sizeof *refs);
     iq_st_entry *e = iq_xcalloc((size_t)n, sizeof *e);
+    char (*names)[96] = iq_xcalloc((size_t)n, sizeof *names);
     iq_lora_tensor_refs(lo, refs);
     for (int i = 0; i < n; i++) {
-        e[i].name = refs[i].name, e[i].dtype = IQ_DT_F32, e[i].ndim = 2;
+        snprintf(names[i], sizeof names[i], "%s%s", IQ_LORA_PEFT_PREFIX, refs[i].name);
+        e[i].name = names[i], e[i].dtype = IQ_DT_F32, e[i].ndim = 2;
         e[i].shape[0] = refs[i].shape[0], e[i].shape[1] = refs[i].shape[1];
         e[i].data = lo->params + refs[i].offset;
     }
@@ -227,6 +235,6 @@ iq_status iq_lora_save(const iq_lora *lo, const char *dir, const char *base_mode
     const char *meta[2] = {"format", "pt"};
     st = iq_st_write(path, e, n, meta, 1);
     if (st) iq_error_prefix("%s", path);
-    free(path), free(e), free(refs);
+    free(path), free(e), free(refs), free(names);
     return st;
 }

@@ -14,8 +14,9 @@
  *     product and iq_lora_backward before it; its linear layers then compute only dX = dY W (no dW, no db:
  *     the base is frozen). The AdamW of the adapters is a second iq_adamw-like state over the adapters'
  *     arena only (to come); the LM head (the Q head) stays frozen unless --train-head (to come);
- *   - the adapters' tensor table carries PEFT's names, base_model.model.model.layers.N.self_attn.q_proj.
- *     lora_A.weight (r, in) and ...lora_B.weight (out, r), for adapter_model.safetensors. */
+ *   - the adapters' tensor table names them as the base's module plus PEFT's suffix, model.layers.N.self_attn.
+ *     q_proj.lora_A.weight (r, in) and ...lora_B.weight (out, r); adapter_model.safetensors adds PEFT's prefix
+ *     base_model.model. (IQ_LORA_PEFT_PREFIX). */
 #ifndef IQTRAIN_LORA_H
 #define IQTRAIN_LORA_H
 
@@ -41,6 +42,7 @@ typedef struct {
 #define IQ_LORA_DEFAULT_RANK 8
 #define IQ_LORA_DEFAULT_ALPHA 8.0f
 #define IQ_LORA_DEFAULT_TARGETS "q_proj,v_proj"
+#define IQ_LORA_PEFT_PREFIX "base_model.model."
 
 /* PEFT's module name of a target ("q_proj"). */
 const char *iq_lora_target_name(iq_lora_target t);
@@ -51,7 +53,7 @@ iq_status iq_lora_check_opts(const iq_lora_opts *o);
 
 typedef struct iq_lora iq_lora;
 
-/* Adapters for a Llama-family config (65 for another family), for steps of up to max_rows = B*T rows;
+/* Adapters for a Llama-family config (64 for another family), for steps of up to max_rows = B*T rows;
  * A initialised from seed as PEFT does, B zero. */
 iq_status iq_lora_create(const iq_model_config *cfg, const iq_lora_opts *o, int max_rows, uint64_t seed, iq_lora **out);
 void iq_lora_free(iq_lora *lo);
@@ -60,7 +62,7 @@ float iq_lora_scale(const iq_lora *lo);
 int iq_lora_max_rows(const iq_lora *lo);
 bool iq_lora_has(const iq_lora *lo, iq_lora_target t);
 
-/* The adapters' parameter table (PEFT's names, offsets into iq_lora_params): count, and refs when not NULL. */
+/* The adapters' parameter table (names without PEFT's prefix, offsets into iq_lora_params): count, and refs when not NULL. */
 int iq_lora_tensor_refs(const iq_lora *lo, iq_tensor_ref *refs);
 float *iq_lora_params(iq_lora *lo, size_t *n);
 float *iq_lora_grads(iq_lora *lo, size_t *n);
@@ -76,8 +78,11 @@ void iq_lora_forward(iq_lora *lo, iq_lora_target t, int l, float *out, const flo
 /* From dout (N, out): dB += scale · dout^T (x A^T), dA += (scale · dout B)^T x, dinp += (scale · dout B) A. */
 void iq_lora_backward(iq_lora *lo, iq_lora_target t, int l, float *dinp, const float *dout, const float *inp, int N);
 
+/* The base_model_name_or_path iq_lora_save writes ("" until set; copied). */
+void iq_lora_set_base(iq_lora *lo, const char *base_model);
+const char *iq_lora_base(const iq_lora *lo);
 /* Writes dir/adapter_config.json and dir/adapter_model.safetensors in PEFT's layout (base_model is the
- * base_model_name_or_path written, may be ""); 74 naming the file. */
+ * base_model_name_or_path written; NULL: iq_lora_base); 74 naming the file. */
 iq_status iq_lora_save(const iq_lora *lo, const char *dir, const char *base_model);
 
 #endif

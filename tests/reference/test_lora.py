@@ -182,7 +182,7 @@ def run_case(name, work, dump):
     e_logits = max(float(np.abs(lg[b, :L] - r["logits"][b, :L]).max()) for b, L in enumerate(r["lengths"])) / scale
     if not e_logits <= tr.TOL_LOGITS:
         fails.append("logits: max |diff| / max |ref| = %.3g" % e_logits)
-    g = ref.load_safetensors(os.path.join(d, "out", "grads.safetensors"))[0]
+    g = {"base_model.model." + n: a for n, a in ref.load_safetensors(os.path.join(d, "out", "grads.safetensors"))[0].items()}
     if sorted(g) != sorted(adapters):
         fails.append("gradient names differ from the adapter's tensors")
     worst, wname = 0.0, ""

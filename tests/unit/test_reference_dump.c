@@ -8,7 +8,7 @@
  * every step (online.h's iq_online_add_batch), and result.json adds online_value_gap.
  * With "lora": {"rank", "alpha", "targets", "seed", "b_std"} (issue #19): adapters are attached (B drawn from
  * N(0, b_std^2) so that they matter), their initial values written to OUT_DIR/adapter in PEFT's layout, and the
- * gradients dumped are the adapters' (the base is frozen). */
+ * gradients dumped are the adapters' (the base is frozen), named model.layers.N....lora_A.weight. */
 #include <cJSON.h>
 #include <math.h>
 #include <stdio.h>
