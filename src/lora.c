@@ -117,6 +117,10 @@ void iq_lora_free(iq_lora *lo) {
 const iq_lora_opts *iq_lora_get_opts(const iq_lora *lo) { return &lo->o; }
 float iq_lora_scale(const iq_lora *lo) { return lo->o.alpha / (float)lo->o.rank; }
 int iq_lora_max_rows(const iq_lora *lo) { return lo->max_rows; }
+size_t iq_lora_bytes(const iq_lora *lo) {
+    size_t r = (size_t)lo->o.rank, rows = (size_t)lo->max_rows;
+    return (2 * lo->n_params + (size_t)lo->n_layer * IQ_LORA_NUM_TARGETS * rows * r + rows * r) * sizeof(float);
+}
 bool iq_lora_has(const iq_lora *lo, iq_lora_target t) {
     return lo && (unsigned)t < IQ_LORA_NUM_TARGETS && (lo->o.targets & (1u << t));
 }

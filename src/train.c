@@ -283,9 +283,9 @@ static void add_memory_plan(cJSON *j, const run *r) {
     iq_memory_plan_training(r->model, r->head, iq_get_threads(), r->rss_before_model,
                             r->peak_before_model, &p);
     cJSON *mem = cJSON_AddObjectToObject(j, "memory_mb");
-    const char *k[] = {"predicted_peak_rss", "before_model", "parameters", "gradients", "adamw", "activations",
+    const char *k[] = {"predicted_peak_rss", "before_model", "parameters", "gradients", "adamw", "lora", "activations",
                        "activation_grads", "loss_head", "batch", "bf16_weights", "bf16_operands", "matmul_runtime"};
-    double v[] = {p.peak, p.before_model, p.parameters, p.gradients, p.adamw, p.activations, p.activation_grads,
+    double v[] = {p.peak, p.before_model, p.parameters, p.gradients, p.adamw, p.lora, p.activations, p.activation_grads,
                   p.loss_head, p.batch, p.bf16_weights, p.bf16_operands, p.matmul_runtime};
     double online = r->online ? (double)iq_online_bytes(r->online) : 0.0; /* the sampler's KV cache and rows */
     v[0] += online;

@@ -60,6 +60,8 @@ void iq_lora_free(iq_lora *lo);
 const iq_lora_opts *iq_lora_get_opts(const iq_lora *lo);
 float iq_lora_scale(const iq_lora *lo);
 int iq_lora_max_rows(const iq_lora *lo);
+/* Bytes of the adapters' arenas: parameters, gradients, the saved A x products and their scratch. */
+size_t iq_lora_bytes(const iq_lora *lo);
 bool iq_lora_has(const iq_lora *lo, iq_lora_target t);
 
 /* The adapters' parameter table (names without PEFT's prefix, offsets into iq_lora_params): count, and refs when not NULL. */

@@ -2,8 +2,9 @@
 # tests/cli/test_lora.sh — `iqtrain train --lora-rank` (issue #19) end to end on a tiny Llama: a base trained
 # from scratch, then adapters on all seven targets with the base frozen (the loss falls; final/ is a PEFT adapter
 # folder, not a model; checkpoints hold adapter/ and the adapters' AdamW moments; the base in the checkpoint is
-# the base, bit for bit); the refusals (64 naming the option): dropout > 0, an unknown target, the gpt2 family,
-# --resume, online IQLearn and the generation eval with adapters (not yet supported).
+# the base, bit for bit); --gradient-checkpointing changes no bit; the refusals (64 naming the option): dropout
+# > 0, an unknown target, the gpt2 family, --resume, online IQLearn and the generation eval with adapters (not
+# yet supported).
 #
 #   usage: tests/cli/test_lora.sh IQTRAIN_BINARY REPO_ROOT
 set -u
@@ -55,6 +56,19 @@ print("\n".join(bad), file=sys.stderr)
 sys.exit(1 if bad else 0)
 PY
 done_check "adapters on all targets train a frozen base; final/ is a PEFT adapter folder; checkpoints hold them"
+
+# --gradient-checkpointing recomputes the adapters' products too: the same metrics and adapter, bit for bit
+run "$BIN" --model base/final --lora-rank 4 --lora-alpha 8 --lora-targets $ALL --max-steps 30 --batch-size 4 \
+    --lr 1e-2 --warmup 2 --save-every 10 --threads 2 --json --out run-gc --gradient-checkpointing data.jsonl
+want_rc 0
+$PY - run/metrics.jsonl run-gc/metrics.jsonl <<'PY' || WHY+=("metrics differ with --gradient-checkpointing")
+import json, sys
+rows = [[{k: v for k, v in json.loads(l).items() if k not in ("elapsed_s", "tokens_per_s")} for l in open(p)] for p in sys.argv[1:]]
+sys.exit(0 if rows[0] == rows[1] and len(rows[0]) >= 2 else 1)
+PY
+cmp -s run/final/adapter_model.safetensors run-gc/final/adapter_model.safetensors ||
+    WHY+=("final/adapter_model.safetensors differs with --gradient-checkpointing")
+done_check "LoRA with --gradient-checkpointing: bit-identical metrics and adapter"
 
 while IFS='|' read -r want args; do
     # shellcheck disable=SC2086
