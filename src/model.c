@@ -241,7 +241,10 @@ int iq_model_tensor_refs(const iq_model *m, iq_tensor_ref *refs) {
 }
 
 const float *iq_model_head(iq_model *m) { return m->params_memory + m->arch->head_offset(&m->cfg); }
-float *iq_model_head_grad(iq_model *m) { return m->grads_memory ? m->grads_memory + m->arch->head_offset(&m->cfg) : NULL; }
+float *iq_model_head_grad(iq_model *m) {
+    if (m->lora) return NULL; /* frozen under LoRA adapters */
+    return m->grads_memory ? m->grads_memory + m->arch->head_offset(&m->cfg) : NULL;
+}
 
 void iq_model_init(iq_model *m, uint64_t seed) { m->arch->init(m, seed); }
 
