@@ -15,6 +15,7 @@
 
 #include "iqtrain/fault.h"
 #include "iqtrain/log.h"
+#include "iqtrain/lora.h"
 
 // ----------------------------------------------------------------------------------------------------
 // trainer_state.json
@@ -87,11 +88,11 @@ static iq_status state_from_json(const char *dir, const cJSON *j, iq_trainer_sta
 // optimizer state
 
 static iq_status save_optimizer(iq_model *m, iq_adamw *opt, const char *path) {
-    int n = iq_model_tensor_refs(m, NULL);
+    int n = iq_model_trainable_refs(m, NULL); /* the adapters' with LoRA adapters attached */
     iq_tensor_ref *refs = iq_xmalloc((size_t)n * sizeof *refs);
-    iq_model_tensor_refs(m, refs);
+    iq_model_trainable_refs(m, refs);
     iq_st_entry *e = iq_xcalloc(2 * (size_t)n, sizeof *e);
-    char (*names)[80] = iq_xmalloc(2 * (size_t)n * sizeof *names);
+    char (*names)[96] = iq_xmalloc(2 * (size_t)n * sizeof *names);
     for (int k = 0; k < 2; k++)
         for (int i = 0; i < n; i++) {
             iq_st_entry *x = &e[k * n + i];
@@ -117,9 +118,9 @@ iq_status iq_checkpoint_load_optimizer(const char *dir, iq_model *m, iq_adamw *o
     char *path = iq_path_join(dir, "optimizer.safetensors");
     iq_safetensors *st = NULL;
     iq_status s = iq_st_open(path, &st);
-    int n = iq_model_tensor_refs(m, NULL);
+    int n = iq_model_trainable_refs(m, NULL); /* the adapters' with LoRA adapters attached */
     iq_tensor_ref *refs = iq_xmalloc((size_t)n * sizeof *refs);
-    iq_model_tensor_refs(m, refs);
+    iq_model_trainable_refs(m, refs);
     char name[96];
     for (int k = 0; k < 2 && !s; k++)
         for (int i = 0; i < n && !s; i++) {
@@ -210,6 +211,11 @@ iq_status iq_checkpoint_save(const char *out_dir, iq_model *m, iq_adamw *opt, co
     iq_status s = IQ_OK;
     if (mkdir(tmp, 0755) != 0) s = iq_fail(IQ_ECANTCREAT, "%s: cannot create: %s", tmp, strerror(errno));
     if (!s) s = iq_model_save_folder(m, tok, tmp, IQ_DT_F32, iqtrain_section);
+    if (!s && iq_model_get_lora(m)) { /* LoRA: the adapters in PEFT's layout beside the (frozen) base */
+        char *p = iq_path_join(tmp, "adapter");
+        s = iq_lora_save(iq_model_get_lora(m), p, NULL);
+        free(p);
+    }
     if (!s) {
         char *p = iq_path_join(tmp, "optimizer.safetensors");
         s = save_optimizer(m, opt, p);

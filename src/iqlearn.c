@@ -286,7 +286,7 @@ static void head_run(iq_head *h, const float *lnf, const float *wte, const int32
         int mc = ke - ks;
         iq_matmul_group_begin(); /* Lg is rounded to bf16 once for both products */
         iq_sgemm_w(false, false, mc, C, V, 1.0f, Lg, wte, 0.0f, h->dxg + (size_t)ks * C);
-        iq_sgemm(true, false, V, C, mc, 1.0f, Lg, h->xg + (size_t)ks * C, 1.0f, dwte);
+        if (dwte) iq_sgemm(true, false, V, C, mc, 1.0f, Lg, h->xg + (size_t)ks * C, 1.0f, dwte); /* NULL: frozen */
         iq_matmul_group_end();
     }
     if (backward) {

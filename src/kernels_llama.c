@@ -57,6 +57,7 @@ void iq_rmsnorm_backward(float *dinp, float *dweight, const float *dout, const f
         float k = s * s * dot / (float)C;
         for (int c = 0; c < C; c++) dx[c] += s * (weight[c] * d[c] - x[c] * k);
     }
+    if (!dweight) return; /* a frozen weight */
     /* column blocks per thread, rows in order (deterministic) */
 #pragma omp parallel
     {
@@ -83,7 +84,7 @@ void iq_linear_backward(float *dinp, float *dweight, float *dbias, const float *
                         const float *weight, int N, int C, int OC) {
     iq_matmul_group_begin(); /* dout is rounded to bf16 once for both products */
     iq_sgemm_w(false, false, N, C, OC, 1.0f, dout, weight, 1.0f, dinp);
-    iq_sgemm(true, false, OC, C, N, 1.0f, dout, inp, 1.0f, dweight);
+    if (dweight) iq_sgemm(true, false, OC, C, N, 1.0f, dout, inp, 1.0f, dweight); /* NULL: frozen, dX only */
     iq_matmul_group_end();
     if (dbias) iq_bias_backward(dbias, dout, N, OC);
 }

@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "iqtrain/lora.h"
 #include "iqtrain/matmul.h"
 
 double iq_rss_now(void) {
@@ -64,7 +65,11 @@ void iq_memory_plan_training(iq_model *m, const iq_head *h, int threads, double 
     p->peak_before_model = peak_before_model;
     p->parameters = np * F;
     p->gradients = np * F;
-    p->adamw = 2.0 * np * F;
+    size_t nt;
+    float *tg;
+    iq_model_trainable(m, &tg, &nt); /* the adapters with LoRA (the base's gradient arena is still allocated) */
+    p->adamw = 2.0 * (double)nt * F;
+    p->lora = iq_model_get_lora(m) ? (double)iq_lora_bytes(iq_model_get_lora(m)) : 0.0;
     p->activations = (double)iq_model_act_floats(m) * F;
     p->activation_grads = (double)iq_model_grad_act_floats(m) * F;
     p->loss_head = (double)iq_head_bytes(h);
@@ -73,7 +78,7 @@ void iq_memory_plan_training(iq_model *m, const iq_head *h, int threads, double 
     p->bf16_weights = bf16 ? 2.0 * weight_matrix_floats(m) : 0.0;
     p->bf16_operands = bf16 ? 2.0 * bf16_operand_floats(m, h) : 0.0;
     p->matmul_runtime = (RUNTIME_FIXED_MB + (double)RUNTIME_PER_THREAD_MB * (threads > 0 ? threads : 1)) * 1e6;
-    double sum = p->before_model + p->parameters + p->gradients + p->adamw + p->activations + p->activation_grads +
+    double sum = p->before_model + p->parameters + p->gradients + p->adamw + p->lora + p->activations + p->activation_grads +
                  p->loss_head + p->batch + p->bf16_weights + p->bf16_operands + p->matmul_runtime;
     p->peak = sum > peak_before_model ? sum : peak_before_model;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "model_arch.h"
+#include "iqtrain/lora.h"
 
 // ----------------------------------------------------------------------------------------------------
 // families
@@ -240,7 +241,10 @@ int iq_model_tensor_refs(const iq_model *m, iq_tensor_ref *refs) {
 }
 
 const float *iq_model_head(iq_model *m) { return m->params_memory + m->arch->head_offset(&m->cfg); }
-float *iq_model_head_grad(iq_model *m) { return m->grads_memory ? m->grads_memory + m->arch->head_offset(&m->cfg) : NULL; }
+float *iq_model_head_grad(iq_model *m) {
+    if (m->lora) return NULL; /* frozen under LoRA adapters */
+    return m->grads_memory ? m->grads_memory + m->arch->head_offset(&m->cfg) : NULL;
+}
 
 void iq_model_init(iq_model *m, uint64_t seed) { m->arch->init(m, seed); }
 
@@ -259,4 +263,31 @@ void iq_model_backward(iq_model *m, const int32_t *ids, int B, int T) {
 
 void iq_model_zero_grad(iq_model *m) {
     if (m->grads_memory) memset(m->grads_memory, 0, m->num_params * sizeof(float));
+    if (m->lora) iq_lora_zero_grad(m->lora);
+}
+
+iq_status iq_model_set_lora(iq_model *m, struct iq_lora *lora) {
+    if (lora && m->arch == &iq_arch_gpt2)
+        return iq_fail(IQ_EUSAGE, "LoRA: the gpt2 family is not yet supported (Llama families only)");
+    if (lora && iq_lora_max_rows(lora) < m->max_batch * m->max_seq)
+        return iq_fail(IQ_EUSAGE, "LoRA: the adapters hold %d rows, the model steps up to %d", iq_lora_max_rows(lora),
+                       m->max_batch * m->max_seq);
+    m->lora = lora;
+    return IQ_OK;
+}
+
+struct iq_lora *iq_model_get_lora(const iq_model *m) { return m->lora; }
+
+float *iq_model_trainable(iq_model *m, float **grads, size_t *n) {
+    if (m->lora) {
+        *grads = iq_lora_grads(m->lora, n);
+        return iq_lora_params(m->lora, n);
+    }
+    *grads = m->grads_memory;
+    *n = m->num_params;
+    return m->params_memory;
+}
+
+int iq_model_trainable_refs(iq_model *m, iq_tensor_ref *refs) {
+    return m->lora ? iq_lora_tensor_refs(m->lora, refs) : iq_model_tensor_refs(m, refs);
 }

@@ -31,6 +31,7 @@ struct iq_model {
     float *grads_acts_memory; /* their gradients; NULL in inference mode */
     size_t acts_capacity;
     size_t grads_acts_capacity; /* floats of grads_acts_memory (0 in inference mode) */
+    struct iq_lora *lora;    /* attached LoRA adapters (iq_model_set_lora), not owned; NULL: none */
     void *layout;            /* the family's pointers into the arenas, laid out for (cur_B, cur_T) */
     int cur_B, cur_T;
 };

@@ -14,6 +14,7 @@
 
 #include "iqtrain/kernels.h"
 #include "iqtrain/kernels_llama.h"
+#include "iqtrain/lora.h"
 #include "iqtrain/matmul.h"
 #include "iqtrain/rng.h"
 #include "model_arch.h"
@@ -478,11 +479,12 @@ typedef struct {
     int B, T, N, C, Hq, Hk, D, QD, KD, I;
     float eps;
     bool qk_norm;
+    iq_lora *lora; /* attached adapters (NULL: none): the linear layers' weights are then frozen */
 } dims;
 
 static dims dims_of(const iq_model_config *c, int B, int T) {
     dims d = {B, T, B * T, c->n_embd, c->n_head, c->n_kv_head, c->head_dim, c->n_head * c->head_dim,
-              c->n_kv_head * c->head_dim, c->n_inner, c->ln_eps, c->qk_norm};
+              c->n_kv_head * c->head_dim, c->n_inner, c->ln_eps, c->qk_norm, NULL};
     return d;
 }
 
@@ -498,6 +500,9 @@ static void attn_forward(const llama_layout *y, const dims *d, int l, const floa
     iq_linear_forward(k, ln1, pl(p, P_WK, l, C * d->KD), pl(p, P_BK, l, d->KD), d->N, d->C, d->KD);
     iq_linear_forward(v, ln1, pl(p, P_WV, l, C * d->KD), pl(p, P_BV, l, d->KD), d->N, d->C, d->KD);
     iq_matmul_group_end();
+    iq_lora_forward(d->lora, IQ_LORA_Q, l, q, ln1, d->N);
+    iq_lora_forward(d->lora, IQ_LORA_K, l, k, ln1, d->N);
+    iq_lora_forward(d->lora, IQ_LORA_V, l, v, ln1, d->N);
     float *qr = q, *kr = k;
     if (d->qk_norm) {
         qr = at(y, a, A_QN, l), kr = at(y, a, A_KN, l);
@@ -509,6 +514,7 @@ static void attn_forward(const llama_layout *y, const dims *d, int l, const floa
     float *atty = at(y, a, A_ATTY, l), *proj = at(y, a, A_ATTPROJ, l);
     iq_gqa_forward(atty, at(y, a, A_ATT, l), qr, kr, v, d->B, d->T, d->Hq, d->Hk, d->D);
     iq_linear_forward(proj, atty, pl(p, P_WO, l, C * d->QD), pl(p, P_BO, l, C), d->N, d->QD, d->C);
+    iq_lora_forward(d->lora, IQ_LORA_O, l, proj, atty, d->N);
     iq_residual_forward(at(y, a, A_RES2, l), res, proj, (size_t)d->N * C);
 }
 
@@ -524,8 +530,11 @@ static void mlp_forward(const llama_layout *y, const dims *d, int l) {
     iq_linear_forward(gate, ln2, pl(p, P_WG, l, C * I), NULL, d->N, d->C, d->I);
     iq_linear_forward(up, ln2, pl(p, P_WU, l, C * I), NULL, d->N, d->C, d->I);
     iq_matmul_group_end();
+    iq_lora_forward(d->lora, IQ_LORA_GATE, l, gate, ln2, d->N);
+    iq_lora_forward(d->lora, IQ_LORA_UP, l, up, ln2, d->N);
     iq_swiglu_forward(h, gate, up, (size_t)d->N * I);
     iq_linear_forward(down, h, pl(p, P_WD, l, C * I), NULL, d->N, d->I, d->C);
+    iq_lora_forward(d->lora, IQ_LORA_DOWN, l, down, h, d->N);
     iq_residual_forward(at(y, a, A_RES3, l), res2, down, (size_t)d->N * C);
 }
 
@@ -533,6 +542,7 @@ static void llama_forward(iq_model *m, const int32_t *ids, int B, int T) {
     const iq_model_config *c = &m->cfg;
     llama_layout *y = m->layout;
     dims d = dims_of(c, B, T);
+    d.lora = m->lora;
     iq_embed_forward(y->a[A_ENC], ids, y->p.t[P_EMB], d.N, d.C);
     iq_rope_table(y->a[A_COS], y->a[A_SIN], NULL, T, y->inv_freq, d.D);
     for (int l = 0; l < c->n_layer; l++) {
@@ -547,30 +557,37 @@ static void llama_forward(iq_model *m, const int32_t *ids, int B, int T) {
 // their gradients are one layer's)
 
 /* from dres3 (the gradient of layer l's output) to d res2 */
+/* No gradients: the linear layers' weights and biases when adapters are attached (frozen). */
+static const params FROZEN;
+
 static void mlp_backward(const llama_layout *y, const dims *d, int l, const float *dres3) {
-    const params *p = &y->p, *g = &y->g;
+    const params *p = &y->p, *g = d->lora ? &FROZEN : &y->g;
     float *const *a = y->a, *const *ga = y->ga;
     size_t C = (size_t)d->C, I = (size_t)d->I, NI = (size_t)d->N * I;
     iq_residual_backward(ga[A_RES2], ga[A_DOWN], dres3, (size_t)d->N * C);
     iq_linear_backward(ga[A_H], pl(g, P_WD, l, C * I), NULL, ga[A_DOWN], at(y, a, A_H, l), pl(p, P_WD, l, C * I), d->N, d->I,
                        d->C);
+    iq_lora_backward(d->lora, IQ_LORA_DOWN, l, ga[A_H], ga[A_DOWN], at(y, a, A_H, l), d->N);
     iq_swiglu_backward(ga[A_GATE], ga[A_UP], ga[A_H], at(y, a, A_GATE, l), at(y, a, A_UP, l), NI);
     iq_linear_backward(ga[A_LN2], pl(g, P_WU, l, C * I), NULL, ga[A_UP], at(y, a, A_LN2, l), pl(p, P_WU, l, C * I), d->N, d->C,
                        d->I);
     iq_linear_backward(ga[A_LN2], pl(g, P_WG, l, C * I), NULL, ga[A_GATE], at(y, a, A_LN2, l), pl(p, P_WG, l, C * I), d->N,
                        d->C, d->I);
+    iq_lora_backward(d->lora, IQ_LORA_UP, l, ga[A_LN2], ga[A_UP], at(y, a, A_LN2, l), d->N);
+    iq_lora_backward(d->lora, IQ_LORA_GATE, l, ga[A_LN2], ga[A_GATE], at(y, a, A_LN2, l), d->N);
     iq_rmsnorm_backward(ga[A_RES2], pl(g, P_LN2, l, C), ga[A_LN2], at(y, a, A_RES2, l), pl(p, P_LN2, l, C),
                         at(y, a, A_LN2R, l), d->N, d->C);
 }
 
 /* from d res2 (layer l) to d res (the layer's input, accumulated into dres) */
 static void attn_backward(const llama_layout *y, const dims *d, int l, const float *res, float *dres) {
-    const params *p = &y->p, *g = &y->g;
+    const params *p = &y->p, *g = d->lora ? &FROZEN : &y->g;
     float *const *a = y->a, *const *ga = y->ga;
     size_t C = (size_t)d->C, D = (size_t)d->D;
     iq_residual_backward(dres, ga[A_ATTPROJ], ga[A_RES2], (size_t)d->N * C);
     iq_linear_backward(ga[A_ATTY], pl(g, P_WO, l, C * d->QD), pl(g, P_BO, l, C), ga[A_ATTPROJ], at(y, a, A_ATTY, l),
                        pl(p, P_WO, l, C * d->QD), d->N, d->QD, d->C);
+    iq_lora_backward(d->lora, IQ_LORA_O, l, ga[A_ATTY], ga[A_ATTPROJ], at(y, a, A_ATTY, l), d->N);
     int iq = d->qk_norm ? A_QN : A_Q, ik = d->qk_norm ? A_KN : A_K;
     float *dqr = ga[iq], *dkr = ga[ik];
     iq_gqa_backward(dqr, dkr, ga[A_V], ga[A_ATT], ga[A_ATTY], at(y, a, iq, l), at(y, a, ik, l), at(y, a, A_V, l),
@@ -590,6 +607,9 @@ static void attn_backward(const llama_layout *y, const dims *d, int l, const flo
                        d->C, d->KD);
     iq_linear_backward(dln1, pl(g, P_WV, l, C * d->KD), pl(g, P_BV, l, d->KD), ga[A_V], ln1, pl(p, P_WV, l, C * d->KD), d->N,
                        d->C, d->KD);
+    iq_lora_backward(d->lora, IQ_LORA_Q, l, dln1, ga[A_Q], ln1, d->N);
+    iq_lora_backward(d->lora, IQ_LORA_K, l, dln1, ga[A_K], ln1, d->N);
+    iq_lora_backward(d->lora, IQ_LORA_V, l, dln1, ga[A_V], ln1, d->N);
     iq_rmsnorm_backward(dres, pl(g, P_LN1, l, C), dln1, res, pl(p, P_LN1, l, C), at(y, a, A_LN1R, l), d->N, d->C);
 }
 
@@ -597,12 +617,13 @@ static void llama_backward(iq_model *m, const int32_t *ids, int B, int T) {
     const iq_model_config *c = &m->cfg;
     llama_layout *y = m->layout;
     dims d = dims_of(c, B, T);
+    d.lora = m->lora;
     int L = c->n_layer;
     size_t NC = (size_t)d.N * d.C, layer = (size_t)(y->ga[A_RES3] - y->ga[A_LN1]); /* one layer's entries, A_LN1..A_DOWN */
     /* the residual stream's gradient alternates between two (N, C) entries: the output's and the input's */
     float *dout = y->ga[A_RES3], *din = y->ga[A_ENC];
     memset(dout, 0, NC * sizeof(float));
-    iq_rmsnorm_backward(dout, y->g.t[P_NORM], y->ga[A_LNF], at(y, y->a, A_RES3, L - 1), y->p.t[P_NORM], y->a[A_LNFR], d.N, d.C);
+    iq_rmsnorm_backward(dout, d.lora ? NULL : y->g.t[P_NORM], y->ga[A_LNF], at(y, y->a, A_RES3, L - 1), y->p.t[P_NORM], y->a[A_LNFR], d.N, d.C);
     for (int l = L - 1; l >= 0; l--) {
         const float *res = l == 0 ? y->a[A_ENC] : at(y, y->a, A_RES3, l - 1);
         if (m->recompute && l < L - 1) { /* the last layer's activations are still there from the forward pass */
@@ -617,7 +638,7 @@ static void llama_backward(iq_model *m, const int32_t *ids, int B, int T) {
         float *t = dout;
         dout = din, din = t;
     }
-    iq_embed_backward(y->g.t[P_EMB], dout, ids, d.N, d.C);
+    if (!d.lora) iq_embed_backward(y->g.t[P_EMB], dout, ids, d.N, d.C); /* frozen under adapters */
 }
 
 // ----------------------------------------------------------------------------------------------------

@@ -32,9 +32,9 @@ static int cmp_span(const void *x, const void *y) {
 /* The arena [0, n) as alternating runs without and with weight decay, from the tensor table: the decayed
  * tensors sorted and merged where they touch, the gaps between them undecayed. */
 static void decay_spans(iq_adamw *a, iq_model *model) {
-    int nt = iq_model_tensor_refs(model, NULL);
+    int nt = iq_model_trainable_refs(model, NULL);
     iq_tensor_ref *refs = iq_xmalloc((size_t)nt * sizeof *refs);
-    iq_model_tensor_refs(model, refs);
+    iq_model_trainable_refs(model, refs);
     span *dec = iq_xmalloc(((size_t)nt + 1) * sizeof *dec);
     int nd = 0;
     for (int i = 0; i < nt; i++)
@@ -60,7 +60,8 @@ static void decay_spans(iq_adamw *a, iq_model *model) {
 
 iq_adamw *iq_adamw_create(iq_model *model) {
     iq_adamw *a = iq_xcalloc(1, sizeof *a);
-    a->n = iq_model_num_params(model);
+    float *g;
+    iq_model_trainable(model, &g, &a->n); /* the adapters when LoRA adapters are attached */
     a->m = iq_xcalloc(a->n, sizeof *a->m);
     a->v = iq_xcalloc(a->n, sizeof *a->v);
     iq_prefault(a->m, a->n * sizeof *a->m);
@@ -86,7 +87,7 @@ float *iq_adamw_v(iq_adamw *a) { return a->v; }
 
 void iq_adamw_step(iq_adamw *a, iq_model *model, const iq_adamw_opts *o, float lr, float grad_scale) {
     size_t n;
-    float *p = iq_model_param_memory(model, &n), *g = iq_model_grad_memory(model, &n);
+    float *g, *p = iq_model_trainable(model, &g, &n);
     a->steps++;
     double bc1 = 1.0 - pow((double)o->beta1, (double)a->steps);
     double bc2 = 1.0 - pow((double)o->beta2, (double)a->steps);
@@ -113,7 +114,8 @@ void iq_adamw_step(iq_adamw *a, iq_model *model, const iq_adamw_opts *o, float l
 
 double iq_grad_norm(iq_adamw *opt, iq_model *model) {
     size_t n;
-    const float *g = iq_model_grad_memory(model, &n);
+    float *g;
+    iq_model_trainable(model, &g, &n);
     /* fixed blocks summed in order: the same result for any thread count */
     size_t nb = (n + NORM_BLOCK - 1) / NORM_BLOCK;
     double *part = opt->norm_parts; /* sized once: nothing is allocated in the step */

@@ -14,6 +14,7 @@
 #include "iqtrain/dist.h"
 #include "iqtrain/fault.h"
 #include "iqtrain/log.h"
+#include "iqtrain/lora.h"
 #include "iqtrain/matmul.h"
 #include "iqtrain/model_folder.h"
 #include "iqtrain/rng.h"
@@ -292,7 +293,8 @@ iq_status iq_run_save_final(const char *out, iq_model *m, const iq_tokenizer *to
     char *tmp = iq_path_join(out, tmpn), *fin = iq_path_join(out, "final");
     iq_remove_tree(tmp);
     iq_status s = iq_mkdirs(tmp);
-    if (!s) s = iq_model_save_folder(m, tok, tmp, dtype, section);
+    /* LoRA: final/ is the adapter in PEFT's layout (adapter_config.json, adapter_model.safetensors), F32 */
+    if (!s) s = iq_model_get_lora(m) ? iq_lora_save(iq_model_get_lora(m), tmp, NULL) : iq_model_save_folder(m, tok, tmp, dtype, section);
     if (!s) {
         iq_fsync_path(tmp);
         iq_fault_point("final-before-rename");

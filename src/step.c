@@ -77,7 +77,8 @@ iq_status iq_train_step(iq_model *m, iq_head *h, iq_adamw *opt, iq_batch *batch,
     if (iq_dist_world() > 1) {
         /* the sums over ranks (the same bits on every rank): gradients, then the loss statistics */
         size_t ng;
-        float *grads = iq_model_grad_memory(m, &ng);
+        float *grads;
+        iq_model_trainable(m, &grads, &ng);
         iq_dist_sum_f32(grads, ng);
         sum_loss_stats(&r->stats);
         if (o->online) iq_dist_sum_f64(&pol.v_sum, 1);

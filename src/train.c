@@ -79,6 +79,7 @@ typedef struct {
     iq_model *model;
     iq_head *head;
     iq_adamw *opt;
+    iq_lora *lora;          /* --lora-rank > 0: the adapters the optimizer trains, else NULL */
     iq_online *online;      /* --online-mix > 0, else NULL */
     iq_batch batch;
     iq_order order;
@@ -100,6 +101,7 @@ static void run_free(run *r) {
     free(r->train_rows);
     free(r->eval_rows);
     iq_model_free(r->model);
+    iq_lora_free(r->lora);
     iq_head_free(r->head);
     iq_online_free(r->online);
     iq_adamw_free(r->opt);
@@ -163,6 +165,13 @@ static iq_status check_options(const iq_train_opts *o) {
     if (o->eval_split >= 0 && o->n_eval_data > 0) return iq_fail(IQ_EUSAGE, "--eval-data and --eval-split cannot be combined");
     if (o->eval_split >= 1.0) return iq_fail(IQ_EUSAGE, "--eval-split must be in [0, 1)");
     if (o->resume && strcmp(o->resume, "auto") == 0 && !o->out) return iq_fail(IQ_EUSAGE, "--resume auto needs --out DIR");
+    if (o->lora.rank > 0 && o->resume)
+        return iq_fail(IQ_EUSAGE, "--resume with --lora-rank is not yet supported (the checkpoints hold the adapters in adapter/)");
+    if (o->lora.rank > 0 && o->online.mix > 0)
+        return iq_fail(IQ_EUSAGE, "--online-mix with --lora-rank is not yet supported (the sampler would not see the adapters)");
+    if (o->lora.rank > 0 && o->gen_eval_every != 0)
+        return iq_fail(IQ_EUSAGE, "--eval-generation-every with --lora-rank is not yet supported (generation would not "
+                                  "see the adapters)");
     if (o->lambda < 0 || o->gamma < 0 || o->gamma > 1) return iq_fail(IQ_EUSAGE, "--lambda must be >= 0 and --gamma in [0, 1]");
     if (!(o->label_smoothing >= 0 && o->label_smoothing < 1) || !(o->entropy_coef >= 0))
         return iq_fail(IQ_EUSAGE, "--label-smoothing must be in [0, 1) and --entropy-coef >= 0");
@@ -247,6 +256,12 @@ static iq_status build_model(const iq_train_opts *o, run *r, const iq_model_conf
         iq_info("notice: --gradient-checkpointing: %s has no activation recomputation (the Llama families do): "
                 "training without it", iq_model_arch_name(iq_model_cfg(r->model)));
     r->head = iq_head_create(r->B * max_seq, cfg->n_embd, cfg->vocab, 0);
+    if (o->lora.rank > 0) { /* before the optimizer: it trains the adapters */
+        st = iq_lora_create(iq_model_cfg(r->model), &o->lora, r->B * max_seq, o->seed, &r->lora);
+        if (!st) st = iq_model_set_lora(r->model, r->lora);
+        if (st) return st;
+        iq_lora_set_base(r->lora, o->model_dir ? o->model_dir : "");
+    }
     r->opt = iq_adamw_create(r->model);
     if (o->online.mix > 0) {
         iq_online_opts oo = o->online;
@@ -268,9 +283,9 @@ static void add_memory_plan(cJSON *j, const run *r) {
     iq_memory_plan_training(r->model, r->head, iq_get_threads(), r->rss_before_model,
                             r->peak_before_model, &p);
     cJSON *mem = cJSON_AddObjectToObject(j, "memory_mb");
-    const char *k[] = {"predicted_peak_rss", "before_model", "parameters", "gradients", "adamw", "activations",
+    const char *k[] = {"predicted_peak_rss", "before_model", "parameters", "gradients", "adamw", "lora", "activations",
                        "activation_grads", "loss_head", "batch", "bf16_weights", "bf16_operands", "matmul_runtime"};
-    double v[] = {p.peak, p.before_model, p.parameters, p.gradients, p.adamw, p.activations, p.activation_grads,
+    double v[] = {p.peak, p.before_model, p.parameters, p.gradients, p.adamw, p.lora, p.activations, p.activation_grads,
                   p.loss_head, p.batch, p.bf16_weights, p.bf16_operands, p.matmul_runtime};
     double online = r->online ? (double)iq_online_bytes(r->online) : 0.0; /* the sampler's KV cache and rows */
     v[0] += online;
@@ -347,6 +362,8 @@ static iq_status open_run(run *r, long *start, bool *quiet) {
     size_t n;
     float *params = iq_model_param_memory(r->model, &n);
     iq_dist_bcast(params, n * sizeof(float));
+    float *tg, *tp = iq_model_trainable(r->model, &tg, &n); /* the adapters with LoRA */
+    if (tp != params) iq_dist_bcast(tp, n * sizeof(float));
     iq_matmul_params_changed();
     iq_dist_bcast(iq_adamw_m(r->opt), n * sizeof(float));
     iq_dist_bcast(iq_adamw_v(r->opt), n * sizeof(float));

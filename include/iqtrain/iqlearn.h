@@ -80,7 +80,7 @@ int iq_head_chunk(const iq_head *h);
  *   ids, flags (B, T): tokens and IQ_TOK_SUPERVISED / IQ_TOK_TERMINAL per token; lens (B): valid lengths
  *   inv_n = 1/N, N = supervised tokens of the whole optimizer step
  * Adds to *st. With dlnf != NULL: writes dlnf (B*T, C) completely (zeros at rows without a term) and adds
- * the head's gradient to dwte (V, C). Optional outputs for tests and reward extraction:
+ * the head's gradient to dwte (V, C) unless dwte is NULL (a frozen head). Optional outputs for tests and reward extraction:
  *   r_out (B*T): r of the supervised token at each position (0 elsewhere, and for a dropped TD term);
  *   logits_out (B*T, V): the logits of every valid position (then every valid row is computed). */
 void iq_head_loss(iq_head *h, const float *lnf, const float *wte, const int32_t *ids, const uint8_t *flags,

@@ -12,11 +12,13 @@ void iq_embed_forward(float *out, const int32_t *ids, const float *emb, int N, i
 void iq_embed_backward(float *demb, const float *dout, const int32_t *ids, int N, int C);
 // out (N,C) = inp * rstd * weight, rstd (N) = 1 / sqrt(mean(inp^2) + eps)
 void iq_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight, int N, int C, float eps);
+// dweight NULL: a frozen weight (dinp only)
 void iq_rmsnorm_backward(float *dinp, float *dweight, const float *dout, const float *inp, const float *weight,
                          const float *rstd, int N, int C);
 // out (N,OC) = inp (N,C) @ weight^T (weight (OC,C)) + bias (OC, or NULL)
 void iq_linear_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int C, int OC);
-// dinp (N,C) += dout @ weight; dweight (OC,C) += dout^T @ inp; dbias (OC, or NULL) += sum over rows of dout
+// dinp (N,C) += dout @ weight; dweight (OC,C, or NULL: a frozen weight) += dout^T @ inp; dbias (OC, or NULL) += sum
+// over rows of dout
 void iq_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                         const float *weight, int N, int C, int OC);
 // The rotary frequencies (D/2) of head width D: theta^(-2i/D), rescaled by rope_scaling type llama3 when

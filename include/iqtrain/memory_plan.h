@@ -18,7 +18,9 @@
 
 typedef struct {
     double before_model;     /* resident when the model was about to be built (libraries, tokenizer, data) */
-    double parameters, gradients, adamw; /* fp32 master weights, their gradients, AdamW's m and v */
+    double parameters, gradients, adamw; /* fp32 master weights, their gradients, AdamW's m and v (of what it
+                                          * trains: the LoRA adapters when attached) */
+    double lora;             /* LoRA adapters: parameters, gradients and the saved A x products (0 without) */
     double activations;      /* the forward pass's saved activations (every layer) */
     double activation_grads; /* their gradients (one layer for the Llama families, every layer for GPT-2) */
     double loss_head;        /* the fused LM head: gathered hidden states, their gradients, a chunk of logits */

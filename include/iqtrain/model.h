@@ -115,7 +115,8 @@ float *iq_model_grad_memory(iq_model *m, size_t *n);
 size_t iq_model_num_params(const iq_model *m);
 /* The parameter table (as iq_model_config_tensors): count, and the refs when not NULL. */
 int iq_model_tensor_refs(const iq_model *m, iq_tensor_ref *refs);
-/* The LM head (V, C), which is the Q head of IQLearn, and its gradient (NULL in inference mode). */
+/* The LM head (V, C), which is the Q head of IQLearn, and its gradient (NULL in inference mode and with LoRA
+ * adapters attached: the head is frozen). */
 const float *iq_model_head(iq_model *m);
 float *iq_model_head_grad(iq_model *m);
 
@@ -129,5 +130,17 @@ float *iq_model_dlnf(iq_model *m);
  * share of its weight's gradient is added by the loss head directly. Training mode only. */
 void iq_model_backward(iq_model *m, const int32_t *ids, int B, int T);
 void iq_model_zero_grad(iq_model *m);
+
+/* Attaches LoRA adapters (lora.h; NULL detaches): forward adds their low-rank path to the target layers and
+ * backward accumulates their gradients; the base's linear layers are then frozen (backward computes their
+ * input gradients only). Llama families only (64 for another). The adapters must outlive the model or be
+ * detached first, and hold max_rows >= max_batch * max_seq. */
+struct iq_lora;
+iq_status iq_model_set_lora(iq_model *m, struct iq_lora *lora);
+struct iq_lora *iq_model_get_lora(const iq_model *m);
+/* What the optimizer trains: the adapters' arena when adapters are attached, else the parameter arena; their
+ * gradients (*grads NULL in inference mode), their count and their table (count, refs when not NULL). */
+float *iq_model_trainable(iq_model *m, float **grads, size_t *n);
+int iq_model_trainable_refs(iq_model *m, iq_tensor_ref *refs);
 
 #endif

@@ -19,7 +19,8 @@ typedef struct {
 } iq_adamw_opts;
 
 typedef struct iq_adamw iq_adamw;
-/* State for the model's parameter arena: m and v (zeroed), and a decay mask from the tensor table. */
+/* State for what the model trains (iq_model_trainable: the parameter arena, or the LoRA adapters attached
+ * before this call): m and v (zeroed), and a decay mask from its tensor table. */
 iq_adamw *iq_adamw_create(iq_model *model);
 void iq_adamw_free(iq_adamw *a);
 /* One update with learning rate lr (the schedule's value) from the gradients times grad_scale (the clip
@@ -31,8 +32,9 @@ void iq_adamw_set_steps(iq_adamw *a, long k);
 float *iq_adamw_m(iq_adamw *a);
 float *iq_adamw_v(iq_adamw *a);
 
-/* Global L2 norm of the gradient arena (in double, deterministic order); true if it is finite. */
-double iq_grad_norm(iq_adamw *opt, iq_model *model); /* opt holds the workspace (no allocation) */
+/* Global L2 norm of the trainable gradient arena (in double, deterministic order); opt (created for this model)
+ * holds the workspace: nothing is allocated. */
+double iq_grad_norm(iq_adamw *opt, iq_model *model);
 /* clip_grad_norm_(max_norm)'s coefficient: max_norm / (norm + 1e-6) when below 1, else 1 (and 1 when
  * max_norm <= 0). */
 float iq_clip_coef(double norm, float max_norm);

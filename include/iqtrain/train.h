@@ -10,6 +10,7 @@
 
 #include "iqtrain/eval_generation.h"
 #include "iqtrain/iqlearn.h"
+#include "iqtrain/lora.h"
 #include "iqtrain/online.h"
 #include "iqtrain/optim.h"
 #include "iqtrain/safetensors.h"
@@ -41,6 +42,7 @@ typedef struct {
     int n_kv_head;                    /* 0 = the preset's (Llama families only) */
     int max_seq_len;                  /* 0 = ctx */
     bool gradient_checkpointing;      /* recompute activations in backward (model.h, IQ_MODEL_TRAIN_RECOMPUTE) */
+    iq_lora_opts lora;                /* LoRA adapters (lora.h): rank 0 = full fine-tuning */
     /* data */
     const char *const *data;
     int n_data;

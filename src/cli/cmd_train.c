@@ -8,6 +8,7 @@
 #include "iqtrain/model_folder.h"
 #include "iqtrain/data.h"
 #include "iqtrain/log.h"
+#include "iqtrain/lora.h"
 #include "iqtrain/matmul.h"
 #include "iqtrain/tokenizer.h"
 #include "iqtrain/train.h"
@@ -63,6 +64,12 @@ static const opt_spec OPTS[] = {
     {"gradient-checkpointing", OPT_FLAG, NULL, NULL,
      "recompute each layer's activations in backward (Llama families): less memory, ~1/3 more compute, same numbers",
      NULL, NULL},
+    {"lora-rank", OPT_INT, "0", "R", "LoRA adapters of rank R on --lora-targets, the base frozen (Llama families; 0 = "
+     "full fine-tuning)", NULL, "[0,4096]"},
+    {"lora-alpha", OPT_FLOAT, "8", "A", "LoRA scale A/R (PEFT's lora_alpha)", NULL, "(0,inf)"},
+    {"lora-targets", OPT_STR, "q_proj,v_proj", "M,...", "LoRA: the linear layers adapted, PEFT's module names (q_proj, "
+     "k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)", NULL, NULL},
+    {"lora-dropout", OPT_FLOAT, "0", "P", "LoRA dropout (only 0 yet)", NULL, "[0,1)"},
     /* data */
     {"eval-data", OPT_LIST, NULL, "FILE", "held-out demonstrations for eval rows", NULL, NULL},
     {"eval-split", OPT_FLOAT, NULL, "F", "hold out this fraction of the training rows instead", NULL, "[0,1)"},
@@ -143,6 +150,18 @@ static int gen_eval_options(const opt_set *o, iq_train_opts *t, float *temps) {
     return 0;
 }
 
+/* The --lora-* options (lora.h); 0 or 64 with the reason. */
+static int lora_options(const opt_set *o, iq_train_opts *t) {
+    t->lora = (iq_lora_opts){(int)opt_int(o, "lora-rank"), (float)opt_float(o, "lora-alpha"),
+                             (float)opt_float(o, "lora-dropout"), 0};
+    if (t->lora.rank == 0) return 0;
+    if (iq_lora_parse_targets(opt_str(o, "lora-targets"), &t->lora.targets) || iq_lora_check_opts(&t->lora)) {
+        cli_error("%s", iq_last_error());
+        return IQ_EUSAGE;
+    }
+    return 0;
+}
+
 static int run(const cmd_spec *cmd, opt_set *o) {
     (void)cmd;
     if (o->n_pos == 0) {
@@ -171,7 +190,7 @@ static int run(const cmd_spec *cmd, opt_set *o) {
     static const iq_dtype SDT[] = {IQ_DT_F32, IQ_DT_BF16, IQ_DT_F16};
     iq_train_opts t = {0};
     float temps[64];
-    if (gen_eval_options(o, &t, temps)) return IQ_EUSAGE;
+    if (gen_eval_options(o, &t, temps) || lora_options(o, &t)) return IQ_EUSAGE;
     t.lambda = (float)opt_float(o, "lambda");
     t.gamma = (float)opt_float(o, "gamma");
     t.lambda_start = (float)opt_float(o, "lambda-start");

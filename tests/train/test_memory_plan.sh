@@ -4,7 +4,8 @@
 # models whose arenas dominate: a Llama (one layer of activation gradients) in fp32 and with bf16 matmuls (where
 # this build and CPU have them: bf16 weight copies and operands), and a GPT-2. Also: the items add up to the
 # prediction, and the Llama's activation gradients are one layer's (less than a third of its activations);
-# --gradient-checkpointing (activation recomputation) is predicted too and changes no metric and no weight.
+# --gradient-checkpointing (activation recomputation) is predicted too and changes no metric and no weight; so are
+# LoRA adapters (--lora-rank: AdamW's moments of the adapters only, the adapters' arenas).
 #
 #   usage: tests/train/test_memory_plan.sh IQTRAIN_BINARY REPO_ROOT
 set -u
@@ -67,6 +68,7 @@ LLAMA=(--arch llama --preset small --n-layer 6 --tokenizer "$TOK" --batch-size 8
 plan_vs_rss llama-fp32 "${LLAMA[@]}"
 plan_vs_rss llama-bf16 "${LLAMA[@]}" --matmul-precision bf16
 plan_vs_rss llama-recompute "${LLAMA[@]}" --gradient-checkpointing
+plan_vs_rss llama-lora "${LLAMA[@]}" --lora-rank 8 --lora-targets q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj
 plan_vs_rss gpt2-fp32 --preset small --tokenizer "$TOK" --batch-size 8 --max-seq-len 192 --threads 2
 
 # --gradient-checkpointing changes no numbers: the same metrics and final weights bit for bit, with activations

@@ -5,7 +5,10 @@
  * weights, HF names), OUT_DIR/logits.safetensors ("logits" [B, T, V], zeros at padding) and
  * OUT_DIR/result.json (loss, nll, td, n_supervised, reward stats, losses of each step).
  * With "online": {"mix", "rows"} (online IQLearn, issue #17): the rows are injected as the policy samples of
- * every step (online.h's iq_online_add_batch), and result.json adds online_value_gap. */
+ * every step (online.h's iq_online_add_batch), and result.json adds online_value_gap.
+ * With "lora": {"rank", "alpha", "targets", "seed", "b_std"} (issue #19): adapters are attached (B drawn from
+ * N(0, b_std^2) so that they matter), their initial values written to OUT_DIR/adapter in PEFT's layout, and the
+ * gradients dumped are the adapters' (the base is frozen), named model.layers.N....lora_A.weight. */
 #include <cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -15,11 +18,13 @@
 #include "iqtrain/batch.h"
 #include "iqtrain/data.h"
 #include "iqtrain/iqlearn.h"
+#include "iqtrain/lora.h"
 #include "iqtrain/matmul.h"
 #include "iqtrain/model.h"
 #include "iqtrain/model_folder.h"
 #include "iqtrain/online.h"
 #include "iqtrain/optim.h"
+#include "iqtrain/rng.h"
 #include "iqtrain/safetensors.h"
 #include "iqtrain/step.h"
 
@@ -29,12 +34,13 @@ static int die(const char *what) {
 }
 
 static int dump_grads(iq_model *m, const char *dir, float *logits, int B, int T, int V) {
-    int nt = iq_model_tensor_refs(m, NULL);
+    int nt = iq_model_trainable_refs(m, NULL); /* the adapters' when LoRA adapters are attached */
     iq_tensor_ref *refs = calloc((size_t)nt, sizeof *refs);
-    iq_model_tensor_refs(m, refs);
+    iq_model_trainable_refs(m, refs);
     iq_st_entry *e = calloc((size_t)nt, sizeof *e);
     size_t ng;
-    float *G = iq_model_grad_memory(m, &ng);
+    float *G;
+    iq_model_trainable(m, &G, &ng);
     for (int i = 0; i < nt; i++)
         e[i] = (iq_st_entry){refs[i].name, IQ_DT_F32, refs[i].ndim, {refs[i].shape[0], refs[i].shape[1]}, G + refs[i].offset};
     char *p = iq_path_join(dir, "grads.safetensors");
@@ -78,6 +84,33 @@ static long read_rows(const cJSON *rows, iq_batch *mb) {
 static double num(const cJSON *o, const char *k, double def) {
     const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, k);
     return cJSON_IsNumber(x) ? x->valuedouble : def;
+}
+
+/* "lora": adapters attached to m, B nonzero, written to out/adapter; NULL without "lora" (or on failure, *bad) */
+static iq_lora *attach_lora(iq_model *m, const cJSON *j, int rows, const char *out, bool *bad) {
+    *bad = false;
+    if (!j) return NULL;
+    const cJSON *tg = cJSON_GetObjectItemCaseSensitive(j, "targets");
+    iq_lora_opts o = {(int)num(j, "rank", 8), (float)num(j, "alpha", 8), 0.0f, 0};
+    iq_lora *lo = NULL;
+    *bad = iq_lora_parse_targets(cJSON_IsString(tg) ? tg->valuestring : IQ_LORA_DEFAULT_TARGETS, &o.targets) ||
+           iq_lora_create(iq_model_cfg(m), &o, rows, (uint64_t)num(j, "seed", 1), &lo) || iq_model_set_lora(m, lo);
+    if (*bad) return lo;
+    iq_rng rng;
+    iq_rng_seed(&rng, (uint64_t)num(j, "seed", 1), 77);
+    float b_std = (float)num(j, "b_std", 0.0);
+    int nt = iq_lora_tensor_refs(lo, NULL);
+    iq_tensor_ref *refs = calloc((size_t)nt, sizeof *refs);
+    iq_lora_tensor_refs(lo, refs);
+    size_t n;
+    float *P = iq_lora_params(lo, &n);
+    for (int i = 1; i < nt; i += 2) /* the B of each pair */
+        for (size_t k = 0; k < refs[i].numel; k++) P[refs[i].offset + k] = b_std * iq_rng_normal(&rng);
+    free(refs);
+    char *dir = iq_path_join(out, "adapter");
+    *bad = iq_lora_save(lo, dir, "model") != IQ_OK;
+    free(dir);
+    return lo;
 }
 
 int main(int argc, char **argv) {
@@ -141,7 +174,11 @@ int main(int argc, char **argv) {
         iq_online_add_batch(on, &pb);
         iq_online_end(on);
     }
-    iq_adamw *opt = iq_adamw_create(m);
+    if (iq_mkdirs(argv[3])) return die("out");
+    bool bad;
+    iq_lora *lora = attach_lora(m, cJSON_GetObjectItemCaseSensitive(batch, "lora"), maxB * maxT, argv[3], &bad);
+    if (bad) return die("lora");
+    iq_adamw *opt = iq_adamw_create(m); /* after the adapters: it trains them */
     float *logits = calloc((size_t)B * T * V, sizeof *logits);
     cJSON *losses = cJSON_CreateArray();
     iq_loss_stats first = {0};
@@ -186,6 +223,7 @@ int main(int argc, char **argv) {
     iq_head_free(head);
     iq_adamw_free(opt);
     iq_model_free(m);
+    iq_lora_free(lora);
     iq_batch_free(&mb);
     iq_batch_free(&pb);
     iq_online_free(on);

@@ -1,0 +1,90 @@
+/* lora.h — LoRA adapters on the linear layers of a model (issue #19; PEFT's LoraLayer, without dropout yet).
+ *
+ * A target linear layer y = W x + b gains y += (alpha/r) · B (A x), A (r, in), B (out, r). As PEFT's
+ * reset_lora_parameters (init_lora_weights=True): A ~ kaiming_uniform(a = sqrt(5)), i.e. U(-1/sqrt(in),
+ * 1/sqrt(in)); B = 0, so a fresh adapter leaves the model's outputs unchanged. Targets carry PEFT's module
+ * names: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj for the Llama families (GPT-2's
+ * c_attn, c_proj, c_fc not yet); the default (PEFT's for Llama) is q_proj,v_proj; rank 8, alpha 8.
+ *
+ * Design (the first slice; see the branch's report for what remains):
+ *   - the adapters live in their own object: one arena of parameters (every A and B of every layer and
+ *     target), one of gradients, one scratch of the A x products (N = max_batch*max_seq rows of r per layer
+ *     and target, kept from forward for backward: N r floats each — small beside the layer's activations);
+ *   - a model with adapters attached (iq_model_set_lora) calls iq_lora_forward after each target's frozen
+ *     product and iq_lora_backward before it; its linear layers then compute only dX = dY W (no dW, no db:
+ *     the base is frozen). The AdamW of the adapters is a second iq_adamw-like state over the adapters'
+ *     arena only (to come); the LM head (the Q head) stays frozen unless --train-head (to come);
+ *   - the adapters' tensor table names them as the base's module plus PEFT's suffix, model.layers.N.self_attn.
+ *     q_proj.lora_A.weight (r, in) and ...lora_B.weight (out, r); adapter_model.safetensors adds PEFT's prefix
+ *     base_model.model. (IQ_LORA_PEFT_PREFIX). */
+#ifndef IQTRAIN_LORA_H
+#define IQTRAIN_LORA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "iqtrain/model.h"
+#include "iqtrain/util.h"
+
+/* The targets, as bits of a mask (the Llama families' linear layers in PEFT's names). */
+typedef enum {
+    IQ_LORA_Q = 0, IQ_LORA_K, IQ_LORA_V, IQ_LORA_O, IQ_LORA_GATE, IQ_LORA_UP, IQ_LORA_DOWN, IQ_LORA_NUM_TARGETS
+} iq_lora_target;
+
+typedef struct {
+    int rank;        /* r; 0 = no adapters */
+    float alpha;     /* lora_alpha; the scale is alpha / r */
+    float dropout;   /* lora_dropout; only 0 in this slice */
+    unsigned targets; /* mask of 1u << iq_lora_target */
+} iq_lora_opts;
+
+#define IQ_LORA_DEFAULT_RANK 8
+#define IQ_LORA_DEFAULT_ALPHA 8.0f
+#define IQ_LORA_DEFAULT_TARGETS "q_proj,v_proj"
+#define IQ_LORA_PEFT_PREFIX "base_model.model."
+
+/* PEFT's module name of a target ("q_proj"). */
+const char *iq_lora_target_name(iq_lora_target t);
+/* A comma-separated list of PEFT module names into a mask; 64 naming an unknown or repeated one. */
+iq_status iq_lora_parse_targets(const char *list, unsigned *mask);
+/* The options' checks: rank >= 0, alpha > 0, a target; 64 for dropout > 0 (not yet supported). */
+iq_status iq_lora_check_opts(const iq_lora_opts *o);
+
+typedef struct iq_lora iq_lora;
+
+/* Adapters for a Llama-family config (64 for another family), for steps of up to max_rows = B*T rows;
+ * A initialised from seed as PEFT does, B zero. */
+iq_status iq_lora_create(const iq_model_config *cfg, const iq_lora_opts *o, int max_rows, uint64_t seed, iq_lora **out);
+void iq_lora_free(iq_lora *lo);
+const iq_lora_opts *iq_lora_get_opts(const iq_lora *lo);
+float iq_lora_scale(const iq_lora *lo);
+int iq_lora_max_rows(const iq_lora *lo);
+/* Bytes of the adapters' arenas: parameters, gradients, the saved A x products and their scratch. */
+size_t iq_lora_bytes(const iq_lora *lo);
+bool iq_lora_has(const iq_lora *lo, iq_lora_target t);
+
+/* The adapters' parameter table (names without PEFT's prefix, offsets into iq_lora_params): count, and refs when not NULL. */
+int iq_lora_tensor_refs(const iq_lora *lo, iq_tensor_ref *refs);
+float *iq_lora_params(iq_lora *lo, size_t *n);
+float *iq_lora_grads(iq_lora *lo, size_t *n);
+void iq_lora_zero_grad(iq_lora *lo);
+/* A (r, in) and B (out, r) of layer l's target t (NULL when not a target), and their gradients. */
+float *iq_lora_A(iq_lora *lo, iq_lora_target t, int l);
+float *iq_lora_B(iq_lora *lo, iq_lora_target t, int l);
+float *iq_lora_dA(iq_lora *lo, iq_lora_target t, int l);
+float *iq_lora_dB(iq_lora *lo, iq_lora_target t, int l);
+
+/* out (N, out) += scale · (inp (N, in) A^T) B^T; keeps inp A^T for backward. No-op when t is not a target. */
+void iq_lora_forward(iq_lora *lo, iq_lora_target t, int l, float *out, const float *inp, int N);
+/* From dout (N, out): dB += scale · dout^T (x A^T), dA += (scale · dout B)^T x, dinp += (scale · dout B) A. */
+void iq_lora_backward(iq_lora *lo, iq_lora_target t, int l, float *dinp, const float *dout, const float *inp, int N);
+
+/* The base_model_name_or_path iq_lora_save writes ("" until set; copied). */
+void iq_lora_set_base(iq_lora *lo, const char *base_model);
+const char *iq_lora_base(const iq_lora *lo);
+/* Writes dir/adapter_config.json and dir/adapter_model.safetensors in PEFT's layout (base_model is the
+ * base_model_name_or_path written; NULL: iq_lora_base); 74 naming the file. */
+iq_status iq_lora_save(const iq_lora *lo, const char *dir, const char *base_model);
+
+#endif

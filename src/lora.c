@@ -1,0 +1,244 @@
+/* lora.c — LoRA adapters on the Llama families' linear layers (lora.h): options, the adapters' arenas and
+ * PEFT-named tensor table, PEFT's initialisation, forward and backward of the low-rank path, and saving in
+ * PEFT's layout (adapter_config.json, adapter_model.safetensors). */
+#include "iqtrain/lora.h"
+
+#include <cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "iqtrain/matmul.h"
+#include "iqtrain/rng.h"
+#include "iqtrain/safetensors.h"
+
+static const char *const TARGET_NAMES[IQ_LORA_NUM_TARGETS] = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
+                                                              "gate_proj", "up_proj", "down_proj"};
+static const char *const TARGET_BLOCK[IQ_LORA_NUM_TARGETS] = {"self_attn", "self_attn", "self_attn", "self_attn",
+                                                              "mlp",       "mlp",       "mlp"};
+
+struct iq_lora {
+    iq_lora_opts o;
+    iq_model_config cfg;
+    int n_layer, max_rows;
+    int in[IQ_LORA_NUM_TARGETS], out[IQ_LORA_NUM_TARGETS];
+    size_t off_a[IQ_LORA_NUM_TARGETS], off_b[IQ_LORA_NUM_TARGETS]; /* layer 0's A and B in the arena */
+    size_t per_layer;  /* floats of one layer's adapters */
+    size_t n_params;
+    float *params, *grads;
+    float *xa;         /* (n_layer, targets, max_rows, r) inp A^T of the last forward */
+    float *tmp;        /* (max_rows, r) scale * dout B */
+    char base[4096];   /* base_model_name_or_path */
+};
+
+const char *iq_lora_target_name(iq_lora_target t) { return (unsigned)t < IQ_LORA_NUM_TARGETS ? TARGET_NAMES[t] : "?"; }
+
+iq_status iq_lora_parse_targets(const char *list, unsigned *mask) {
+    *mask = 0;
+    const char *s = list;
+    while (*s) {
+        size_t n = strcspn(s, ",");
+        int found = -1;
+        for (int t = 0; t < IQ_LORA_NUM_TARGETS; t++)
+            if (strlen(TARGET_NAMES[t]) == n && strncmp(s, TARGET_NAMES[t], n) == 0) found = t;
+        if (found < 0)
+            return iq_fail(IQ_EUSAGE, "--lora-targets: unknown module '%.*s' (known: q_proj, k_proj, v_proj, o_proj, "
+                                      "gate_proj, up_proj, down_proj)", (int)n, s);
+        if (*mask & (1u << found)) return iq_fail(IQ_EUSAGE, "--lora-targets: '%s' given twice", TARGET_NAMES[found]);
+        *mask |= 1u << found;
+        s += n;
+        if (*s == ',') s++;
+    }
+    if (!*mask) return iq_fail(IQ_EUSAGE, "--lora-targets: no module named");
+    return IQ_OK;
+}
+
+iq_status iq_lora_check_opts(const iq_lora_opts *o) {
+    if (o->rank < 0) return iq_fail(IQ_EUSAGE, "--lora-rank must be >= 0, got %d", o->rank);
+    if (o->rank == 0) return IQ_OK;
+    if (!(o->alpha > 0.0f)) return iq_fail(IQ_EUSAGE, "--lora-alpha must be > 0, got %g", (double)o->alpha);
+    if (o->dropout != 0.0f) return iq_fail(IQ_EUSAGE, "--lora-dropout %g: dropout is not yet supported (0 only)", (double)o->dropout);
+    if (!o->targets || o->targets >> IQ_LORA_NUM_TARGETS) return iq_fail(IQ_EUSAGE, "--lora-targets: no valid module");
+    return IQ_OK;
+}
+
+static void target_dims(const iq_model_config *c, int in[], int out[]) {
+    int C = c->n_embd, QD = c->n_head * c->head_dim, KD = c->n_kv_head * c->head_dim, I = c->n_inner;
+    int ins[IQ_LORA_NUM_TARGETS] = {C, C, C, QD, C, C, I}, outs[IQ_LORA_NUM_TARGETS] = {QD, KD, KD, C, I, I, C};
+    memcpy(in, ins, sizeof ins);
+    memcpy(out, outs, sizeof outs);
+}
+
+/* A ~ U(-1/sqrt(in), 1/sqrt(in)) (kaiming_uniform_ with a = sqrt(5): gain sqrt(2/6), bound gain sqrt(3/in)) */
+static void init_adapters(iq_lora *lo, uint64_t seed) {
+    iq_rng rng;
+    iq_rng_seed(&rng, seed, 0x10a);
+    for (int l = 0; l < lo->n_layer; l++)
+        for (int t = 0; t < IQ_LORA_NUM_TARGETS; t++) {
+            float *A = iq_lora_A(lo, t, l);
+            if (!A) continue;
+            float bound = 1.0f / sqrtf((float)lo->in[t]);
+            for (size_t i = 0; i < (size_t)lo->o.rank * lo->in[t]; i++) A[i] = bound * (2.0f * iq_rng_uniform(&rng) - 1.0f);
+        }
+}
+
+iq_status iq_lora_create(const iq_model_config *cfg, const iq_lora_opts *o, int max_rows, uint64_t seed, iq_lora **out) {
+    *out = NULL;
+    iq_status st = iq_lora_check_opts(o);
+    if (st) return st;
+    if (o->rank == 0) return iq_fail(IQ_EUSAGE, "LoRA adapters need --lora-rank > 0");
+    if (strcmp(iq_model_arch_name(cfg), "gpt2") == 0)
+        return iq_fail(IQ_EUSAGE, "LoRA: the gpt2 family is not yet supported (Llama families only)");
+    iq_lora *lo = iq_xcalloc(1, sizeof *lo);
+    lo->o = *o, lo->cfg = *cfg, lo->n_layer = cfg->n_layer, lo->max_rows = max_rows;
+    target_dims(cfg, lo->in, lo->out);
+    size_t r = (size_t)o->rank;
+    for (int t = 0; t < IQ_LORA_NUM_TARGETS; t++) {
+        if (!(o->targets & (1u << t))) continue;
+        lo->off_a[t] = lo->per_layer, lo->per_layer += r * lo->in[t];
+        lo->off_b[t] = lo->per_layer, lo->per_layer += (size_t)lo->out[t] * r;
+    }
+    lo->n_params = lo->per_layer * lo->n_layer;
+    lo->params = iq_xcalloc(lo->n_params, sizeof(float));
+    lo->grads = iq_xcalloc(lo->n_params, sizeof(float));
+    lo->xa = iq_xcalloc((size_t)lo->n_layer * IQ_LORA_NUM_TARGETS * max_rows * r, sizeof(float));
+    lo->tmp = iq_xcalloc((size_t)max_rows * r, sizeof(float));
+    init_adapters(lo, seed);
+    *out = lo;
+    return IQ_OK;
+}
+
+void iq_lora_free(iq_lora *lo) {
+    if (!lo) return;
+    free(lo->params), free(lo->grads), free(lo->xa), free(lo->tmp), free(lo);
+}
+
+const iq_lora_opts *iq_lora_get_opts(const iq_lora *lo) { return &lo->o; }
+float iq_lora_scale(const iq_lora *lo) { return lo->o.alpha / (float)lo->o.rank; }
+int iq_lora_max_rows(const iq_lora *lo) { return lo->max_rows; }
+size_t iq_lora_bytes(const iq_lora *lo) {
+    size_t r = (size_t)lo->o.rank, rows = (size_t)lo->max_rows;
+    return (2 * lo->n_params + (size_t)lo->n_layer * IQ_LORA_NUM_TARGETS * rows * r + rows * r) * sizeof(float);
+}
+bool iq_lora_has(const iq_lora *lo, iq_lora_target t) {
+    return lo && (unsigned)t < IQ_LORA_NUM_TARGETS && (lo->o.targets & (1u << t));
+}
+
+float *iq_lora_params(iq_lora *lo, size_t *n) { return *n = lo->n_params, lo->params; }
+float *iq_lora_grads(iq_lora *lo, size_t *n) { return *n = lo->n_params, lo->grads; }
+void iq_lora_zero_grad(iq_lora *lo) { memset(lo->grads, 0, lo->n_params * sizeof(float)); }
+
+static float *slot(const iq_lora *lo, float *base, const size_t *off, iq_lora_target t, int l) {
+    return iq_lora_has(lo, t) && l >= 0 && l < lo->n_layer ? base + lo->per_layer * (size_t)l + off[t] : NULL;
+}
+float *iq_lora_A(iq_lora *lo, iq_lora_target t, int l) { return slot(lo, lo->params, lo->off_a, t, l); }
+float *iq_lora_B(iq_lora *lo, iq_lora_target t, int l) { return slot(lo, lo->params, lo->off_b, t, l); }
+float *iq_lora_dA(iq_lora *lo, iq_lora_target t, int l) { return slot(lo, lo->grads, lo->off_a, t, l); }
+float *iq_lora_dB(iq_lora *lo, iq_lora_target t, int l) { return slot(lo, lo->grads, lo->off_b, t, l); }
+
+static float *xa_of(const iq_lora *lo, iq_lora_target t, int l) {
+    return lo->xa + (((size_t)l * IQ_LORA_NUM_TARGETS + t) * lo->max_rows) * (size_t)lo->o.rank;
+}
+
+static void ref_name(char *buf, size_t cap, int l, iq_lora_target t, char ab) {
+    snprintf(buf, cap, "model.layers.%d.%s.%s.lora_%c.weight", l, TARGET_BLOCK[t], TARGET_NAMES[t], ab);
+}
+
+int iq_lora_tensor_refs(const iq_lora *lo, iq_tensor_ref *refs) {
+    int n = 0;
+    int64_t r = lo->o.rank;
+    for (int l = 0; l < lo->n_layer; l++)
+        for (int t = 0; t < IQ_LORA_NUM_TARGETS; t++) {
+            if (!iq_lora_has(lo, t)) continue;
+            if (refs) {
+                iq_tensor_ref *a = &refs[n], *b = &refs[n + 1];
+                ref_name(a->name, sizeof a->name, l, t, 'A');
+                ref_name(b->name, sizeof b->name, l, t, 'B');
+                a->ndim = b->ndim = 2;
+                a->shape[0] = r, a->shape[1] = lo->in[t], b->shape[0] = lo->out[t], b->shape[1] = r;
+                a->offset = lo->per_layer * (size_t)l + lo->off_a[t], a->numel = (size_t)(r * lo->in[t]);
+                b->offset = lo->per_layer * (size_t)l + lo->off_b[t], b->numel = (size_t)(r * lo->out[t]);
+                a->decay = b->decay = true; /* PEFT's adapters are ordinary parameters to torch's AdamW */
+            }
+            n += 2;
+        }
+    return n;
+}
+
+/* The low-rank products run in fp32 (iq_sgemm_fp32_ld): r is small and the adapters change every step. */
+void iq_lora_forward(iq_lora *lo, iq_lora_target t, int l, float *out, const float *inp, int N) {
+    if (!iq_lora_has(lo, t)) return;
+    int r = lo->o.rank, in = lo->in[t], oc = lo->out[t];
+    float *xa = xa_of(lo, t, l);
+    iq_sgemm_fp32_ld(false, true, N, r, in, 1.0f, inp, in, iq_lora_A(lo, t, l), in, 0.0f, xa, r);
+    iq_sgemm_fp32_ld(false, true, N, oc, r, iq_lora_scale(lo), xa, r, iq_lora_B(lo, t, l), r, 1.0f, out, oc);
+}
+
+void iq_lora_backward(iq_lora *lo, iq_lora_target t, int l, float *dinp, const float *dout, const float *inp, int N) {
+    if (!iq_lora_has(lo, t)) return;
+    int r = lo->o.rank, in = lo->in[t], oc = lo->out[t];
+    float s = iq_lora_scale(lo), *xa = xa_of(lo, t, l), *g = lo->tmp;
+    /* dB (oc, r) += s dout^T xa */
+    iq_sgemm_fp32_ld(true, false, oc, r, N, s, dout, oc, xa, r, 1.0f, iq_lora_dB(lo, t, l), r);
+    /* g (N, r) = s dout B */
+    iq_sgemm_fp32_ld(false, false, N, r, oc, s, dout, oc, iq_lora_B(lo, t, l), r, 0.0f, g, r);
+    /* dA (r, in) += g^T inp; dinp (N, in) += g A */
+    iq_sgemm_fp32_ld(true, false, r, in, N, 1.0f, g, r, inp, in, 1.0f, iq_lora_dA(lo, t, l), in);
+    iq_sgemm_fp32_ld(false, false, N, in, r, 1.0f, g, r, iq_lora_A(lo, t, l), in, 1.0f, dinp, in);
+}
+
+void iq_lora_set_base(iq_lora *lo, const char *base_model) {
+    snprintf(lo->base, sizeof lo->base, "%s", base_model ? base_model : "");
+}
+const char *iq_lora_base(const iq_lora *lo) { return lo->base; }
+
+static cJSON *adapter_config(const iq_lora *lo, const char *base_model) {
+    cJSON *j = cJSON_CreateObject(), *targets = cJSON_CreateArray();
+    for (int t = 0; t < IQ_LORA_NUM_TARGETS; t++)
+        if (iq_lora_has(lo, t)) cJSON_AddItemToArray(targets, cJSON_CreateString(TARGET_NAMES[t]));
+    cJSON_AddStringToObject(j, "base_model_name_or_path", base_model ? base_model : lo->base);
+    cJSON_AddStringToObject(j, "bias", "none");
+    cJSON_AddBoolToObject(j, "fan_in_fan_out", false);
+    cJSON_AddBoolToObject(j, "inference_mode", true);
+    cJSON_AddBoolToObject(j, "init_lora_weights", true);
+    cJSON_AddNumberToObject(j, "lora_alpha", lo->o.alpha);
+    cJSON_AddNumberToObject(j, "lora_dropout", lo->o.dropout);
+    cJSON_AddNullToObject(j, "modules_to_save");
+    cJSON_AddStringToObject(j, "peft_type", "LORA");
+    cJSON_AddNumberToObject(j, "r", lo->o.rank);
+    cJSON_AddItemToObject(j, "target_modules", targets);
+    cJSON_AddStringToObject(j, "task_type", "CAUSAL_LM");
+    cJSON_AddBoolToObject(j, "use_dora", false);
+    cJSON_AddBoolToObject(j, "use_rslora", false);
+    return j;
+}
+
+iq_status iq_lora_save(const iq_lora *lo, const char *dir, const char *base_model) {
+    iq_status st = iq_mkdirs(dir);
+    if (st) return st;
+    cJSON *j = adapter_config(lo, base_model);
+    char *text = cJSON_Print(j);
+    cJSON_Delete(j);
+    char *path = iq_path_join(dir, "adapter_config.json");
+    st = iq_write_file_atomic(path, text, strlen(text));
+    free(text), free(path);
+    if (st) return st;
+    int n = iq_lora_tensor_refs(lo, NULL);
+    iq_tensor_ref *refs = iq_xcalloc((size_t)n, sizeof *refs);
+    iq_st_entry *e = iq_xcalloc((size_t)n, sizeof *e);
+    char (*names)[96] = iq_xcalloc((size_t)n, sizeof *names);
+    iq_lora_tensor_refs(lo, refs);
+    for (int i = 0; i < n; i++) {
+        snprintf(names[i], sizeof names[i], "%s%s", IQ_LORA_PEFT_PREFIX, refs[i].name);
+        e[i].name = names[i], e[i].dtype = IQ_DT_F32, e[i].ndim = 2;
+        e[i].shape[0] = refs[i].shape[0], e[i].shape[1] = refs[i].shape[1];
+        e[i].data = lo->params + refs[i].offset;
+    }
+    path = iq_path_join(dir, "adapter_model.safetensors");
+    const char *meta[2] = {"format", "pt"};
+    st = iq_st_write(path, e, n, meta, 1);
+    if (st) iq_error_prefix("%s", path);
+    free(path), free(e), free(refs), free(names);
+    return st;
+}

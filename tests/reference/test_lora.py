@@ -1,0 +1,262 @@
+#!/usr/bin/python3
+"""LoRA adapters (issue #19) on the Llama families against a PyTorch reference written from the formula
+y = W x + b + (alpha/r) B (A x), A (r, in), B (out, r), the base frozen.
+
+    /usr/bin/python3 tests/reference/test_lora.py --dump PATH [--only PATTERNS] [--keep DIR] [--list]
+
+Each case builds a tiny random model folder (llama_reference.py), runs test_reference_dump with a "lora" object
+(rank, alpha, targets; B drawn nonzero so the adapters matter) and compares, in float64, at test_llama.py's
+tolerances:
+  logits (valid positions)        max |diff| / max |ref| <= 1e-5
+  loss, nll, td, rewards          |diff| <= max(1e-5 |ref|, 1e-7)
+  the gradients of every A and B  ||g - g_ref|| / ||g_ref|| <= 1e-4 (the dump holds no other gradient)
+  the losses of AdamW steps on the adapters only (weight decay on A and B, as torch.optim.AdamW over the
+  adapters' parameters, clip_grad_norm_ over them) within 1e-4 relative.
+The adapter folder the program writes (adapter_config.json, adapter_model.safetensors) is checked against PEFT's
+documented layout: peft_type LORA, r, lora_alpha, target_modules, and tensors named
+base_model.model.model.layers.N.{self_attn,mlp}.MODULE.lora_A.weight (r, in) / lora_B.weight (out, r), F32.
+A fresh adapter (B = 0) gives the base model's logits exactly (the b_std 0 case).
+Prints one line per case, then `N passed, M failed`; exit 1 on any failure.
+"""
+import argparse
+import fnmatch
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zlib
+
+import numpy as np
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import gpt2_iqlearn as ref  # noqa: E402
+import llama_reference as lr  # noqa: E402
+import test_reference as tr  # noqa: E402
+
+ALL = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
+BLOCK = {"q_proj": "self_attn", "k_proj": "self_attn", "v_proj": "self_attn", "o_proj": "self_attn",
+         "gate_proj": "mlp", "up_proj": "mlp", "down_proj": "mlp"}
+# name -> (model overrides, lora {rank, alpha, targets, b_std}, AdamW steps)
+CASES = {
+    "lora_llama_gqa_qv_default": (dict(model_type="llama", kv_heads=2, tied=True),
+                                  dict(rank=8, alpha=8, targets="q_proj,v_proj", b_std=0.05), 1),
+    "lora_llama_all_r4_a16": (dict(model_type="llama", kv_heads=2, tied=False),
+                              dict(rank=4, alpha=16, targets=ALL, b_std=0.05), 1),
+    "lora_qwen2_bias_all": (dict(model_type="qwen2", kv_heads=2, tied=True, theta=1000000.0, eps=1e-6,
+                                 use_sliding_window=False, sliding_window=32, max_window_layers=2),
+                            dict(rank=2, alpha=4, targets=ALL, b_std=0.05), 1),
+    "lora_qwen3_qknorm_o_down": (dict(model_type="qwen3", kv_heads=2, head_dim=32, tied=True, eps=1e-6),
+                                 dict(rank=4, alpha=8, targets="o_proj,down_proj", b_std=0.05), 1),
+    "lora_llama_adamw5": (dict(model_type="llama", kv_heads=1, tied=False, attention_bias=True),
+                          dict(rank=4, alpha=8, targets=ALL, b_std=0.05), 5),
+    "lora_fresh_b0_is_base": (dict(model_type="llama", kv_heads=2, tied=True),
+                              dict(rank=8, alpha=8, targets=ALL, b_std=0.0), 1),
+}
+
+
+def lora_linear(adapters, scale, base_linear):
+    """lr.linear with the adapters' low-rank path added on their targets."""
+    def linear(x, p, name):
+        y = base_linear(x, p, name)
+        key = "base_model.model." + name
+        if key + ".lora_A.weight" in adapters:
+            y = y + scale * ((x @ adapters[key + ".lora_A.weight"].t()) @ adapters[key + ".lora_B.weight"].t())
+        return y
+    return linear
+
+
+def reference(cfg, params, adapters, scale, batch, steps):
+    """Step 1's logits, loss terms and the adapters' gradients (base frozen), and the losses of `steps` AdamW steps
+    on the adapters, float64."""
+    rows = batch["rows"]
+    tp = ref.to_torch(params, requires_grad=False)
+    ta = ref.to_torch(adapters)
+    ids, lengths = ref.pad_batch(rows)
+    base_linear = lr.linear
+    lr.linear = lora_linear(ta, scale, base_linear)
+    try:
+        o = batch["optim"]
+        opt = torch.optim.AdamW(list(ta.values()), lr=o["lr"], betas=(o["beta1"], o["beta2"]), eps=o["eps"],
+                                weight_decay=o["weight_decay"])
+        losses, out = [], {}
+        for s in range(steps):
+            for t in ta.values():
+                t.grad = None
+            logits = lr.forward(tp, ids, cfg)
+            res = ref.iqlearn_loss(logits, rows, float(batch["lambda"]), float(batch["gamma"]), batch["td_grad"],
+                                   batch["truncation"])
+            res["loss"].backward()
+            losses.append(float(res["loss"].detach()))
+            if s == 0:
+                lg = logits.detach().numpy().copy()
+                for b, L in enumerate(lengths):
+                    lg[b, L:] = 0.0
+                out = {"logits": lg, "lengths": lengths, "grads": {n: t.grad.numpy().copy() for n, t in ta.items()}}
+                for key in ("loss", "nll", "td"):
+                    out[key] = float(res[key].detach())
+                for key in ("n_supervised", "reward_mean", "reward_abs_mean", "reward_abs_max"):
+                    out[key] = res[key]
+            ref.clip_grad_norm(list(ta.values()), o["grad_clip"])
+            opt.step()
+        out["losses"] = losses
+        return out
+    finally:
+        lr.linear = base_linear
+
+
+def check_layout(d, cfg, lo):
+    """adapter_config.json and adapter_model.safetensors against PEFT's documented layout."""
+    fails = []
+    with open(os.path.join(d, "adapter_config.json")) as f:
+        ac = json.load(f)
+    want = {"peft_type": "LORA", "r": lo["rank"], "lora_alpha": lo["alpha"], "task_type": "CAUSAL_LM",
+            "bias": "none", "lora_dropout": 0}
+    for k, v in want.items():
+        if ac.get(k) != v:
+            fails.append("adapter_config.json: %s = %r, want %r" % (k, ac.get(k), v))
+    targets = lo["targets"].split(",")
+    if sorted(ac.get("target_modules", [])) != sorted(targets):
+        fails.append("adapter_config.json: target_modules %r" % ac.get("target_modules"))
+    t, _, dt = ref.load_safetensors(os.path.join(d, "adapter_model.safetensors"), with_dtypes=True)
+    H, K, D = lr.dims(cfg)
+    C, I = cfg["hidden_size"], cfg["intermediate_size"]
+    io = {"q_proj": (C, H * D), "k_proj": (C, K * D), "v_proj": (C, K * D), "o_proj": (H * D, C),
+          "gate_proj": (C, I), "up_proj": (C, I), "down_proj": (I, C)}
+    r = lo["rank"]
+    want_t = {}
+    for layer in range(cfg["num_hidden_layers"]):
+        for m in targets:
+            pre = "base_model.model.model.layers.%d.%s.%s." % (layer, BLOCK[m], m)
+            want_t[pre + "lora_A.weight"] = (r, io[m][0])
+            want_t[pre + "lora_B.weight"] = (io[m][1], r)
+    if sorted(t) != sorted(want_t):
+        fails.append("adapter tensors: extra %s, missing %s" % (sorted(set(t) - set(want_t))[:3],
+                                                               sorted(set(want_t) - set(t))[:3]))
+    for n, shape in want_t.items():
+        if n in t and (tuple(t[n].shape) != shape or dt[n] != "F32"):
+            fails.append("%s: %s %s, want F32 %s" % (n, dt[n], t[n].shape, shape))
+    # PEFT's init: A ~ U(-1/sqrt(in), 1/sqrt(in)) (kaiming_uniform_, a = sqrt(5))
+    for n, a in t.items():
+        if n.endswith("lora_A.weight"):
+            bound = 1.0 / np.sqrt(a.shape[1])
+            if not (np.abs(a).max() <= bound and np.abs(a).max() > 0.5 * bound):
+                fails.append("%s: max |A| %.4g outside PEFT's init bound %.4g" % (n, np.abs(a).max(), bound))
+    return t, fails
+
+
+def run_case(name, work, dump):
+    over, lo, steps = CASES[name]
+    seed = zlib.crc32(name.encode())
+    cfg = lr.make_config(**over)
+    params = lr.init_params(cfg, seed)
+    d = os.path.join(work, name)
+    shutil.rmtree(d, ignore_errors=True)
+    lr.save_folder(os.path.join(d, "model"), cfg, params, "F32", 1)
+    rng = np.random.default_rng(seed + 7)
+    batch = {"rows": tr.make_rows(rng), "lambda": 0.1, "gamma": 0.99, "td_grad": "full", "truncation": "bootstrap",
+             "steps": steps, "optim": dict(tr.OPTIM, weight_decay=1.0 if steps > 1 else 0.1),
+             "lora": dict(lo, seed=seed % 1000)}
+    with open(os.path.join(d, "batch.json"), "w") as f:
+        json.dump(batch, f)
+    p = subprocess.run([dump, os.path.join(d, "model"), os.path.join(d, "batch.json"), os.path.join(d, "out")],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
+    if p.returncode != 0:
+        return False, "program exited %d" % p.returncode, [p.stderr.decode(errors="replace")[-2000:]]
+    adapters, fails = check_layout(os.path.join(d, "out", "adapter"), cfg, lo)
+    cfg_r, params_r = lr.load_folder(os.path.join(d, "model"))
+    r = reference(cfg_r, params_r, adapters, lo["alpha"] / lo["rank"], batch, steps)
+    with open(os.path.join(d, "out", "result.json")) as f:
+        res = json.load(f)
+    worst_s = 0.0
+    for key in tr.SCALARS:
+        ok, err = tr.scalar_ok(res.get(key), r[key])
+        worst_s = max(worst_s, err)
+        if not ok:
+            fails.append("%s: got %r, reference %.10g" % (key, res.get(key), r[key]))
+    lg = ref.load_safetensors(os.path.join(d, "out", "logits.safetensors"))[0]["logits"]
+    scale = float(np.abs(r["logits"]).max())
+    e_logits = max(float(np.abs(lg[b, :L] - r["logits"][b, :L]).max()) for b, L in enumerate(r["lengths"])) / scale
+    if not e_logits <= tr.TOL_LOGITS:
+        fails.append("logits: max |diff| / max |ref| = %.3g" % e_logits)
+    g = {"base_model.model." + n: a for n, a in ref.load_safetensors(os.path.join(d, "out", "grads.safetensors"))[0].items()}
+    if sorted(g) != sorted(adapters):
+        fails.append("gradient names differ from the adapter's tensors")
+    worst, wname = 0.0, ""
+    for n in adapters:
+        if n not in g:
+            continue
+        e = rel_grad(g[n], r["grads"][n]) if np.isfinite(g[n]).all() else float("inf")
+        if e > worst or e != e:
+            worst, wname = e, n.replace("base_model.model.model.", "")
+        if not e <= tr.TOL_GRAD:
+            fails.append("grad %s: rel err %.3g" % (n, e))
+    line = "grad %.1e (%s)  logits %.1e  scalars %.1e  loss %.5f" % (worst, wname, e_logits, worst_s, r["loss"])
+    if lo["b_std"] == 0.0:   # a fresh adapter: the base model's logits, B's gradient nonzero, A's zero
+        tb = ref.to_torch(params_r, requires_grad=False)
+        base = lr.forward(tb, ref.pad_batch(batch["rows"])[0], cfg_r).detach().numpy()
+        e_base = max(float(np.abs(lg[b, :L] - base[b, :L]).max()) for b, L in enumerate(r["lengths"])) / scale
+        nb = sum(float(np.abs(v).sum()) for k, v in g.items() if "lora_B" in k)
+        na = sum(float(np.abs(v).sum()) for k, v in g.items() if "lora_A" in k)
+        if not (e_base <= tr.TOL_LOGITS and nb > 0 and na == 0):
+            fails.append("fresh adapter: logits vs base %.3g, |dB| %.3g, |dA| %.3g" % (e_base, nb, na))
+        line += "  base %.1e" % e_base
+    if steps > 1:
+        got = res.get("losses", [])
+        e = max((abs(a - b) / abs(b) for a, b in zip(got, r["losses"])), default=float("inf"))
+        if len(got) != steps or not e <= tr.TOL_LOSSES:
+            fails.append("AdamW losses %r, reference %r" % (got, r["losses"]))
+        line += "  %d AdamW steps %.1e (%.4f -> %.4f)" % (steps, e, r["losses"][0], r["losses"][-1])
+    return not fails, line, fails
+
+
+def rel_grad(gc, gr):
+    nr = float(np.linalg.norm(gr))
+    if nr < 1e-12:
+        return float(np.linalg.norm(gc))
+    return float(np.linalg.norm(gc.astype(np.float64) - gr)) / nr
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--dump", required=True)
+    ap.add_argument("--only")
+    ap.add_argument("--keep")
+    ap.add_argument("--list", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    torch.set_default_dtype(torch.float64)
+    todo = list(CASES)
+    if args.list:
+        print("\n".join(todo))
+        return 0
+    if args.only:
+        pats = args.only.split(",")
+        todo = [c for c in todo if any(fnmatch.fnmatchcase(c, p) for p in pats)]
+    work = args.keep or tempfile.mkdtemp(prefix="iqtrain-lora-")
+    os.makedirs(work, exist_ok=True)
+    os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+    passed = failed = 0
+    try:
+        for name in todo:
+            try:
+                ok, line, det = run_case(name, work, args.dump)
+            except Exception as ex:  # noqa: BLE001
+                ok, line, det = False, "driver error: %s: %s" % (type(ex).__name__, ex), []
+            print("%s %-30s %s" % ("PASS" if ok else "FAIL", name, line), flush=True)
+            for x in det:
+                print("       " + x, flush=True)
+            passed += ok
+            failed += not ok
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed or not passed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
