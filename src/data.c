@@ -347,12 +347,15 @@ typedef struct {
 
 static const cJSON *get_key(const cJSON *o, const char *k) { return cJSON_GetObjectItemCaseSensitive(o, k); }
 
-static iq_row_result parse_messages(const cJSON *msgs, const seg_sink *out, iq_buf *reason) {
+/* The checks a messages row passes before anything is emitted: an array of objects without duplicate keys,
+ * with an assistant turn. plain (DESIGN §3's format): each with a string "role" (system, user or assistant)
+ * and a string "content"; with a chat template only a string "role" (the template decides what else it
+ * accepts: other roles, tool calls). */
+static iq_row_result check_messages(const cJSON *msgs, bool plain, iq_buf *reason) {
     if (!cJSON_IsArray(msgs)) {
         iq_buf_printf(reason, "\"messages\" is not an array");
         return IQ_ROW_BAD;
     }
-    /* validate everything before emitting anything */
     int k = 0, n_assistant = 0;
     for (const cJSON *m = msgs->child; m; m = m->next, k++) {
         char where[64];
@@ -363,17 +366,21 @@ static iq_row_result parse_messages(const cJSON *msgs, const seg_sink *out, iq_b
         }
         if (!check_duplicate_keys(m, where, reason)) return IQ_ROW_BAD;
         const cJSON *role = get_key(m, "role"), *content = get_key(m, "content");
-        if (!role || !content) {
+        if (plain && (!role || !content)) {
             iq_buf_printf(reason, "message %d has no \"%s\"", k, role ? "content" : "role");
             return IQ_ROW_BAD;
         }
-        if (!cJSON_IsString(role) || !cJSON_IsString(content)) {
+        if (plain && (!cJSON_IsString(role) || !cJSON_IsString(content))) {
             iq_buf_printf(reason, "\"%s\" of message %d is not a string", cJSON_IsString(role) ? "content" : "role", k);
+            return IQ_ROW_BAD;
+        }
+        if (!cJSON_IsString(role)) {
+            iq_buf_printf(reason, "message %d has no string \"role\"", k);
             return IQ_ROW_BAD;
         }
         const char *r = role->valuestring;
         if (strcmp(r, "assistant") == 0) n_assistant++;
-        else if (strcmp(r, "system") != 0 && strcmp(r, "user") != 0) {
+        else if (plain && strcmp(r, "system") != 0 && strcmp(r, "user") != 0) {
             iq_buf_printf(reason, "unknown role \"%s\" in message %d (expected system, user or assistant)", r, k);
             return IQ_ROW_BAD;
         }
@@ -382,6 +389,13 @@ static iq_row_result parse_messages(const cJSON *msgs, const seg_sink *out, iq_b
         iq_buf_printf(reason, "no assistant turn in \"messages\"");
         return IQ_ROW_BAD;
     }
+    return IQ_ROW_OK;
+}
+
+/* DESIGN §3's format of a checked messages row. */
+static void emit_plain_messages(const cJSON *msgs, const seg_sink *out) {
+    int n_assistant = 0;
+    for (const cJSON *m = msgs->child; m; m = m->next) n_assistant += strcmp(get_key(m, "role")->valuestring, "assistant") == 0;
     iq_buf text = {0};
     for (const cJSON *m = msgs->child; m && n_assistant > 0; m = m->next) {
         const char *r = get_key(m, "role")->valuestring, *c = get_key(m, "content")->valuestring;
@@ -398,37 +412,6 @@ static iq_row_result parse_messages(const cJSON *msgs, const seg_sink *out, iq_b
     }
     /* text after the last assistant turn supervises nothing: dropped */
     iq_buf_free(&text);
-    return IQ_ROW_OK;
-}
-
-/* The checks a messages row passes before a chat template renders it: objects with a string "role", no
- * duplicate keys, an assistant turn. The template decides what else it accepts (other roles, tool calls). */
-static iq_row_result check_template_messages(const cJSON *msgs, iq_buf *reason) {
-    if (!cJSON_IsArray(msgs)) {
-        iq_buf_printf(reason, "\"messages\" is not an array");
-        return IQ_ROW_BAD;
-    }
-    int k = 0, n_assistant = 0;
-    for (const cJSON *m = msgs->child; m; m = m->next, k++) {
-        char where[64];
-        snprintf(where, sizeof where, " in message %d", k);
-        if (!cJSON_IsObject(m)) {
-            iq_buf_printf(reason, "message %d is not an object", k);
-            return IQ_ROW_BAD;
-        }
-        if (!check_duplicate_keys(m, where, reason)) return IQ_ROW_BAD;
-        const cJSON *role = get_key(m, "role");
-        if (!cJSON_IsString(role)) {
-            iq_buf_printf(reason, "message %d has no string \"role\"", k);
-            return IQ_ROW_BAD;
-        }
-        n_assistant += strcmp(role->valuestring, "assistant") == 0;
-    }
-    if (n_assistant == 0) {
-        iq_buf_printf(reason, "no assistant turn in \"messages\"");
-        return IQ_ROW_BAD;
-    }
-    return IQ_ROW_OK;
 }
 
 /* Validates one line and emits its segments. Returns OK, BLANK or BAD (with a reason). */
@@ -507,12 +490,9 @@ static iq_row_result parse_row(char *line, size_t len, bool first_line, const se
         out->eos(out->ctx, IQ_TOK_SUPERVISED | IQ_TOK_TERMINAL);
     } else {
         *format = IQ_FMT_MESSAGES;
-        if (out->messages) {
-            if (check_template_messages(messages, reason) != IQ_ROW_OK) goto done;
-            if (out->messages(out->ctx, messages, reason) != IQ_ROW_OK) goto done;
-        } else if (parse_messages(messages, out, reason) != IQ_ROW_OK) {
-            goto done;
-        }
+        if (check_messages(messages, out->messages == NULL, reason) != IQ_ROW_OK) goto done;
+        if (!out->messages) emit_plain_messages(messages, out);
+        else if (out->messages(out->ctx, messages, reason) != IQ_ROW_OK) goto done;
     }
     res = IQ_ROW_OK;
 done:
