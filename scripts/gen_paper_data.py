@@ -17,6 +17,11 @@ Outputs (default DIR = data/paper under the repository root):
                        and chains of equations; NO worked solutions and no
                        "####" anywhere
   stage0_eval.jsonl.gz held-out rows of the same mix (from 1,000 items)
+  stage0b.jsonl.gz, stage0b_eval.jsonl.gz
+                       the same documents as {"prompt","completion"} rows
+                       split after their first line: encoded WITHOUT the
+                       BOS that {"text"} rows get, like stage 1's rows (the
+                       second pretraining phase; see README.md)
   stage1_pool.jsonl.gz 4,096 problems of the 8 held-out stage-1 families,
                        one worked solution each ({"prompt","completion"},
                        completion ending "#### N" like data/arith)
@@ -220,6 +225,18 @@ def stage0_rows(items):
             rows.append(({"text": "\n\n".join(doc)}, kinds))
             doc, kinds = [], []
     return rows
+
+
+def without_bos(rows):
+    """The same documents as prompt/completion rows, split at their first
+    newline: iqtrain encodes a {"text"} row after an EOS-as-BOS but a prompt
+    without one, so these train the model on the start stage 1 shows it."""
+    out = []
+    for r, kinds in rows:
+        t = r["text"]
+        i = t.index("\n")
+        out.append(({"prompt": t[:i], "completion": t[i:]}, kinds))
+    return out
 
 
 # --------------------------------------------------------------------------
@@ -458,6 +475,14 @@ consecutive items separated by a blank line, packed until it holds at least
 
 No row holds `####` or a worked solution in words; every equation is checked.
 
+`stage0b.jsonl.gz` and `stage0b_eval.jsonl.gz` hold the same documents as
+`{{"prompt","completion"}}` rows split after their first line (the first line
+is context, the rest supervised). iqtrain encodes a `{{"text"}}` row after an
+EOS used as BOS, but a prompt without one (DESIGN.md §3), and stage 1's rows
+are prompts: a model pretrained only on text rows has always seen position 0
+hold the BOS, and loses much of what it knows without it (the gate of
+data/results/paper/PLAN.md). The second pretraining phase trains on these.
+
 ## Stage 1: worked solutions of 8 held-out families
 
 `{{"prompt","completion"}}` rows like data/arith (`Question: ...\\nAnswer:` →
@@ -504,6 +529,8 @@ def main():
 
     files = [("stage0.jsonl.gz", [r for r, _ in s0_train], mix(s0_train)),
              ("stage0_eval.jsonl.gz", [r for r, _ in s0_eval], mix(s0_eval)),
+             ("stage0b.jsonl.gz", [r for r, _ in without_bos(s0_train)], mix(s0_train)),
+             ("stage0b_eval.jsonl.gz", [r for r, _ in without_bos(s0_eval)], mix(s0_eval)),
              ("stage1_pool.jsonl.gz", pc(pool), levels(pool))]
     for n in SUBSETS:
         files.append(("stage1_train_%d.jsonl.gz" % n, pc(pool[:n]), levels(pool[:n])))

@@ -2,14 +2,17 @@
 # The paper-regime experiment of issue #16 (plan and budget: data/results/paper/PLAN.md), resumable:
 # kill it at any point and run the same command again to continue where it stopped.
 #
-#   scripts/paper_experiment.sh [data|stage0|stage1|results|all]     (default: all, in that order)
+#   scripts/paper_experiment.sh [data|stage0|stage0b|stage1|results|all]     (default: all, in that order)
 #
 #   data     data/paper/ from scripts/gen_paper_data.py (stage0.jsonl.gz is not committed: generated here)
 #            and checked against the sha256 in data/paper/README.md; the BPE tokenizer (1,024 ids) learned
 #            from the stage-0 corpus, data/results/paper/tokenizer
 #   stage0   one model pretrained with MLE on the stage-0 corpus, in $RUNS/stage0 (--resume auto; a
 #            checkpoint every 250 steps); its run.json and metrics.jsonl copied to data/results/paper/stage0/
-#   stage1   every arm fine-tuned from $RUNS/stage0/final on each train size, seed by seed, in priority
+#   stage0b  the second pretraining phase: stage0/final trained on the same corpus as prompt/completion
+#            rows (data/paper/stage0b: no BOS, like stage 1's rows; PLAN.md, gate 1), in $RUNS/stage0b;
+#            its run.json and metrics.jsonl copied to data/results/paper/stage0b/
+#   stage1   every arm fine-tuned from $RUNS/stage0b/final on each train size, seed by seed, in priority
 #            order (core grid; entropy arm; lambda 0.003; gamma 0.99 at the best lambda: the issue's
 #            reduction order backwards, so stopping early leaves the largest complete reduced grid).
 #            Each run: scripts/sweep.sh trains it (a checkpoint every epoch) and evaluates final/;
@@ -46,6 +49,11 @@ STAGE0_OPTS=(--tokenizer "$TOK" --preset small --lambda 0 --batch-size 16 --max-
   --warmup 200 --lr 1e-3 --min-lr 1e-4 --log-every 50 --eval-every 500 --save-every 250 --keep-last 2
   --eval-data "$DATA/stage0_eval.jsonl.gz" --seed 1 --threads "$THREADS")
 
+# ---- stage 0b: the same corpus without the BOS (PLAN.md, gate 1) ---------------------------------------
+STAGE0B_OPTS=(--model "$RUNS/stage0/final" --lambda 0 --batch-size 16 --max-steps 1000 --warmup 50
+  --lr 5e-4 --min-lr 1e-4 --log-every 50 --eval-every 250 --save-every 250 --keep-last 2
+  --eval-data "$DATA/stage0b_eval.jsonl.gz" --seed 2 --threads "$THREADS")
+
 # ---- stage 1: fine-tuning (all arms share these) ------------------------------------------------------
 BATCH=16
 declare -A EPOCHS=([128]=20 [256]=16 [512]=12 [1024]=8 [2048]=8)
@@ -64,7 +72,7 @@ die() { echo "paper_experiment: $*" >&2; exit "${2:-1}"; }
 
 do_data() {
   local f want
-  if [ ! -f "$DATA/stage0.jsonl.gz" ]; then
+  if [ ! -f "$DATA/stage0.jsonl.gz" ] || [ ! -f "$DATA/stage0b.jsonl.gz" ]; then
     echo "paper_experiment: generating $DATA" >&2
     /usr/bin/python3 scripts/gen_paper_data.py --out "$DATA"
   fi
@@ -82,6 +90,15 @@ do_stage0() {
   fi
   mkdir -p "$OUT/stage0"
   cp "$RUNS/stage0/run.json" "$RUNS/stage0/metrics.jsonl" "$OUT/stage0/"
+}
+
+do_stage0b() {
+  [ -f "$RUNS/stage0/final/model.safetensors" ] || die "stage 0 has not finished ($RUNS/stage0/final)" 66
+  if [ ! -f "$RUNS/stage0b/final/model.safetensors" ]; then
+    "${RUN[@]}" train "${STAGE0B_OPTS[@]}" --resume auto --out "$RUNS/stage0b" "$DATA/stage0b.jsonl.gz"
+  fi
+  mkdir -p "$OUT/stage0b"
+  cp "$RUNS/stage0b/run.json" "$RUNS/stage0b/metrics.jsonl" "$OUT/stage0b/"
 }
 
 # evaluate every epoch checkpoint of a run that sweep.sh finished, then slim it (resumable)
@@ -113,7 +130,7 @@ one_run() { # $1 = size, $2 = seed, rest = --grid NAME=VALUE ...
   [ -f "$dir/$name/epochs/done" ] && return 0
   # sweep.sh trains (or resumes) the run and evaluates its final/ (skipped when eval/eval.json exists)
   IQTRAIN=$BIN nice -n "$NICE" scripts/sweep.sh --out "$dir" --grid "seed=$seed" "$@" --eval "$FINAL_EVAL" -- \
-    --model "$RUNS/stage0/final" "${STAGE1_OPTS[@]}" --max-steps $((spe * ep)) \
+    --model "$RUNS/stage0b/final" "${STAGE1_OPTS[@]}" --max-steps $((spe * ep)) \
     --save-every "$spe" --eval-every $((spe * ep)) "$DATA/stage1_train_$size.jsonl.gz"
   epoch_evals "$dir/$name" "$spe" "$ep"
 }
@@ -130,7 +147,7 @@ best_lambda() {
 }
 
 do_stage1() {
-  [ -f "$RUNS/stage0/final/model.safetensors" ] || die "stage 0 has not finished ($RUNS/stage0/final)" 66
+  [ -f "$RUNS/stage0b/final/model.safetensors" ] || die "stage 0b has not finished ($RUNS/stage0b/final)" 66
   local arm seed size lam skipped=""
   for arm in $ARMS; do
     for seed in $SEEDS; do
@@ -166,10 +183,11 @@ main() {
   case ${1:-all} in
     data) do_data ;;
     stage0) do_data && do_stage0 ;;
+    stage0b) do_data && do_stage0b ;;
     stage1) do_stage1 ;;
     results) do_results ;;
-    all) do_data && do_stage0 && do_stage1 ;;
-    *) die "usage: scripts/paper_experiment.sh [data|stage0|stage1|results|all]" 64 ;;
+    all) do_data && do_stage0 && do_stage0b && do_stage1 ;;
+    *) die "usage: scripts/paper_experiment.sh [data|stage0|stage0b|stage1|results|all]" 64 ;;
   esac
 }
 # one line, read whole before it runs: editing this file while it runs cannot change what it does next
