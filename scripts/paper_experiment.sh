@@ -20,7 +20,8 @@
 #            200; at half and at the last epoch also samples at T 0.7 and 1.0) into RUN/epochs/epoch-E/,
 #            and the run is slimmed (checkpoints and final/ deleted, samples gzipped).
 #            Runs live in data/results/paper/n<SIZE>/<name>/.
-#   results  data/results/paper/results.csv: one row per run, epoch and decoding setting
+#   results  data/results/paper/results.csv: one row per run, epoch and decoding setting; table.md and the
+#            plots (scripts/paper_report.py)
 #
 # Environment: IQTRAIN (binary, default build/release/iqtrain), RUNS (stage-0 folder's parent, default
 # runs/paper, outside git), OUT (default data/results/paper), THREADS (default 1), NICE (default 10),
@@ -177,7 +178,7 @@ do_stage1() {
   [ -z "$skipped" ] || die "skipped, this iqtrain lacks the option:$skipped (rerun when it has it)" 69
 }
 
-do_results() { /usr/bin/python3 scripts/paper_results.py "$OUT"; }
+do_results() { /usr/bin/python3 scripts/paper_results.py "$OUT" && /usr/bin/python3 scripts/paper_report.py "$OUT"; }
 
 main() {
   case ${1:-all} in
