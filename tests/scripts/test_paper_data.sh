@@ -52,9 +52,12 @@ for r in pool + ev:
     eqs = EQ.findall(r["completion"])
     assert eqs and int(eqs[-1][3]) == int(m.group(1)), r
     assert all(ops[op](int(a), int(b)) == int(c) for a, op, b, c in eqs), r
+s0b = rows("stage0b") + rows("stage0b_eval")
+assert [r["prompt"] + r["completion"] for r in s0b] == [r["text"] for r in s0], "stage0b is not stage 0 split"
+assert all(r["prompt"] and "\n" not in r["prompt"] and r["completion"].startswith("\n") for r in s0b)
 print("ok")
 PY
-check "stage 0 without ####, stage-1 subsets nested, eval disjoint, every equation right ($(tail -c 200 "$W/py.out"))" \
+check "stage 0 without ####, stage 0b = stage 0 split after the first line, stage-1 subsets nested, eval disjoint, every equation right ($(tail -c 200 "$W/py.out"))" \
   grep -qx ok "$W/py.out"
 
 # paper_results.py on a made-up results folder: two runs of size 256 with two epochs and a final eval
@@ -80,4 +83,19 @@ check "a run without label-smoothing in its name gets 0, the final eval the last
 check "the label-smoothing run is labelled" grep -q "^0,1,0.1,0,256,1,1,epoch,greedy" "$W/res/results.csv"
 best=$("$PY" scripts/paper_results.py "$W/res" --best-lambda 2> /dev/null)
 check "--best-lambda: 0.01 (peak 0.30 beats 0.25; lambda 0 runs are not candidates), got '$best'" test "$best" = 0.01
+
+# paper_report.py on the same folder: table.md with each arm, the paired difference against MLE (here none:
+# no lambda 0 run without label smoothing), SEM shown as "-" for one seed
+mk "$R/seed=1,lambda=0,gamma=1/epochs/epoch-1" eval.json 0.05
+mk "$R/seed=1,lambda=0,gamma=1/epochs/epoch-2" eval.json 0.15
+"$PY" scripts/paper_results.py "$W/res" > "$W/res.log" 2>&1
+"$PY" scripts/paper_report.py "$W/res" > "$W/rep.log" 2>&1
+rc=$?
+check "paper_report.py exits 0 (got $rc: $(tail -c 300 "$W/rep.log"))" test $rc -eq 0
+check "table.md: MLE's peak 15.0 at epoch 2, final 15.0" grep -q "^| MLE (λ 0) | 1 | 15.0 ± - | 2.0 ± - | 15.0 ± - |" "$W/res/table.md"
+check "table.md: λ 0.01 paired with MLE, Δ peak +15.0, Δ final +5.0" grep -q "^| λ 0.01 | 1 | 15.0 ± - | 5.0 ± - |" "$W/res/table.md"
+check "table.md: the label-smoothing arm is named" grep -q "^| label smoothing 0.1 | 1 | 90.0" "$W/res/table.md"
+if command -v gnuplot > /dev/null; then
+  check "epochs_n256.png written" test -s "$W/res/epochs_n256.png"
+fi
 finish
