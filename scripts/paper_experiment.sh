@@ -2,7 +2,7 @@
 # The paper-regime experiment of issue #16 (plan and budget: data/results/paper/PLAN.md), resumable:
 # kill it at any point and run the same command again to continue where it stopped.
 #
-#   scripts/paper_experiment.sh [data|stage0|stage0b|stage1|results|all]     (default: all, in that order)
+#   scripts/paper_experiment.sh [data|stage0|stage0b|stage0c|stage1|results|all]     (default: all, in that order)
 #
 #   data     data/paper/ from scripts/gen_paper_data.py (stage0.jsonl.gz is not committed: generated here)
 #            and checked against the sha256 in data/paper/README.md; the BPE tokenizer (1,024 ids) learned
@@ -12,7 +12,10 @@
 #   stage0b  the second pretraining phase: stage0/final trained on the same corpus as prompt/completion
 #            rows (data/paper/stage0b: no BOS, like stage 1's rows; PLAN.md, gate 1), in $RUNS/stage0b;
 #            its run.json and metrics.jsonl copied to data/results/paper/stage0b/
-#   stage1   every arm fine-tuned from $RUNS/stage0b/final on each train size, seed by seed, in priority
+#   stage0c  the third: stage0b/final trained one epoch on the worked solutions of the stage-0 families
+#            (data/arith/train: the format stage 1 uses, on other families; PLAN.md, gate 1 again), in
+#            $RUNS/stage0c; its run.json and metrics.jsonl copied to data/results/paper/stage0c/
+#   stage1   every arm fine-tuned from $RUNS/stage0c/final on each train size, seed by seed, in priority
 #            order (core grid; entropy arm; lambda 0.003; gamma 0.99 at the best lambda: the issue's
 #            reduction order backwards, so stopping early leaves the largest complete reduced grid).
 #            Each run: scripts/sweep.sh trains it (a checkpoint every epoch) and evaluates final/;
@@ -54,6 +57,11 @@ STAGE0_OPTS=(--tokenizer "$TOK" --preset small --lambda 0 --batch-size 16 --max-
 STAGE0B_OPTS=(--model "$RUNS/stage0/final" --lambda 0 --batch-size 16 --max-steps 1000 --warmup 50
   --lr 5e-4 --min-lr 1e-4 --log-every 50 --eval-every 250 --save-every 250 --keep-last 2
   --eval-data "$DATA/stage0b_eval.jsonl.gz" --seed 2 --threads "$THREADS")
+
+# ---- stage 0c: worked solutions of the stage-0 families (PLAN.md, gate 1 again) ---------------------------
+STAGE0C_OPTS=(--model "$RUNS/stage0b/final" --lambda 0 --batch-size 16 --max-steps 1500 --warmup 50
+  --lr 5e-4 --min-lr 1e-4 --log-every 50 --eval-every 500 --save-every 250 --keep-last 2
+  --eval-data data/arith/eval.jsonl.gz --seed 3 --threads "$THREADS")
 
 # ---- stage 1: fine-tuning (all arms share these) ------------------------------------------------------
 BATCH=16
@@ -102,6 +110,15 @@ do_stage0b() {
   cp "$RUNS/stage0b/run.json" "$RUNS/stage0b/metrics.jsonl" "$OUT/stage0b/"
 }
 
+do_stage0c() {
+  [ -f "$RUNS/stage0b/final/model.safetensors" ] || die "stage 0b has not finished ($RUNS/stage0b/final)" 66
+  if [ ! -f "$RUNS/stage0c/final/model.safetensors" ]; then
+    "${RUN[@]}" train "${STAGE0C_OPTS[@]}" --resume auto --out "$RUNS/stage0c" data/arith/train.jsonl.gz
+  fi
+  mkdir -p "$OUT/stage0c"
+  cp "$RUNS/stage0c/run.json" "$RUNS/stage0c/metrics.jsonl" "$OUT/stage0c/"
+}
+
 # evaluate every epoch checkpoint of a run that sweep.sh finished, then slim it (resumable)
 epoch_evals() { # $1 = run folder, $2 = steps per epoch, $3 = epochs
   local run=$1 spe=$2 epochs=$3 ck e ep opts
@@ -131,7 +148,7 @@ one_run() { # $1 = size, $2 = seed, rest = --grid NAME=VALUE ...
   [ -f "$dir/$name/epochs/done" ] && return 0
   # sweep.sh trains (or resumes) the run and evaluates its final/ (skipped when eval/eval.json exists)
   IQTRAIN=$BIN nice -n "$NICE" scripts/sweep.sh --out "$dir" --grid "seed=$seed" "$@" --eval "$FINAL_EVAL" -- \
-    --model "$RUNS/stage0b/final" "${STAGE1_OPTS[@]}" --max-steps $((spe * ep)) \
+    --model "$RUNS/stage0c/final" "${STAGE1_OPTS[@]}" --max-steps $((spe * ep)) \
     --save-every "$spe" --eval-every $((spe * ep)) "$DATA/stage1_train_$size.jsonl.gz"
   epoch_evals "$dir/$name" "$spe" "$ep"
 }
@@ -148,7 +165,7 @@ best_lambda() {
 }
 
 do_stage1() {
-  [ -f "$RUNS/stage0b/final/model.safetensors" ] || die "stage 0b has not finished ($RUNS/stage0b/final)" 66
+  [ -f "$RUNS/stage0c/final/model.safetensors" ] || die "stage 0c has not finished ($RUNS/stage0c/final)" 66
   local arm seed size lam skipped=""
   for arm in $ARMS; do
     for seed in $SEEDS; do
@@ -185,10 +202,11 @@ main() {
     data) do_data ;;
     stage0) do_data && do_stage0 ;;
     stage0b) do_data && do_stage0b ;;
+    stage0c) do_stage0c ;;
     stage1) do_stage1 ;;
     results) do_results ;;
-    all) do_data && do_stage0 && do_stage0b && do_stage1 ;;
-    *) die "usage: scripts/paper_experiment.sh [data|stage0|stage0b|stage1|results|all]" 64 ;;
+    all) do_data && do_stage0 && do_stage0b && do_stage0c && do_stage1 ;;
+    *) die "usage: scripts/paper_experiment.sh [data|stage0|stage0b|stage0c|stage1|results|all]" 64 ;;
   esac
 }
 # one line, read whole before it runs: editing this file while it runs cannot change what it does next

@@ -41,6 +41,9 @@ for n in (128, 256, 512, 1024, 2048):
 assert not {r["prompt"] for r in pool} & {r["prompt"] for r in ev}
 assert len({r["prompt"] for r in pool + ev}) == 4596
 s0_text = "\n".join(r["text"] for r in s0)
+# stage 0c trains on data/arith's worked solutions: the held-out families are not there either
+s0_text += "\n".join(r["prompt"] + r["completion"] for r in
+                     (json.loads(l) for l in gzip.open("data/arith/train.jsonl.gz", "rt", encoding="utf-8")))
 s1_text = "\n".join(r["prompt"] for r in pool + ev)
 # one phrase of each held-out family's wording: in stage 1, never in stage 0
 for marker in ("nobody gets off", "in each row.", "of them break", "in the summer", "left over?",
