@@ -13,6 +13,7 @@
 #include <zlib.h>
 
 #include "iqtrain/log.h"
+#include "iqtrain/lora_merge.h"
 #include "iqtrain/matmul.h"
 #include "model_arch.h"
 
@@ -83,6 +84,9 @@ static cJSON *config_json(const iq_model *m, int32_t bos, int32_t eos, const cJS
 /* HF's causal-mask buffers: h.{i}.attn.bias and h.{i}.attn.masked_bias */
 static bool g_allow_extra = false;
 void iq_model_folder_allow_extra_tensors(bool allow) { g_allow_extra = allow; }
+
+static const char *g_adapter; /* iq_model_folder_set_adapter */
+void iq_model_folder_set_adapter(const char *dir) { g_adapter = dir; }
 
 /* How much of a (possibly hostile) tensor or file name goes into a message. */
 #define NAME_SHOW 120
@@ -334,6 +338,7 @@ iq_status iq_model_load_folder(const char *dir, iq_model_mode mode, int max_batc
         if (s) weights_close(&fw);
         else s = weights_read(&fw, m);
     }
+    if (!s && g_adapter) s = iq_lora_merge_folder(m, g_adapter); /* --adapter DIR: merged in memory */
     if (s) {
         iq_model_free(m);
         cJSON_Delete(section);
