@@ -196,20 +196,23 @@ static iq_status read_tensors(const iq_safetensors *st, iq_lora *lo, int n_layer
     return s;
 }
 
+/* DIR/adapter_model.safetensors, opened; 65 naming the pickle when only adapter_model.bin is there. */
+static iq_status open_tensors(const char *dir, iq_safetensors **st) {
+    *st = NULL;
+    char *path = iq_path_join(dir, "adapter_model.safetensors"), *bin = iq_path_join(dir, "adapter_model.bin");
+    iq_status s = iq_file_exists(path) ? iq_st_open(path, st)
+                                       : iq_fail(IQ_EDATA, "%s: missing%s", path, iq_file_exists(bin) ? " (adapter_model.bin, a "
+                                                 "pickle, is not read: save with safe_serialization=True)" : "");
+    free(path), free(bin);
+    return s;
+}
+
 iq_status iq_lora_load(const char *dir, const iq_model_config *cfg, int max_rows, float dropout, iq_lora **out) {
     *out = NULL;
     iq_lora_opts o;
-    iq_status s = iq_lora_read_config(dir, &o);
-    if (s) return s;
-    char *path = iq_path_join(dir, "adapter_model.safetensors");
     iq_safetensors *st = NULL;
-    if (!iq_file_exists(path)) {
-        char *bin = iq_path_join(dir, "adapter_model.bin");
-        s = iq_fail(IQ_EDATA, "%s: missing%s", path, iq_file_exists(bin) ? " (adapter_model.bin, a pickle, is not read: "
-                                                                            "save with safe_serialization=True)" : "");
-        free(bin);
-    }
-    if (!s) s = iq_st_open(path, &st);
+    iq_status s = iq_lora_read_config(dir, &o);
+    if (!s) s = open_tensors(dir, &st);
     unsigned from_tensors = 0;
     if (!s) s = tensor_targets(st, &from_tensors);
     if (!s && o.targets == 0) o.targets = from_tensors; /* a regex target_modules: the tensors name the targets */
@@ -221,6 +224,19 @@ iq_status iq_lora_load(const char *dir, const iq_model_config *cfg, int max_rows
     if (s) iq_lora_free(lo);
     else *out = lo;
     iq_st_close(st);
-    free(path);
+    return s;
+}
+
+iq_status iq_lora_load_into(iq_lora *lo, const char *dir, int n_layer) {
+    iq_lora_opts o;
+    iq_safetensors *st = NULL;
+    iq_status s = iq_lora_read_config(dir, &o);
+    const iq_lora_opts *have = iq_lora_get_opts(lo);
+    if (!s && (o.rank != have->rank || o.alpha != have->alpha || (o.targets && o.targets != have->targets)))
+        s = iq_fail(IQ_EDATA, "%s/adapter_config.json: r %d, lora_alpha %g and its targets differ from the run's adapters "
+                              "(r %d, alpha %g)", dir, o.rank, (double)o.alpha, have->rank, (double)have->alpha);
+    if (!s) s = open_tensors(dir, &st);
+    if (!s) s = read_tensors(st, lo, n_layer);
+    iq_st_close(st);
     return s;
 }

@@ -459,7 +459,8 @@ iq_status iq_folder_verify_crcs(const char *dir, const cJSON *files, const char 
     iq_status s = IQ_OK;
     for (const cJSON *c = files ? files->child : NULL; c && !s; c = c->next) {
         if (skip && strcmp(c->string, skip) == 0) continue;
-        if (strchr(c->string, '/') || c->string[0] == '.')
+        if (c->string[0] == '.' || c->string[0] == '/' || strstr(c->string, "..") || strstr(c->string, "//") ||
+            (strchr(c->string, '/') && strncmp(c->string, "adapter/", 8) != 0)) /* only LoRA's adapter/ below */
             return iq_fail(IQ_EDATA, "%s/trainer_state.json: invalid file name in \"files\"", dir);
         char *fp = iq_path_join(dir, c->string);
         uint32_t crc;

@@ -34,4 +34,8 @@ iq_status iq_lora_read_config(const char *dir, iq_lora_opts *o);
  * the folder's. 65/66 as above; 64 for a family without LoRA support. */
 iq_status iq_lora_load(const char *dir, const iq_model_config *cfg, int max_rows, float dropout, iq_lora **out);
 
+/* Reads the adapter folder DIR into existing adapters lo (of a model with n_layer layers) made with the same rank,
+ * alpha and targets (65 naming what differs): resuming a LoRA run from a checkpoint's adapter/. */
+iq_status iq_lora_load_into(iq_lora *lo, const char *dir, int n_layer);
+
 #endif
