@@ -27,7 +27,11 @@ static bool neutral(const cJSON *v) {
 static const char *const MUST_BE_NEUTRAL[] = {"fan_in_fan_out", "use_rslora", "use_dora", "lora_bias", "rank_pattern",
                                               "alpha_pattern", "modules_to_save", "layers_to_transform",
                                               "exclude_modules", "target_parameters", "trainable_token_indices",
-                                              "layer_replication", "use_qalora"};
+                                              "layer_replication", "use_qalora", "alora_invocation_tokens",
+                                              "velora_config", "monteclora_config", "use_bdlora"};
+
+/* init_lora_weights values whose adapters go with a changed base (PEFT changes the base weights): refused. */
+static const char *const BASE_CHANGING_INIT[] = {"pissa", "olora", "corda", "loftq", "lora_ga"};
 
 /* target_modules: a list of known names into a mask; a string (a regex in PEFT) gives 0 (the tensors tell),
  * but "all-linear" every target. */
@@ -67,6 +71,12 @@ static iq_status config_from_json(const cJSON *j, const char *path, iq_lora_opts
     for (size_t i = 0; i < sizeof MUST_BE_NEUTRAL / sizeof *MUST_BE_NEUTRAL; i++)
         if (!neutral(cJSON_GetObjectItemCaseSensitive(j, MUST_BE_NEUTRAL[i])))
             return iq_fail(IQ_EDATA, "%s: %s is set: not supported (it must be null, false or empty)", path, MUST_BE_NEUTRAL[i]);
+    const cJSON *init = cJSON_GetObjectItemCaseSensitive(j, "init_lora_weights");
+    for (size_t i = 0; cJSON_IsString(init) && i < sizeof BASE_CHANGING_INIT / sizeof *BASE_CHANGING_INIT; i++)
+        if (strncmp(init->valuestring, BASE_CHANGING_INIT[i], strlen(BASE_CHANGING_INIT[i])) == 0)
+            return iq_fail(IQ_EDATA, "%s: init_lora_weights \"%s\" goes with a base whose weights PEFT changed: not "
+                                     "supported (convert it with save_pretrained(path_initial_model_for_weight_conversion=...))",
+                           path, init->valuestring);
     *o = (iq_lora_opts){(int)r->valuedouble, a ? (float)a->valuedouble : IQ_LORA_DEFAULT_ALPHA,
                         cJSON_IsNumber(d) ? (float)d->valuedouble : 0.0f, 0};
     return config_targets(cJSON_GetObjectItemCaseSensitive(j, "target_modules"), path, &o->targets);

@@ -8,7 +8,8 @@
  * The keys that would change the computation must hold their neutral values, else the folder is refused by
  * name: fan_in_fan_out false, bias "none", use_rslora false, use_dora false, lora_bias false, rank_pattern and
  * alpha_pattern empty, modules_to_save, layers_to_transform, exclude_modules, target_parameters,
- * trainable_token_indices and layer_replication null or empty. Other keys (task_type, inference_mode,
+ * trainable_token_indices, layer_replication, alora_invocation_tokens (and the other variants' configs) null or
+ * empty; init_lora_weights not one that changes the base (pissa, olora, corda, loftq, lora_ga). Other keys (task_type, inference_mode,
  * base_model_name_or_path, revision, peft_version, ...) are bookkeeping and ignored.
  *
  * adapter_model.safetensors (checked by the safetensors reader: header, offsets, sizes): exactly the tensors

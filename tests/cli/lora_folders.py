@@ -97,6 +97,7 @@ def bad(good, root):
     case("modules_to_save", "modules_to_save is set", lambda c, t: c.update(modules_to_save=["lm_head"]))
     case("bias", "bias must be \"none\"", lambda c, t: c.update(bias="lora_only"))
     case("r_zero", "r must be an integer", lambda c, t: c.update(r=0))
+    case("pissa", "init_lora_weights \"pissa_niter_4\"", lambda c, t: c.update(init_lora_weights="pissa_niter_4"))
     # a corrupt file: the safetensors reader's checks
     out = os.path.join(root, "truncated")
     copy(good, out)
@@ -122,7 +123,8 @@ def variant(good, out, kind):
     elif kind == "shuffled":
         t = t[::-1]
         cfg.update(revision=None, peft_version="0.17.1", layers_pattern=None, exclude_modules=None, lora_bias=False,
-                   rank_pattern={}, alpha_pattern={}, megatron_config=None, loftq_config={}, task_type="CAUSAL_LM")
+                   rank_pattern={}, alpha_pattern={}, megatron_config=None, loftq_config={}, task_type="CAUSAL_LM",
+                   init_lora_weights="gaussian")
     save(out, cfg, t, meta)
 
 

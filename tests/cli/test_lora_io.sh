@@ -3,7 +3,8 @@
 #   1. --adapter DIR for eval and score (merged into the base in memory) gives the training-time (unmerged) model's
 #      eval nll within 1e-5 relative; `iqtrain merge` writes a model folder with the same nll and scores; the
 #      adapter changes the numbers (the base alone differs); merge refuses an existing --out (73); export writes
-#      a GGUF of the merged folder;
+#      a GGUF of the merged folder, whose greedy continuations in llama.cpp (tests/gguf's node-llama-cpp, when
+#      installed) equal generate --adapter's;
 #   2. equivalent folders load with the same nll: target_modules as PEFT's regex string or "all-linear", BF16
 #      tensors, another tensor order and PEFT's bookkeeping keys;
 #   3. bad adapter folders are refused naming the problem, exit 65 (rank mismatch, unknown target module, wrong
@@ -78,6 +79,24 @@ want_rc 0
 want_out '"architecture":"llama"'
 want_file merged.gguf
 done_check "merge --dtype bf16; export --format gguf of the merged folder"
+G=$ROOT/tests/gguf
+NODE=$(command -v node || command -v nodejs)
+if [ -n "$NODE" ] && [ -d "$G/node_modules/node-llama-cpp" ] && [ -d "$G/node_modules/@node-llama-cpp/linux-x64" ] &&
+    [ "$(uname -sm)" = "Linux x86_64" ]; then
+    run "$BIN" generate --model base/final --adapter run/final --data ev.jsonl --temperature 0 --max-new-tokens 8 \
+        --threads 1 --out gen-adapter
+    want_rc 0
+    printf '[{"kind":"gen","gguf":"%s","prompts":"%s","max_new":8,"out":"%s"}]\n' "$W/merged.gguf" "$W/ev.jsonl" \
+        "$W/node.jsonl" >jobs.json
+    export NODE_LLAMA_CPP_SKIP_DOWNLOAD=true NODE_LLAMA_CPP_GPU=false
+    run "$NODE" "$G/llama_cpp.mjs" jobs.json
+    want_rc 0
+    "$PY" "$G/compare.py" gen merged gen-adapter/samples.jsonl 1 f32 0.5 f32=node.jsonl ||
+        WHY+=("llama.cpp's greedy continuations of the merged GGUF differ from generate --adapter")
+    done_check "llama.cpp runs the merged model's GGUF: greedy continuations equal generate --adapter's"
+else
+    skip_check "llama.cpp on the merged GGUF" "node-llama-cpp is not installed in tests/gguf (scripts/setup.sh)"
+fi
 
 # ---- 2. equivalent folders
 for kind in regex all_linear bf16 shuffled; do
