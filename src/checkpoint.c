@@ -162,13 +162,17 @@ static iq_status write_state(const char *tmp, const iq_trainer_state *ts, const 
         iq_fault_point("ckpt-file");
         free(p);
     }
-    char *jinja = iq_path_join(tmp, "chat_template.jinja"); /* only when the tokenizer has one */
-    uint32_t crc;
-    if (!s && iq_file_exists(jinja)) {
-        s = iq_file_crc32(jinja, &crc) ? IQ_EIO : IQ_OK;
-        if (!s) cJSON_AddNumberToObject(files, "chat_template.jinja", (double)crc);
+    /* only when the tokenizer has a chat template; only with LoRA adapters */
+    const char *optional[] = {"chat_template.jinja", "adapter/adapter_config.json", "adapter/adapter_model.safetensors"};
+    for (size_t i = 0; i < sizeof optional / sizeof *optional && !s; i++) {
+        char *p = iq_path_join(tmp, optional[i]);
+        uint32_t crc;
+        if (iq_file_exists(p)) {
+            s = iq_file_crc32(p, &crc) ? IQ_EIO : IQ_OK;
+            if (!s) cJSON_AddNumberToObject(files, optional[i], (double)crc);
+        }
+        free(p);
     }
-    free(jinja);
     if (!s) {
         char *p = iq_path_join(tmp, "trainer_state.json");
         s = iq_write_json(p, j);

@@ -13,6 +13,7 @@
 #include <zlib.h>
 
 #include "iqtrain/log.h"
+#include "iqtrain/lora_merge.h"
 #include "iqtrain/matmul.h"
 #include "model_arch.h"
 
@@ -83,6 +84,9 @@ static cJSON *config_json(const iq_model *m, int32_t bos, int32_t eos, const cJS
 /* HF's causal-mask buffers: h.{i}.attn.bias and h.{i}.attn.masked_bias */
 static bool g_allow_extra = false;
 void iq_model_folder_allow_extra_tensors(bool allow) { g_allow_extra = allow; }
+
+static const char *g_adapter; /* iq_model_folder_set_adapter */
+void iq_model_folder_set_adapter(const char *dir) { g_adapter = dir; }
 
 /* How much of a (possibly hostile) tensor or file name goes into a message. */
 #define NAME_SHOW 120
@@ -334,6 +338,7 @@ iq_status iq_model_load_folder(const char *dir, iq_model_mode mode, int max_batc
         if (s) weights_close(&fw);
         else s = weights_read(&fw, m);
     }
+    if (!s && g_adapter) s = iq_lora_merge_folder(m, g_adapter); /* --adapter DIR: merged in memory */
     if (s) {
         iq_model_free(m);
         cJSON_Delete(section);
@@ -454,7 +459,8 @@ iq_status iq_folder_verify_crcs(const char *dir, const cJSON *files, const char 
     iq_status s = IQ_OK;
     for (const cJSON *c = files ? files->child : NULL; c && !s; c = c->next) {
         if (skip && strcmp(c->string, skip) == 0) continue;
-        if (strchr(c->string, '/') || c->string[0] == '.')
+        if (c->string[0] == '.' || c->string[0] == '/' || strstr(c->string, "..") || strstr(c->string, "//") ||
+            (strchr(c->string, '/') && strncmp(c->string, "adapter/", 8) != 0)) /* only LoRA's adapter/ below */
             return iq_fail(IQ_EDATA, "%s/trainer_state.json: invalid file name in \"files\"", dir);
         char *fp = iq_path_join(dir, c->string);
         uint32_t crc;

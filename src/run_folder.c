@@ -15,6 +15,7 @@
 #include "iqtrain/fault.h"
 #include "iqtrain/log.h"
 #include "iqtrain/lora.h"
+#include "iqtrain/lora_io.h"
 #include "iqtrain/matmul.h"
 #include "iqtrain/model_folder.h"
 #include "iqtrain/rng.h"
@@ -220,6 +221,11 @@ static iq_status load_resume(const iq_run_folder *f, const iq_run_spec *spec, iq
                                   "--max-steps)",
                        f->resume_dir, s->step, total);
     iq_status st = iq_model_load_weights(m, f->resume_dir);
+    if (!st && iq_model_get_lora(m)) { /* LoRA: the adapters from the checkpoint's adapter/ */
+        char *p = iq_path_join(f->resume_dir, "adapter");
+        st = iq_lora_load_into(iq_model_get_lora(m), p, iq_model_cfg(m)->n_layer);
+        free(p);
+    }
     if (!st) st = iq_checkpoint_load_optimizer(f->resume_dir, m, opt);
     if (st) return st;
     if (s->threads > 0 && s->threads != spec->threads)

@@ -26,6 +26,7 @@
 #include "iqtrain/data.h"
 #include "iqtrain/dist.h"
 #include "iqtrain/log.h"
+#include "iqtrain/lora_io.h"
 #include "iqtrain/matmul.h"
 #include "iqtrain/memory_plan.h"
 #include "iqtrain/model.h"
@@ -165,11 +166,11 @@ static iq_status check_options(const iq_train_opts *o) {
     if (o->eval_split >= 0 && o->n_eval_data > 0) return iq_fail(IQ_EUSAGE, "--eval-data and --eval-split cannot be combined");
     if (o->eval_split >= 1.0) return iq_fail(IQ_EUSAGE, "--eval-split must be in [0, 1)");
     if (o->resume && strcmp(o->resume, "auto") == 0 && !o->out) return iq_fail(IQ_EUSAGE, "--resume auto needs --out DIR");
-    if (o->lora.rank > 0 && o->resume)
-        return iq_fail(IQ_EUSAGE, "--resume with --lora-rank is not yet supported (the checkpoints hold the adapters in adapter/)");
-    if (o->lora.rank > 0 && o->online.mix > 0)
+    bool lora = o->lora.rank > 0 || o->lora_adapter;
+    if (o->lora_adapter && !o->model_dir) return iq_fail(IQ_EUSAGE, "--adapter needs --model BASE (the adapter's base model)");
+    if (lora && o->online.mix > 0)
         return iq_fail(IQ_EUSAGE, "--online-mix with --lora-rank is not yet supported (the sampler would not see the adapters)");
-    if (o->lora.rank > 0 && o->gen_eval_every != 0)
+    if (lora && o->gen_eval_every != 0)
         return iq_fail(IQ_EUSAGE, "--eval-generation-every with --lora-rank is not yet supported (generation would not "
                                   "see the adapters)");
     if (o->lambda < 0 || o->gamma < 0 || o->gamma > 1) return iq_fail(IQ_EUSAGE, "--lambda must be >= 0 and --gamma in [0, 1]");
@@ -231,6 +232,25 @@ static iq_status load_data(const iq_train_opts *o, run *r, int max_seq_len) {
     return IQ_OK;
 }
 
+/* --adapter DIR: the adapters read from DIR, with its r, alpha and targets (64 naming an option given that
+ * differs) and its dropout unless --lora-dropout is given. */
+static iq_status start_adapters(const iq_train_opts *o, run *r, int rows) {
+    iq_lora_opts f;
+    iq_status st = iq_lora_read_config(o->lora_adapter, &f);
+    float dropout = o->lora.dropout >= 0 ? o->lora.dropout : f.dropout;
+    if (!st) st = iq_lora_load(o->lora_adapter, iq_model_cfg(r->model), rows, dropout, &r->lora);
+    if (st) return st;
+    const iq_lora_opts *h = iq_lora_get_opts(r->lora);
+    if (o->lora.rank && o->lora.rank != h->rank)
+        return iq_fail(IQ_EUSAGE, "--lora-rank %d conflicts with %s's r = %d", o->lora.rank, o->lora_adapter, h->rank);
+    if (o->lora.alpha > 0 && o->lora.alpha != h->alpha)
+        return iq_fail(IQ_EUSAGE, "--lora-alpha %g conflicts with %s's lora_alpha = %g", (double)o->lora.alpha,
+                       o->lora_adapter, (double)h->alpha);
+    if (o->lora.targets && o->lora.targets != h->targets)
+        return iq_fail(IQ_EUSAGE, "--lora-targets conflicts with %s's target_modules", o->lora_adapter);
+    return IQ_OK;
+}
+
 /* The model (loaded or initialised from the seed), the loss head, AdamW, the batch and the data order. Each
  * rank holds its share of a micro-batch: ceil(batch_size / world) rows. */
 static iq_status build_model(const iq_train_opts *o, run *r, const iq_model_config *cfg) {
@@ -256,8 +276,9 @@ static iq_status build_model(const iq_train_opts *o, run *r, const iq_model_conf
         iq_info("notice: --gradient-checkpointing: %s has no activation recomputation (the Llama families do): "
                 "training without it", iq_model_arch_name(iq_model_cfg(r->model)));
     r->head = iq_head_create(r->B * max_seq, cfg->n_embd, cfg->vocab, 0);
-    if (o->lora.rank > 0) { /* before the optimizer: it trains the adapters */
-        st = iq_lora_create(iq_model_cfg(r->model), &o->lora, r->B * max_seq, o->seed, &r->lora);
+    if (o->lora.rank > 0 || o->lora_adapter) { /* before the optimizer: it trains the adapters */
+        st = o->lora_adapter ? start_adapters(o, r, r->B * max_seq)
+                             : iq_lora_create(iq_model_cfg(r->model), &o->lora, r->B * max_seq, o->seed, &r->lora);
         if (!st) st = iq_model_set_lora(r->model, r->lora);
         if (st) return st;
         iq_lora_set_base(r->lora, o->model_dir ? o->model_dir : "");

@@ -2,7 +2,8 @@
  *
  * A checkpoint folder is a model folder (model_folder.h, F32) plus optimizer.safetensors (AdamW m, v) and
  * trainer_state.json, which holds the training position (iq_trainer_state) and the CRC-32 of every other
- * file. This file owns trainer_state.json: its write, read and verification. Checkpoints are written into a
+ * file. A LoRA run's checkpoint adds adapter/ (lora_io.h: PEFT's adapter_config.json and adapter_model.
+ * safetensors, CRC-32s under "adapter/NAME"); its optimizer.safetensors holds the adapters' moments. This file owns trainer_state.json: its write, read and verification. Checkpoints are written into a
  * temporary folder, fsynced and renamed into place, so a folder named checkpoint-STEP is complete or
  * detectably corrupt, never half-written. */
 #ifndef IQTRAIN_CHECKPOINT_H

@@ -39,6 +39,10 @@ iq_status iq_model_load_weights(iq_model *m, const char *dir);
 /* Whether loading ignores (with a warning) tensors it does not know instead of refusing them. */
 void iq_model_folder_allow_extra_tensors(bool allow);
 
+/* A LoRA adapter folder (lora_io.h) that iq_model_load_folder merges into every model it loads from here on
+ * (lora_merge.h; NULL: none): `eval`, `generate` and `score` --adapter DIR. The string must outlive the loads. */
+void iq_model_folder_set_adapter(const char *dir);
+
 /* Writes config.json, generation_config.json, model.safetensors (dtype F32, BF16 or F16) and, when tok is
  * not NULL, the tokenizer files into DIR (which must exist). bos/eos ids are the tokenizer's end-of-text id.
  * iqtrain_section may be NULL. */

@@ -43,6 +43,8 @@ typedef struct {
     int max_seq_len;                  /* 0 = ctx */
     bool gradient_checkpointing;      /* recompute activations in backward (model.h, IQ_MODEL_TRAIN_RECOMPUTE) */
     iq_lora_opts lora;                /* LoRA adapters (lora.h): rank 0 = full fine-tuning */
+    const char *lora_adapter;         /* --adapter DIR: adapters read from DIR (lora_io.h); lora then holds the
+                                       * options given (0, or dropout -1, when not: the folder's apply) */
     /* data */
     const char *const *data;
     int n_data;

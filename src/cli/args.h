@@ -28,6 +28,8 @@ typedef struct {
 #define OPT_SPEC_MATMUL_BACKEND \
     {"matmul-backend", OPT_STR, "auto", "B", "matrix product backend", "auto|openblas|onednn", NULL}
 #define OPT_SPEC_MATMUL_PRECISION {"matmul-precision", OPT_STR, "fp32", "P", "matmul input precision", "fp32|bf16", NULL}
+#define OPT_SPEC_ADAPTER \
+    {"adapter", OPT_STR, NULL, "DIR", "a LoRA adapter folder (PEFT's layout) for --model, merged into its weights", NULL, NULL}
 #define OPT_SPEC_ALLOW_EXTRA_TENSORS \
     {"allow-extra-tensors", OPT_FLAG, NULL, NULL, "ignore unknown tensors in a model folder (with a warning)", NULL, NULL}
 

@@ -13,6 +13,7 @@
 
 static const opt_spec OPTS[] = {
     {"model", OPT_STR, NULL, "DIR", "model folder (ours or Hugging Face GPT-2) (required)", NULL, NULL},
+    OPT_SPEC_ADAPTER,
     OPT_SPEC_ALLOW_EXTRA_TENSORS,
     {"data", OPT_LIST, NULL, "FILE", "demonstrations (more may follow as arguments) (required)", NULL, NULL},
     {"lambda", OPT_FLOAT, NULL, "L", "TD weight (default: the model's \"iqtrain\" section, else 0.1)", NULL, "[0,inf)"},
@@ -55,6 +56,7 @@ static int run(const cmd_spec *cmd, opt_set *o) {
         return IQ_EUSAGE;
     }
     iq_model_folder_allow_extra_tensors(opt_flag(o, "allow-extra-tensors"));
+    iq_model_folder_set_adapter(opt_is_set(o, "adapter") ? opt_str(o, "adapter") : NULL);
     char **files;
     int n = args_files(o, "data", true, &files);
     iq_eval_opts e = {0};
@@ -159,7 +161,7 @@ static int run(const cmd_spec *cmd, opt_set *o) {
 
 const cmd_spec cmd_eval = {
     "eval",
-    "--model DIR --data FILE... [--lambda L] [--gamma G] [--json]",
+    "--model DIR [--adapter DIR] --data FILE... [--lambda L] [--gamma G] [--json]",
     "Evaluate a model folder on demonstrations: nll, td, loss, token accuracy and perplexity over all supervised "
     "tokens.",
     "lambda and gamma come from the options, else the model's \"iqtrain\" section, else 0.1 and 0.99. With "

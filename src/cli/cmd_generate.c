@@ -10,6 +10,7 @@
 
 static const opt_spec GEN_OPTS[] = {
     {"model", OPT_STR, NULL, "DIR", "model folder (required)", NULL, NULL},
+    OPT_SPEC_ADAPTER,
     OPT_SPEC_ALLOW_EXTRA_TENSORS,
     {"prompt", OPT_STR, NULL, "TEXT", "one prompt, encoded like a training prompt", NULL, NULL},
     {"data", OPT_LIST, NULL, "FILE", "prompts from demonstration rows (more files may follow as arguments)", NULL, NULL},
@@ -36,6 +37,7 @@ static int set_threads(opt_set *o) {
         return IQ_EUSAGE;
     }
     iq_model_folder_allow_extra_tensors(opt_flag(o, "allow-extra-tensors"));
+    iq_model_folder_set_adapter(opt_is_set(o, "adapter") ? opt_str(o, "adapter") : NULL);
     return 0;
 }
 
@@ -80,8 +82,8 @@ static int run_generate(const cmd_spec *cmd, opt_set *o) {
 
 const cmd_spec cmd_generate = {
     "generate",
-    "--model DIR (--prompt TEXT | --data FILE...) [--num-samples K] [--temperature T] [--top-k K] [--top-p P] "
-    "[--beam N] [--max-new-tokens N] [--seed S] [--out DIR]",
+    "--model DIR [--adapter DIR] (--prompt TEXT | --data FILE...) [--num-samples K] [--temperature T] [--top-k K] "
+    "[--top-p P] [--beam N] [--max-new-tokens N] [--seed S] [--out DIR]",
     "Generate completions with a KV cache: greedy (temperature 0), sampling, or beam search.",
     "Prompts from --data are encoded exactly as training encodes them (the text before a row's completion or last "
     "assistant turn). With --out, DIR/samples.jsonl gets one row per sample: prompt, completion, decoding, "
@@ -91,6 +93,7 @@ const cmd_spec cmd_generate = {
 
 static const opt_spec SCORE_OPTS[] = {
     {"model", OPT_STR, NULL, "DIR", "model folder (required)", NULL, NULL},
+    OPT_SPEC_ADAPTER,
     OPT_SPEC_ALLOW_EXTRA_TENSORS,
     {"data", OPT_LIST, NULL, "FILE", "rows to score (more files may follow as arguments) (required)", NULL, NULL},
     {"gamma", OPT_FLOAT, NULL, "G", "discount for the rewards (default: the model's, else 0.99)", NULL, "[0,1]"},
@@ -127,7 +130,7 @@ static int run_score(const cmd_spec *cmd, opt_set *o) {
 
 const cmd_spec cmd_score = {
     "score",
-    "--model DIR --data FILE... [--gamma G] [--out DIR]",
+    "--model DIR [--adapter DIR] --data FILE... [--gamma G] [--out DIR]",
     "Score given rows without generating: per-token rewards r_t, their sum and the sequence log-probability.",
     "Each row's completion (or last assistant turn) is scored after its prompt; one JSON row per input row with "
     "prompt, completion, logprob, reward, rewards, truncated. For an EOS-ended single episode with gamma 1, "

@@ -70,6 +70,8 @@ static const opt_spec OPTS[] = {
     {"lora-targets", OPT_STR, "q_proj,v_proj", "M,...", "LoRA: the linear layers adapted, PEFT's module names (q_proj, "
      "k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)", NULL, NULL},
     {"lora-dropout", OPT_FLOAT, "0", "P", "LoRA dropout (only 0 yet)", NULL, "[0,1)"},
+    {"adapter", OPT_STR, NULL, "DIR", "LoRA: start from this adapter folder (PEFT's layout) on --model; its r, "
+     "lora_alpha and target_modules are the run's", NULL, NULL},
     /* data */
     {"eval-data", OPT_LIST, NULL, "FILE", "held-out demonstrations for eval rows", NULL, NULL},
     {"eval-split", OPT_FLOAT, NULL, "F", "hold out this fraction of the training rows instead", NULL, "[0,1)"},
@@ -154,6 +156,19 @@ static int gen_eval_options(const opt_set *o, iq_train_opts *t, float *temps) {
 static int lora_options(const opt_set *o, iq_train_opts *t) {
     t->lora = (iq_lora_opts){(int)opt_int(o, "lora-rank"), (float)opt_float(o, "lora-alpha"),
                              (float)opt_float(o, "lora-dropout"), 0};
+    t->lora_adapter = opt_is_set(o, "adapter") ? opt_str(o, "adapter") : NULL;
+    if (t->lora_adapter) { /* the folder's r, alpha, targets (and dropout): only options given are checked (train.c) */
+        bool given[4];
+        const char *names[4] = {"lora-rank", "lora-alpha", "lora-dropout", "lora-targets"};
+        for (int i = 0; i < 4; i++) given[i] = strcmp(opt_source(o, names[i]), "default") != 0;
+        t->lora = (iq_lora_opts){given[0] ? t->lora.rank : 0, given[1] ? t->lora.alpha : 0.0f,
+                                 given[2] ? t->lora.dropout : -1.0f, 0};
+        if (given[3] && iq_lora_parse_targets(opt_str(o, "lora-targets"), &t->lora.targets)) {
+            cli_error("%s", iq_last_error());
+            return IQ_EUSAGE;
+        }
+        return 0;
+    }
     if (t->lora.rank == 0) return 0;
     if (iq_lora_parse_targets(opt_str(o, "lora-targets"), &t->lora.targets) || iq_lora_check_opts(&t->lora)) {
         cli_error("%s", iq_last_error());

@@ -12,6 +12,7 @@ extern const cmd_spec cmd_tokenize;
 extern const cmd_spec cmd_train_tokenizer;
 extern const cmd_spec cmd_bench;
 extern const cmd_spec cmd_export;
+extern const cmd_spec cmd_merge;
 
 /* Loads --tokenizer (or a model folder's tokenizer); prints the error and returns its exit code. */
 struct iq_tokenizer;

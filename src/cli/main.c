@@ -11,7 +11,8 @@
 #include "iqtrain/util.h"
 
 static const cmd_spec *const COMMANDS[] = {&cmd_train,    &cmd_eval,            &cmd_generate, &cmd_score,
-                                           &cmd_tokenize, &cmd_train_tokenizer, &cmd_bench,    &cmd_export};
+                                           &cmd_tokenize, &cmd_train_tokenizer, &cmd_bench,    &cmd_export,
+                                           &cmd_merge};
 static const int N_COMMANDS = (int)(sizeof COMMANDS / sizeof *COMMANDS);
 
 int cli_load_tokenizer(const char *path, iq_tokenizer **out) {

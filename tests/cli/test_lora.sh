@@ -3,8 +3,8 @@
 # from scratch, then adapters on all seven targets with the base frozen (the loss falls; final/ is a PEFT adapter
 # folder, not a model; checkpoints hold adapter/ and the adapters' AdamW moments; the base in the checkpoint is
 # the base, bit for bit); --gradient-checkpointing changes no bit; the refusals (64 naming the option): dropout
-# > 0, an unknown target, the gpt2 family, --resume, online IQLearn and the generation eval with adapters (not
-# yet supported).
+# > 0, an unknown target, the gpt2 family, online IQLearn and the generation eval with adapters (not yet
+# supported). Resuming and adapter folders: test_lora_io.sh.
 #
 #   usage: tests/cli/test_lora.sh IQTRAIN_BINARY REPO_ROOT
 set -u
@@ -79,7 +79,6 @@ while IFS='|' read -r want args; do
 done <<'T'
 not yet supported|--lora-rank 4 --lora-dropout 0.1
 unknown module 'qproj'|--lora-rank 4 --lora-targets q_proj,qproj
-not yet supported|--lora-rank 4 --resume run/checkpoint-20
 not yet supported|--lora-rank 4 --online-mix 0.5
 not yet supported|--lora-rank 4 --eval-generation-every 1 --eval-split 0.25
 T

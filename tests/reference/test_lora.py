@@ -2,7 +2,7 @@
 """LoRA adapters (issue #19) on the Llama families against a PyTorch reference written from the formula
 y = W x + b + (alpha/r) B (A x), A (r, in), B (out, r), the base frozen.
 
-    /usr/bin/python3 tests/reference/test_lora.py --dump PATH [--only PATTERNS] [--keep DIR] [--list]
+    /usr/bin/python3 tests/reference/test_lora.py --dump PATH [--iqtrain PATH] [--only PATTERNS] [--keep DIR] [--list]
 
 Each case builds a tiny random model folder (llama_reference.py), runs test_reference_dump with a "lora" object
 (rank, alpha, targets; B drawn nonzero so the adapters matter) and compares, in float64, at test_llama.py's
@@ -15,7 +15,9 @@ tolerances:
 The adapter folder the program writes (adapter_config.json, adapter_model.safetensors) is checked against PEFT's
 documented layout: peft_type LORA, r, lora_alpha, target_modules, and tensors named
 base_model.model.model.layers.N.{self_attn,mlp}.MODULE.lora_A.weight (r, in) / lora_B.weight (out, r), F32.
-A fresh adapter (B = 0) gives the base model's logits exactly (the b_std 0 case).
+A fresh adapter (B = 0) gives the base model's logits exactly (the b_std 0 case). With --iqtrain, `iqtrain merge` of the
+base and the adapter folder gives a model folder whose logits (PyTorch, plain Llama forward) equal the unmerged formula's
+within 1e-5 relative.
 Prints one line per case, then `N passed, M failed`; exit 1 on any failure.
 """
 import argparse
@@ -148,7 +150,7 @@ def check_layout(d, cfg, lo):
     return t, fails
 
 
-def run_case(name, work, dump):
+def run_case(name, work, dump, iqtrain=None):
     over, lo, steps = CASES[name]
     seed = zlib.crc32(name.encode())
     cfg = lr.make_config(**over)
@@ -204,6 +206,9 @@ def run_case(name, work, dump):
         if not (e_base <= tr.TOL_LOGITS and nb > 0 and na == 0):
             fails.append("fresh adapter: logits vs base %.3g, |dB| %.3g, |dA| %.3g" % (e_base, nb, na))
         line += "  base %.1e" % e_base
+    if iqtrain:   # `iqtrain merge` of the folder the program wrote: the merged weights' logits are the adapter model's
+        e_merged = check_merged(iqtrain, d, batch, r, scale, fails)
+        line += "  merged %.1e" % e_merged
     if steps > 1:
         got = res.get("losses", [])
         e = max((abs(a - b) / abs(b) for a, b in zip(got, r["losses"])), default=float("inf"))
@@ -211,6 +216,25 @@ def run_case(name, work, dump):
             fails.append("AdamW losses %r, reference %r" % (got, r["losses"]))
         line += "  %d AdamW steps %.1e (%.4f -> %.4f)" % (steps, e, r["losses"][0], r["losses"][-1])
     return not fails, line, fails
+
+
+def check_merged(iqtrain, d, batch, r, scale, fails):
+    """iqtrain merge --model d/model --adapter d/out/adapter: the merged folder's logits (PyTorch, no adapters) against
+    the unmerged formula's, max |diff| / max |ref| <= 1e-5."""
+    merged = os.path.join(d, "merged")
+    shutil.rmtree(merged, ignore_errors=True)
+    p = subprocess.run([iqtrain, "merge", "--model", os.path.join(d, "model"), "--adapter", os.path.join(d, "out", "adapter"),
+                        "--out", merged], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
+    if p.returncode != 0:
+        fails.append("iqtrain merge exited %d: %s" % (p.returncode, p.stderr.decode(errors="replace")[-500:]))
+        return float("inf")
+    cfg_m, params_m = lr.load_folder(merged)
+    tm = ref.to_torch(params_m, requires_grad=False)
+    lg = lr.forward(tm, ref.pad_batch(batch["rows"])[0], cfg_m).detach().numpy()
+    e = max(float(np.abs(lg[b, :L] - r["logits"][b, :L]).max()) for b, L in enumerate(r["lengths"])) / scale
+    if not e <= tr.TOL_LOGITS:
+        fails.append("merged logits: max |diff| / max |ref| = %.3g against the unmerged formula" % e)
+    return e
 
 
 def rel_grad(gc, gr):
@@ -223,6 +247,7 @@ def rel_grad(gc, gr):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dump", required=True)
+    ap.add_argument("--iqtrain", help="the iqtrain binary: also check `iqtrain merge`'s folder")
     ap.add_argument("--only")
     ap.add_argument("--keep")
     ap.add_argument("--list", action="store_true")
@@ -243,7 +268,7 @@ def main():
     try:
         for name in todo:
             try:
-                ok, line, det = run_case(name, work, args.dump)
+                ok, line, det = run_case(name, work, args.dump, args.iqtrain)
             except Exception as ex:  # noqa: BLE001
                 ok, line, det = False, "driver error: %s: %s" % (type(ex).__name__, ex), []
             print("%s %-30s %s" % ("PASS" if ok else "FAIL", name, line), flush=True)

@@ -1,0 +1,107 @@
+/* lora_merge.c — LoRA adapters merged into a model's weights (lora_merge.h), and `iqtrain merge`'s folder. */
+#include "iqtrain/lora_merge.h"
+
+#include <cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "iqtrain/chat_format.h"
+#include "iqtrain/checkpoint.h"
+#include "iqtrain/lora_io.h"
+#include "iqtrain/matmul.h"
+#include "iqtrain/model_folder.h"
+#include "iqtrain/tokenizer.h"
+
+/* The model tensor an adapter tensor adapts: "X.lora_A.weight" -> "X.weight"; -1 when m has none. */
+static int base_tensor(const iq_tensor_ref *mrefs, int nm, const char *lora_name) {
+    const char *ab = strstr(lora_name, ".lora_");
+    if (!ab) return -1;
+    char want[sizeof mrefs->name];
+    snprintf(want, sizeof want, "%.*s.weight", (int)(ab - lora_name), lora_name);
+    for (int i = 0; i < nm; i++)
+        if (strcmp(mrefs[i].name, want) == 0) return i;
+    return -1;
+}
+
+iq_status iq_lora_merge(iq_model *m, iq_lora *lo) {
+    if (iq_model_get_lora(m)) return iq_fail(IQ_EUSAGE, "LoRA merge: the model has adapters attached");
+    int nm = iq_model_tensor_refs(m, NULL), nl = iq_lora_tensor_refs(lo, NULL);
+    iq_tensor_ref *mrefs = iq_xcalloc((size_t)nm, sizeof *mrefs), *lrefs = iq_xcalloc((size_t)nl, sizeof *lrefs);
+    iq_model_tensor_refs(m, mrefs);
+    iq_lora_tensor_refs(lo, lrefs);
+    size_t np, nlp;
+    float *W = iq_model_param_memory(m, &np), *P = iq_lora_params(lo, &nlp);
+    int r = iq_lora_get_opts(lo)->rank;
+    iq_status s = IQ_OK;
+    for (int i = 0; i + 1 < nl && !s; i += 2) { /* the table lists each target's A, then its B */
+        const iq_tensor_ref *a = &lrefs[i], *b = &lrefs[i + 1];
+        int k = base_tensor(mrefs, nm, a->name);
+        if (k < 0 || mrefs[k].ndim != 2 || mrefs[k].shape[0] != b->shape[0] || mrefs[k].shape[1] != a->shape[1]) {
+            s = iq_fail(IQ_EUSAGE, "LoRA merge: the adapters were made for another model (%s)", a->name);
+            break;
+        }
+        int out = (int)b->shape[0], in = (int)a->shape[1];
+        /* W (out, in) += scale * B (out, r) A (r, in) */
+        iq_sgemm_fp32_ld(false, false, out, in, r, iq_lora_scale(lo), P + b->offset, r, P + a->offset, in, 1.0f,
+                         W + mrefs[k].offset, in);
+    }
+    iq_matmul_params_changed();
+    free(mrefs), free(lrefs);
+    return s;
+}
+
+iq_status iq_lora_merge_folder(iq_model *m, const char *dir) {
+    iq_lora *lo = NULL;
+    iq_status s = iq_lora_load(dir, iq_model_cfg(m), 1, 0.0f, &lo);
+    if (!s) s = iq_lora_merge(m, lo);
+    iq_lora_free(lo);
+    return s;
+}
+
+// ----------------------------------------------------------------------------------------------------
+// iqtrain merge
+
+/* The base's tokenizer (NULL when its folder has no tokenizer files), its chat template's end of turn set. */
+static iq_status base_tokenizer(const char *dir, iq_tokenizer **tok) {
+    *tok = NULL;
+    char *tj = iq_path_join(dir, "tokenizer.json"), *vj = iq_path_join(dir, "vocab.json");
+    bool has = iq_file_exists(tj) || iq_file_exists(vj);
+    free(tj), free(vj);
+    if (!has) return IQ_OK;
+    iq_status s = iq_tok_load(dir, tok);
+    iq_chat_format *chat = NULL;
+    if (!s) s = iq_chat_format_load(*tok, NULL, &chat);
+    if (!s && chat) iq_tok_set_end_of_turn(*tok, iq_chat_format_end_of_turn(chat, *tok));
+    iq_chat_format_free(chat);
+    return s;
+}
+
+iq_status iq_merge_command(const char *model_dir, const char *adapter_dir, const char *out, iq_dtype dtype) {
+    struct stat sb;
+    if (stat(out, &sb) == 0) return iq_fail(IQ_ECANTCREAT, "%s already exists (merge writes a new folder)", out);
+    iq_model *m = NULL;
+    cJSON *section = NULL;
+    iq_tokenizer *tok = NULL;
+    iq_status s = iq_model_load_folder(model_dir, IQ_MODEL_INFER, 1, 1, &m, &section);
+    if (!s) s = iq_lora_merge_folder(m, adapter_dir);
+    if (!s) s = base_tokenizer(model_dir, &tok);
+    char *tmp = iq_xmalloc(strlen(out) + 32);
+    sprintf(tmp, "%s.tmp-%ld", out, (long)getpid());
+    iq_remove_tree(tmp);
+    if (!s) s = iq_mkdirs(tmp);
+    if (!s) s = iq_model_save_folder(m, tok, tmp, dtype, section);
+    if (!s) {
+        iq_fsync_path(tmp);
+        if (rename(tmp, out) != 0) s = iq_fail(IQ_EIO, "%s: rename failed: %s", out, strerror(errno));
+    }
+    if (s) iq_remove_tree(tmp);
+    free(tmp);
+    cJSON_Delete(section);
+    iq_tok_free(tok);
+    iq_model_free(m);
+    return s;
+}
