@@ -245,6 +245,8 @@ static iq_status build_model(const iq_train_opts *o, run *r, const iq_model_conf
     }
     iq_status st;
     iq_model_mode mode = o->gradient_checkpointing ? IQ_MODEL_TRAIN_RECOMPUTE : IQ_MODEL_TRAIN;
+    if (o->lora.rank > 0) /* a frozen base: no gradient arena; its matrices in bf16 with --base-dtype bf16 */
+        mode = (iq_model_mode)(mode | (o->base_bf16 ? IQ_MODEL_BF16_BASE : IQ_MODEL_FROZEN));
     if (o->model_dir) {
         st = iq_model_load_folder(o->model_dir, mode, r->B, max_seq, &r->model, NULL);
     } else {
@@ -362,6 +364,8 @@ static iq_status open_run(run *r, long *start, bool *quiet) {
     size_t n;
     float *params = iq_model_param_memory(r->model, &n);
     iq_dist_bcast(params, n * sizeof(float));
+    uint16_t *half = iq_model_param_bf16(r->model, &n); /* --base-dtype bf16 */
+    if (half) iq_dist_bcast(half, n * sizeof *half);
     float *tg, *tp = iq_model_trainable(r->model, &tg, &n); /* the adapters with LoRA */
     if (tp != params) iq_dist_bcast(tp, n * sizeof(float));
     iq_matmul_params_changed();

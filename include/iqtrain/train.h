@@ -43,6 +43,7 @@ typedef struct {
     int max_seq_len;                  /* 0 = ctx */
     bool gradient_checkpointing;      /* recompute activations in backward (model.h, IQ_MODEL_TRAIN_RECOMPUTE) */
     iq_lora_opts lora;                /* LoRA adapters (lora.h): rank 0 = full fine-tuning */
+    bool base_bf16;                   /* --base-dtype bf16 (LoRA only): the frozen base's matrices in bf16 (model.h) */
     /* data */
     const char *const *data;
     int n_data;

@@ -70,6 +70,8 @@ static const opt_spec OPTS[] = {
     {"lora-targets", OPT_STR, "q_proj,v_proj", "M,...", "LoRA: the linear layers adapted, PEFT's module names (q_proj, "
      "k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)", NULL, NULL},
     {"lora-dropout", OPT_FLOAT, "0", "P", "LoRA dropout (only 0 yet)", NULL, "[0,1)"},
+    {"base-dtype", OPT_STR, "fp32", "T", "LoRA: the frozen base's weight matrices held in fp32 or bf16 (half their "
+     "memory; the embedding and norms stay fp32)", "fp32|bf16", NULL},
     /* data */
     {"eval-data", OPT_LIST, NULL, "FILE", "held-out demonstrations for eval rows", NULL, NULL},
     {"eval-split", OPT_FLOAT, NULL, "F", "hold out this fraction of the training rows instead", NULL, "[0,1)"},
@@ -154,6 +156,11 @@ static int gen_eval_options(const opt_set *o, iq_train_opts *t, float *temps) {
 static int lora_options(const opt_set *o, iq_train_opts *t) {
     t->lora = (iq_lora_opts){(int)opt_int(o, "lora-rank"), (float)opt_float(o, "lora-alpha"),
                              (float)opt_float(o, "lora-dropout"), 0};
+    t->base_bf16 = strcmp(opt_str(o, "base-dtype"), "bf16") == 0;
+    if (t->lora.rank == 0 && t->base_bf16) {
+        cli_error("--base-dtype bf16 needs --lora-rank > 0 (only a frozen base may drop its fp32 weights)");
+        return IQ_EUSAGE;
+    }
     if (t->lora.rank == 0) return 0;
     if (iq_lora_parse_targets(opt_str(o, "lora-targets"), &t->lora.targets) || iq_lora_check_opts(&t->lora)) {
         cli_error("%s", iq_last_error());
