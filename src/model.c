@@ -155,6 +155,11 @@ static void split_bf16(iq_model *m) {
     for (int i = 0; i < m->n_tensors; i++)
         for (int j = 0; j < m->n_tensors; j++)
             if (m->tensor_bf16[j] != m->tensor_bf16[i] && old[j] < old[i]) m->tensors[i].offset -= m->tensors[j].numel;
+    for (int i = 0; i < m->n_tensors; i++) /* the LM head (an fp32 tensor) moves with the others */
+        if (old[i] == m->head_offset && !m->tensor_bf16[i]) {
+            m->head_offset = m->tensors[i].offset;
+            break;
+        }
     free(old);
 }
 
@@ -188,6 +193,7 @@ static iq_status model_new(const iq_model_config *cfg, iq_model_mode mode, int m
     m->tensors = iq_xmalloc((size_t)m->n_tensors * sizeof *m->tensors);
     a->tensors(cfg, m->tensors);
     for (int i = 0; i < m->n_tensors; i++) m->num_params += m->tensors[i].numel;
+    m->head_offset = a->head_offset(cfg);
     if (bf16) split_bf16(m);
     m->acts_capacity = recompute ? a->recompute_act_floats(cfg, max_batch, max_seq) : a->act_floats(cfg, max_batch, max_seq, train);
     m->params_memory = borrowed ? borrowed : alloc_floats(m->num_params - m->num_bf16);
@@ -280,10 +286,10 @@ int iq_model_tensor_refs(const iq_model *m, iq_tensor_ref *refs) {
     return m->n_tensors;
 }
 
-const float *iq_model_head(iq_model *m) { return m->params_memory + m->arch->head_offset(&m->cfg); }
+const float *iq_model_head(iq_model *m) { return m->params_memory + m->head_offset; }
 float *iq_model_head_grad(iq_model *m) {
     if (m->lora) return NULL; /* frozen under LoRA adapters */
-    return m->grads_memory ? m->grads_memory + m->arch->head_offset(&m->cfg) : NULL;
+    return m->grads_memory ? m->grads_memory + m->head_offset : NULL;
 }
 
 void iq_model_init(iq_model *m, uint64_t seed) { m->arch->init(m, seed); }

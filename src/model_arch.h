@@ -30,6 +30,7 @@ struct iq_model {
     size_t num_bf16;         /* of num_params, those in params_bf16 (params_memory holds the others) */
     bool *tensor_bf16;       /* (n_tensors) tensor i lives in params_bf16; NULL without a bf16 base */
     bool frozen;             /* IQ_MODEL_FROZEN: no parameter gradients */
+    size_t head_offset;      /* the LM head in params_memory (the family's head_offset, moved by a bf16 base) */
     float *grads_memory;     /* (num_params); NULL in inference mode and frozen */
     float *acts_memory;      /* activations for (max_batch, max_seq) */
     float *grads_acts_memory; /* their gradients; NULL in inference mode */

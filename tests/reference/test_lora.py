@@ -55,7 +55,32 @@ CASES = {
                           dict(rank=4, alpha=8, targets=ALL, b_std=0.05), 5),
     "lora_fresh_b0_is_base": (dict(model_type="llama", kv_heads=2, tied=True),
                               dict(rank=8, alpha=8, targets=ALL, b_std=0.0), 1),
+    # --base-dtype bf16: the reference runs on the base's matrices rounded to bf16 (the same tolerances), and the
+    # adapters' gradients are compared with the fp32 base's too (TOL_BF16_BASE)
+    "lora_llama_base_bf16_all": (dict(model_type="llama", kv_heads=2, tied=True),
+                                 dict(rank=4, alpha=8, targets=ALL, b_std=0.05, base_dtype="bf16"), 3),
+    "lora_qwen2_base_bf16_bias": (dict(model_type="qwen2", kv_heads=1, tied=False, theta=1000000.0, eps=1e-6,
+                                       use_sliding_window=False, sliding_window=32, max_window_layers=2),
+                                  dict(rank=2, alpha=4, targets="q_proj,v_proj,down_proj", b_std=0.05,
+                                       base_dtype="bf16"), 1),
 }
+# A bf16 base against the fp32 one: rounding to bf16 (8 significant bits, to nearest) moves each weight by at most
+# 2^-8 of itself, about 2^-8/sqrt(3) ~ 2.3e-3 RMS, so each product's output moves by ~2.3e-3 relative; the adapters'
+# gradients pass through ~10 such products of the tiny models (forward and backward): ||g - g_fp32|| / ||g_fp32||
+# <= 2e-2 (measured: see the case lines).
+TOL_BF16_BASE = 2e-2
+
+
+def round_bf16(a):
+    """float64/32 values rounded to bf16 (to nearest, ties to even), as float64."""
+    u = np.asarray(a, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    u = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16) << 16
+    return u.astype(np.uint32).view(np.float32).astype(np.float64)
+
+
+def bf16_base(params):
+    """The base as --base-dtype bf16 holds it: the layers' weight matrices rounded, the rest as it is."""
+    return {n: round_bf16(v) if n.startswith("model.layers.") and np.ndim(v) == 2 else v for n, v in params.items()}
 
 
 def lora_linear(adapters, scale, base_linear):
@@ -168,7 +193,8 @@ def run_case(name, work, dump):
         return False, "program exited %d" % p.returncode, [p.stderr.decode(errors="replace")[-2000:]]
     adapters, fails = check_layout(os.path.join(d, "out", "adapter"), cfg, lo)
     cfg_r, params_r = lr.load_folder(os.path.join(d, "model"))
-    r = reference(cfg_r, params_r, adapters, lo["alpha"] / lo["rank"], batch, steps)
+    half = lo.get("base_dtype") == "bf16"
+    r = reference(cfg_r, bf16_base(params_r) if half else params_r, adapters, lo["alpha"] / lo["rank"], batch, steps)
     with open(os.path.join(d, "out", "result.json")) as f:
         res = json.load(f)
     worst_s = 0.0
@@ -204,6 +230,13 @@ def run_case(name, work, dump):
         if not (e_base <= tr.TOL_LOGITS and nb > 0 and na == 0):
             fails.append("fresh adapter: logits vs base %.3g, |dB| %.3g, |dA| %.3g" % (e_base, nb, na))
         line += "  base %.1e" % e_base
+    if half:   # the fp32 base's gradients: within what rounding the weights explains
+        r32 = reference(cfg_r, params_r, adapters, lo["alpha"] / lo["rank"], dict(batch, steps=1), 1)
+        e32 = max(rel_grad(g[n], r32["grads"][n]) for n in adapters if n in g)
+        moved = max(rel_grad(g[n], r["grads"][n]) for n in adapters if n in g)
+        if not (e32 <= TOL_BF16_BASE and e32 > moved):
+            fails.append("bf16 base vs fp32 base: adapter gradients rel err %.3g (bound %.0e)" % (e32, TOL_BF16_BASE))
+        line += "  vs fp32 base %.1e" % e32
     if steps > 1:
         got = res.get("losses", [])
         e = max((abs(a - b) / abs(b) for a, b in zip(got, r["losses"])), default=float("inf"))
