@@ -69,7 +69,7 @@ static const opt_spec OPTS[] = {
     {"lora-alpha", OPT_FLOAT, "8", "A", "LoRA scale A/R (PEFT's lora_alpha)", NULL, "(0,inf)"},
     {"lora-targets", OPT_STR, "q_proj,v_proj", "M,...", "LoRA: the linear layers adapted, PEFT's module names (q_proj, "
      "k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)", NULL, NULL},
-    {"lora-dropout", OPT_FLOAT, "0", "P", "LoRA dropout (only 0 yet)", NULL, "[0,1)"},
+    {"lora-dropout", OPT_FLOAT, "0", "P", "LoRA dropout on the adapters' input (PEFT's lora_dropout)", NULL, "[0,1)"},
     {"base-dtype", OPT_STR, "fp32", "T", "LoRA: the frozen base's weight matrices held in fp32 or bf16 (half their "
      "memory; the embedding and norms stay fp32)", "fp32|bf16", NULL},
     /* data */

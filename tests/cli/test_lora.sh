@@ -3,8 +3,8 @@
 # from scratch, then adapters on all seven targets with the base frozen (the loss falls; final/ is a PEFT adapter
 # folder, not a model; checkpoints hold adapter/ and the adapters' AdamW moments; the base in the checkpoint is
 # the base, bit for bit); --gradient-checkpointing changes no bit; --base-dtype bf16 trains, deterministically, and
-# checkpoints the base as held; the refusals (64 naming the option): dropout
-# > 0, an unknown target, the gpt2 family, --resume, online IQLearn and the generation eval with adapters (not
+# checkpoints the base as held; --lora-dropout's masks are deterministic; the refusals (64 naming the option):
+# dropout 1, an unknown target, the gpt2 family, --resume, online IQLearn and the generation eval with adapters (not
 # yet supported), --base-dtype bf16 without adapters.
 #
 #   usage: tests/cli/test_lora.sh IQTRAIN_BINARY REPO_ROOT
@@ -71,6 +71,36 @@ cmp -s run/final/adapter_model.safetensors run-gc/final/adapter_model.safetensor
     WHY+=("final/adapter_model.safetensors differs with --gradient-checkpointing")
 done_check "LoRA with --gradient-checkpointing: bit-identical metrics and adapter"
 
+# --lora-dropout: the masks are a function of the seed, the step and the layer: the same metrics with
+# --gradient-checkpointing (recomputation regenerates them), and other metrics than without dropout
+for gc in "" --gradient-checkpointing; do
+    run "$BIN" --model base/final --lora-rank 4 --lora-alpha 8 --lora-targets $ALL --max-steps 10 --batch-size 4 \
+        --lr 1e-2 --warmup 2 --threads 2 --log-every 1 --eval-split 0.25 --eval-every 5 --lora-dropout 0.2 $gc \
+        --out drop$gc data.jsonl
+    want_rc 0
+done
+run "$BIN" --model base/final --lora-rank 4 --lora-alpha 8 --lora-targets $ALL --max-steps 10 --batch-size 4 \
+    --lr 1e-2 --warmup 2 --threads 2 --log-every 1 --eval-split 0.25 --eval-every 5 --out nodrop data.jsonl
+want_rc 0
+$PY - drop drop--gradient-checkpointing nodrop <<'PY' || WHY+=("--lora-dropout (above)")
+import json, sys
+def rows(d):
+    return [{k: v for k, v in json.loads(l).items() if k not in ("elapsed_s", "tokens_per_s")} for l in open(d + "/metrics.jsonl")]
+a, b, c = (rows(d) for d in sys.argv[1:])
+bad = []
+if a != b or len(a) < 10:
+    bad.append("dropout with and without --gradient-checkpointing differ")
+ta = [r["loss"] for r in a if r["type"] == "train"]
+tc = [r["loss"] for r in c if r["type"] == "train"]
+if ta[0] != tc[0] or ta[-1] == tc[-1]:   # step 1: B = 0, the path is zero with or without dropout; later it acts
+    bad.append("train losses with dropout %r vs without %r" % (ta, tc))
+if json.load(open(sys.argv[1] + "/final/adapter_config.json")).get("lora_dropout") != 0.2:
+    bad.append("adapter_config.json lora_dropout is not 0.2")
+print("\n".join(bad), file=sys.stderr)
+sys.exit(1 if bad else 0)
+PY
+done_check "--lora-dropout: deterministic masks (the same with recomputation), dropout acts"
+
 # --base-dtype bf16: the base's matrices in bf16 only; it trains (the loss falls), the same metrics run to run, and
 # checkpoints hold the base as it is held (matrices BF16, the embedding and norms F32, the values of base/final's
 # rounded); at --matmul-precision bf16 the products read the bf16 weights directly
@@ -124,7 +154,7 @@ while IFS='|' read -r want args; do
     want_err "$want"
     done_check "refused (64): $args"
 done <<'T'
-not yet supported|--lora-rank 4 --lora-dropout 0.1
+must be in \[0, 1)|--lora-rank 4 --lora-dropout 1
 unknown module 'qproj'|--lora-rank 4 --lora-targets q_proj,qproj
 not yet supported|--lora-rank 4 --resume run/checkpoint-20
 not yet supported|--lora-rank 4 --online-mix 0.5

@@ -6,7 +6,7 @@
  * OUT_DIR/result.json (loss, nll, td, n_supervised, reward stats, losses of each step).
  * With "online": {"mix", "rows"} (online IQLearn, issue #17): the rows are injected as the policy samples of
  * every step (online.h's iq_online_add_batch), and result.json adds online_value_gap.
- * With "lora": {"rank", "alpha", "targets", "seed", "b_std"} (issue #19): adapters are attached (B drawn from
+ * With "lora": {"rank", "alpha", "targets", "seed", "b_std", "dropout"} (issue #19): adapters are attached (B drawn from
  * N(0, b_std^2) so that they matter), their initial values written to OUT_DIR/adapter in PEFT's layout, and the
  * gradients dumped are the adapters' (the base is frozen: no gradient arena; its matrices in bf16 with
  * "base_dtype": "bf16"), named model.layers.N....lora_A.weight. */
@@ -92,7 +92,7 @@ static iq_lora *attach_lora(iq_model *m, const cJSON *j, int rows, const char *o
     *bad = false;
     if (!j) return NULL;
     const cJSON *tg = cJSON_GetObjectItemCaseSensitive(j, "targets");
-    iq_lora_opts o = {(int)num(j, "rank", 8), (float)num(j, "alpha", 8), 0.0f, 0};
+    iq_lora_opts o = {(int)num(j, "rank", 8), (float)num(j, "alpha", 8), (float)num(j, "dropout", 0), 0};
     iq_lora *lo = NULL;
     *bad = iq_lora_parse_targets(cJSON_IsString(tg) ? tg->valuestring : IQ_LORA_DEFAULT_TARGETS, &o.targets) ||
            iq_lora_create(iq_model_cfg(m), &o, rows, (uint64_t)num(j, "seed", 1), &lo) || iq_model_set_lora(m, lo);
