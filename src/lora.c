@@ -261,7 +261,7 @@ static cJSON *adapter_config(const iq_lora *lo, const char *base_model) {
     cJSON_AddBoolToObject(j, "inference_mode", true);
     cJSON_AddBoolToObject(j, "init_lora_weights", true);
     cJSON_AddNumberToObject(j, "lora_alpha", lo->o.alpha);
-    cJSON_AddNumberToObject(j, "lora_dropout", lo->o.dropout);
+    cJSON_AddNumberToObject(j, "lora_dropout", iq_short_float(lo->o.dropout)); /* 0.1, not 0.100000001 */
     cJSON_AddNullToObject(j, "modules_to_save");
     cJSON_AddStringToObject(j, "peft_type", "LORA");
     cJSON_AddNumberToObject(j, "r", lo->o.rank);

@@ -154,7 +154,7 @@ while IFS='|' read -r want args; do
     want_err "$want"
     done_check "refused (64): $args"
 done <<'T'
-must be in \[0, 1)|--lora-rank 4 --lora-dropout 1
+lora-dropout must be in|--lora-rank 4 --lora-dropout 1
 unknown module 'qproj'|--lora-rank 4 --lora-targets q_proj,qproj
 not yet supported|--lora-rank 4 --resume run/checkpoint-20
 not yet supported|--lora-rank 4 --online-mix 0.5
