@@ -89,6 +89,18 @@ void iq_linear_backward(float *dinp, float *dweight, float *dbias, const float *
     if (dbias) iq_bias_backward(dbias, dout, N, OC);
 }
 
+void iq_linear_forward_bf16(float *out, const float *inp, const uint16_t *weight, const float *bias, int N, int C, int OC) {
+    if (bias) {
+#pragma omp parallel for
+        for (int i = 0; i < N; i++) memcpy(out + (size_t)i * OC, bias, (size_t)OC * sizeof *out);
+    }
+    iq_sgemm_bw(false, true, N, OC, C, 1.0f, inp, weight, bias ? 1.0f : 0.0f, out);
+}
+
+void iq_linear_backward_bf16(float *dinp, const float *dout, const uint16_t *weight, int N, int C, int OC) {
+    iq_sgemm_bw(false, false, N, C, OC, 1.0f, dout, weight, 1.0f, dinp);
+}
+
 // theta^(-2i/D); llama3: wavelengths beyond orig_ctx/low_freq are divided by factor, below orig_ctx/high_freq
 // kept, and in between interpolated by smooth = (orig_ctx/wavelen - low) / (high - low)
 void iq_rope_freqs(double *inv_freq, int D, double theta, double factor, double low_freq, double high_freq, int orig_ctx) {

@@ -29,6 +29,9 @@ struct iq_lora {
     float *params, *grads;
     float *xa;         /* (n_layer, targets, max_rows, r) inp A^T of the last forward */
     float *tmp;        /* (max_rows, r) scale * dout B */
+    uint64_t seed;     /* dropout masks: a hash of (seed, pass, layer, target, element) */
+    uint64_t pass;     /* the current training pass's key, or IQ_LORA_NO_DROPOUT */
+    float *xd;         /* dropout > 0: (max_rows, widest in) the dropped input, then (scale dout B) A before its mask */
     char base[4096];   /* base_model_name_or_path */
 };
 
@@ -58,9 +61,17 @@ iq_status iq_lora_check_opts(const iq_lora_opts *o) {
     if (o->rank < 0) return iq_fail(IQ_EUSAGE, "--lora-rank must be >= 0, got %d", o->rank);
     if (o->rank == 0) return IQ_OK;
     if (!(o->alpha > 0.0f)) return iq_fail(IQ_EUSAGE, "--lora-alpha must be > 0, got %g", (double)o->alpha);
-    if (o->dropout != 0.0f) return iq_fail(IQ_EUSAGE, "--lora-dropout %g: dropout is not yet supported (0 only)", (double)o->dropout);
+    if (!(o->dropout >= 0.0f && o->dropout < 1.0f)) return iq_fail(IQ_EUSAGE, "--lora-dropout must be in [0, 1), got %g", (double)o->dropout);
     if (!o->targets || o->targets >> IQ_LORA_NUM_TARGETS) return iq_fail(IQ_EUSAGE, "--lora-targets: no valid module");
     return IQ_OK;
+}
+
+/* The widest input of the targets (the dropout scratch's row). */
+static size_t widest_in(const iq_lora *lo) {
+    size_t w = 0;
+    for (int t = 0; t < IQ_LORA_NUM_TARGETS; t++)
+        if ((lo->o.targets & (1u << t)) && (size_t)lo->in[t] > w) w = (size_t)lo->in[t];
+    return w;
 }
 
 static void target_dims(const iq_model_config *c, int in[], int out[]) {
@@ -104,6 +115,8 @@ iq_status iq_lora_create(const iq_model_config *cfg, const iq_lora_opts *o, int 
     lo->grads = iq_xcalloc(lo->n_params, sizeof(float));
     lo->xa = iq_xcalloc((size_t)lo->n_layer * IQ_LORA_NUM_TARGETS * max_rows * r, sizeof(float));
     lo->tmp = iq_xcalloc((size_t)max_rows * r, sizeof(float));
+    lo->seed = seed, lo->pass = IQ_LORA_NO_DROPOUT;
+    if (o->dropout > 0.0f) lo->xd = iq_xcalloc((size_t)max_rows * widest_in(lo), sizeof(float));
     init_adapters(lo, seed);
     *out = lo;
     return IQ_OK;
@@ -111,15 +124,15 @@ iq_status iq_lora_create(const iq_model_config *cfg, const iq_lora_opts *o, int 
 
 void iq_lora_free(iq_lora *lo) {
     if (!lo) return;
-    free(lo->params), free(lo->grads), free(lo->xa), free(lo->tmp), free(lo);
+    free(lo->params), free(lo->grads), free(lo->xa), free(lo->tmp), free(lo->xd), free(lo);
 }
 
 const iq_lora_opts *iq_lora_get_opts(const iq_lora *lo) { return &lo->o; }
 float iq_lora_scale(const iq_lora *lo) { return lo->o.alpha / (float)lo->o.rank; }
 int iq_lora_max_rows(const iq_lora *lo) { return lo->max_rows; }
 size_t iq_lora_bytes(const iq_lora *lo) {
-    size_t r = (size_t)lo->o.rank, rows = (size_t)lo->max_rows;
-    return (2 * lo->n_params + (size_t)lo->n_layer * IQ_LORA_NUM_TARGETS * rows * r + rows * r) * sizeof(float);
+    size_t r = (size_t)lo->o.rank, rows = (size_t)lo->max_rows, xd = lo->xd ? rows * widest_in(lo) : 0;
+    return (2 * lo->n_params + (size_t)lo->n_layer * IQ_LORA_NUM_TARGETS * rows * r + rows * r + xd) * sizeof(float);
 }
 bool iq_lora_has(const iq_lora *lo, iq_lora_target t) {
     return lo && (unsigned)t < IQ_LORA_NUM_TARGETS && (lo->o.targets & (1u << t));
@@ -166,11 +179,45 @@ int iq_lora_tensor_refs(const iq_lora *lo, iq_tensor_ref *refs) {
     return n;
 }
 
+// ----------------------------------------------------------------------------------------------------
+// dropout: PEFT's lora_dropout on the input of the low-rank path only, y += s B A dropout(x)
+
+void iq_lora_set_pass(iq_lora *lo, uint64_t pass) {
+    if (lo) lo->pass = pass;
+}
+
+static bool dropping(const iq_lora *lo) { return lo->xd && lo->pass != IQ_LORA_NO_DROPOUT; }
+
+static uint64_t splitmix64(uint64_t z) {
+    z += 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+uint64_t iq_lora_dropout_key(uint64_t seed, uint64_t pass, int layer, iq_lora_target t) {
+    return splitmix64(splitmix64(splitmix64(seed) ^ pass) ^ ((uint64_t)layer * IQ_LORA_NUM_TARGETS + (uint64_t)t));
+}
+
+/* out (N, in) = mask ⊙ x / (1 - p): element i kept when splitmix64(key ^ i)'s top 24 bits / 2^24 >= p. The same
+ * mask for the same pass, layer and target (backward and recomputation regenerate it). */
+static void apply_mask(const iq_lora *lo, iq_lora_target t, int l, float *out, const float *x, size_t n) {
+    uint64_t key = iq_lora_dropout_key(lo->seed, lo->pass, l, t);
+    float p = lo->o.dropout, keep = 1.0f / (1.0f - p);
+    uint32_t cut = (uint32_t)ceil((double)p * 16777216.0);
+#pragma omp parallel for if (n >= 4096)
+    for (size_t i = 0; i < n; i++) out[i] = (uint32_t)(splitmix64(key ^ i) >> 40) >= cut ? x[i] * keep : 0.0f;
+}
+
 /* The low-rank products run in fp32 (iq_sgemm_fp32_ld): r is small and the adapters change every step. */
 void iq_lora_forward(iq_lora *lo, iq_lora_target t, int l, float *out, const float *inp, int N) {
     if (!iq_lora_has(lo, t)) return;
     int r = lo->o.rank, in = lo->in[t], oc = lo->out[t];
     float *xa = xa_of(lo, t, l);
+    if (dropping(lo)) {
+        apply_mask(lo, t, l, lo->xd, inp, (size_t)N * in);
+        inp = lo->xd;
+    }
     iq_sgemm_fp32_ld(false, true, N, r, in, 1.0f, inp, in, iq_lora_A(lo, t, l), in, 0.0f, xa, r);
     iq_sgemm_fp32_ld(false, true, N, oc, r, iq_lora_scale(lo), xa, r, iq_lora_B(lo, t, l), r, 1.0f, out, oc);
 }
@@ -183,9 +230,20 @@ void iq_lora_backward(iq_lora *lo, iq_lora_target t, int l, float *dinp, const f
     iq_sgemm_fp32_ld(true, false, oc, r, N, s, dout, oc, xa, r, 1.0f, iq_lora_dB(lo, t, l), r);
     /* g (N, r) = s dout B */
     iq_sgemm_fp32_ld(false, false, N, r, oc, s, dout, oc, iq_lora_B(lo, t, l), r, 0.0f, g, r);
-    /* dA (r, in) += g^T inp; dinp (N, in) += g A */
-    iq_sgemm_fp32_ld(true, false, r, in, N, 1.0f, g, r, inp, in, 1.0f, iq_lora_dA(lo, t, l), in);
-    iq_sgemm_fp32_ld(false, false, N, in, r, 1.0f, g, r, iq_lora_A(lo, t, l), in, 1.0f, dinp, in);
+    if (!dropping(lo)) {
+        /* dA (r, in) += g^T inp; dinp (N, in) += g A */
+        iq_sgemm_fp32_ld(true, false, r, in, N, 1.0f, g, r, inp, in, 1.0f, iq_lora_dA(lo, t, l), in);
+        iq_sgemm_fp32_ld(false, false, N, in, r, 1.0f, g, r, iq_lora_A(lo, t, l), in, 1.0f, dinp, in);
+        return;
+    }
+    /* dropout: dA += g^T dropout(inp); dinp += dropout'(g A), the same mask */
+    size_t n = (size_t)N * in;
+    apply_mask(lo, t, l, lo->xd, inp, n);
+    iq_sgemm_fp32_ld(true, false, r, in, N, 1.0f, g, r, lo->xd, in, 1.0f, iq_lora_dA(lo, t, l), in);
+    iq_sgemm_fp32_ld(false, false, N, in, r, 1.0f, g, r, iq_lora_A(lo, t, l), in, 0.0f, lo->xd, in);
+    apply_mask(lo, t, l, lo->xd, lo->xd, n);
+#pragma omp parallel for if (n >= 4096)
+    for (size_t i = 0; i < n; i++) dinp[i] += lo->xd[i];
 }
 
 void iq_lora_set_base(iq_lora *lo, const char *base_model) {
@@ -203,7 +261,7 @@ static cJSON *adapter_config(const iq_lora *lo, const char *base_model) {
     cJSON_AddBoolToObject(j, "inference_mode", true);
     cJSON_AddBoolToObject(j, "init_lora_weights", true);
     cJSON_AddNumberToObject(j, "lora_alpha", lo->o.alpha);
-    cJSON_AddNumberToObject(j, "lora_dropout", lo->o.dropout);
+    cJSON_AddNumberToObject(j, "lora_dropout", iq_short_float(lo->o.dropout)); /* 0.1, not 0.100000001 */
     cJSON_AddNullToObject(j, "modules_to_save");
     cJSON_AddStringToObject(j, "peft_type", "LORA");
     cJSON_AddNumberToObject(j, "r", lo->o.rank);

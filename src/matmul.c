@@ -15,6 +15,7 @@
 
 #include "iqtrain/cpu_features.h"
 #include "iqtrain/log.h"
+#include "iqtrain/safetensors.h"
 #ifdef IQ_ONEDNN
 #include "matmul_onednn.h"
 #endif
@@ -108,6 +109,31 @@ void iq_sgemm_w(bool trans_a, bool trans_b, int M, int N, int K, float alpha, co
         return;
     }
     gemm(true, trans_a, trans_b, M, N, K, alpha, A, trans_a ? M : K, W, trans_b ? K : N, beta, C, N);
+}
+
+void iq_sgemm_bw(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A, const uint16_t *W, float beta,
+                 float *C) {
+    if (M <= 0 || N <= 0 || K <= 0) {
+        iq_sgemm(trans_a, trans_b, M, N, K, alpha, A, NULL, beta, C);
+        return;
+    }
+    int lda = trans_a ? M : K, ldb = trans_b ? K : N;
+#ifdef IQ_ONEDNN
+    if (g_precision == IQ_MM_BF16 && g_backend == IQ_MM_ONEDNN && !omp_in_parallel() &&
+        iq_dnnl_gemm_bw(trans_a, trans_b, M, N, K, alpha, A, lda, W, ldb, beta, C, N))
+        return;
+#endif
+    static float *wide; /* fp32 W: grows to the largest weight, then stays */
+    static size_t cap;
+    size_t n = (size_t)K * N;
+    if (n > cap) {
+        free(wide);
+        wide = iq_xmalloc(n * sizeof *wide);
+        cap = n;
+    }
+#pragma omp parallel for if (n >= (1u << 16) && !omp_in_parallel())
+    for (size_t i = 0; i < n; i++) wide[i] = iq_bf16_to_f32(W[i]);
+    gemm(false, trans_a, trans_b, M, N, K, alpha, A, lda, wide, ldb, beta, C, N);
 }
 
 void iq_matmul_params_changed(void) {

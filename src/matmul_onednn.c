@@ -305,8 +305,9 @@ static const uint16_t *operand_bf16(const float *src, int rows, int cols, int ld
 // ----------------------------------------------------------------------------------------------------
 // products
 
+/* given16: B is already bf16 (a frozen bf16 base) at its natural leading dimension */
 static bool gemm(bool bf16, bool b_param, bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
-                 const float *B, int ldb, float beta, float *C, int ldc) {
+                 const float *B, const uint16_t *given16, int ldb, float beta, float *C, int ldc) {
     if (!g_engine && !iq_dnnl_init()) return false;
     pthread_mutex_lock(&g_lock);
     const void *a = A, *b = B;
@@ -314,7 +315,7 @@ static bool gemm(bool bf16, bool b_param, bool ta, bool tb, int M, int N, int K,
     if (bf16) {
         /* stored shapes: A is (M,K) or (K,M), B is (K,N) or (N,K); packed to their natural leading dimension */
         int ar = ta ? K : M, ac = ta ? M : K, br = tb ? N : K, bc = tb ? K : N;
-        const uint16_t *b16 = b_param ? param_bf16(B, br, bc, ldb) : NULL;
+        const uint16_t *b16 = given16 ? given16 : b_param ? param_bf16(B, br, bc, ldb) : NULL;
         if (!b16) b16 = operand_bf16(B, br, bc, ldb, &g_bbuf);
         const uint16_t *a16 = operand_bf16(A, ar, ac, lda, &g_abuf);
         ok = a16 && b16;
@@ -332,12 +333,19 @@ static bool gemm(bool bf16, bool b_param, bool ta, bool tb, int M, int N, int K,
 
 bool iq_dnnl_gemm(bool bf16, bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
                   const float *B, int ldb, float beta, float *C, int ldc) {
-    return gemm(bf16, false, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return gemm(bf16, false, ta, tb, M, N, K, alpha, A, lda, B, NULL, ldb, beta, C, ldc);
 }
 
 bool iq_dnnl_gemm_w(bool bf16, bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
                     const float *B, int ldb, float beta, float *C, int ldc) {
-    return gemm(bf16, true, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return gemm(bf16, true, ta, tb, M, N, K, alpha, A, lda, B, NULL, ldb, beta, C, ldc);
+}
+
+bool iq_dnnl_gemm_bw(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda, const uint16_t *B,
+                     int ldb, float beta, float *C, int ldc) {
+    int bc = tb ? K : N;
+    if (ldb != bc) return false; /* given bf16 operands are packed */
+    return gemm(true, true, ta, tb, M, N, K, alpha, A, lda, NULL, B, ldb, beta, C, ldc);
 }
 
 // ----------------------------------------------------------------------------------------------------

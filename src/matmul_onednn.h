@@ -20,6 +20,9 @@ bool iq_dnnl_gemm(bool bf16, bool trans_a, bool trans_b, int M, int N, int K, fl
 bool iq_dnnl_gemm_w(bool bf16, bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A, int lda,
                     const float *B, int ldb, float beta, float *C, int ldc);
 void iq_dnnl_params_changed(void);
+/* bf16 with B already in bf16 (B (K,N), or (N,K) when trans_b, row stride ldb): A rounded as in iq_dnnl_gemm. */
+bool iq_dnnl_gemm_bw(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                     const uint16_t *B, int ldb, float beta, float *C, int ldc);
 /* A group of products whose operands are not written in between: bf16 copies are shared (matmul.h). */
 void iq_dnnl_group_begin(void);
 void iq_dnnl_group_end(void);

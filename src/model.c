@@ -141,6 +141,28 @@ static float *alloc_floats(size_t n) {
     return p;
 }
 
+/* A bf16 base: the weight matrices (the tensors with decay) move to the bf16 arena. Each class keeps the
+ * family's order of offsets (a stacked tensor stays contiguous in its arena): a tensor's new offset is its old
+ * one less the floats of the other class's tensors before it. The family's layout compacts the same way. */
+static void split_bf16(iq_model *m) {
+    m->tensor_bf16 = iq_xcalloc((size_t)m->n_tensors, sizeof *m->tensor_bf16);
+    size_t *old = iq_xmalloc((size_t)m->n_tensors * sizeof *old);
+    for (int i = 0; i < m->n_tensors; i++) {
+        m->tensor_bf16[i] = m->tensors[i].decay;
+        old[i] = m->tensors[i].offset;
+        if (m->tensor_bf16[i]) m->num_bf16 += m->tensors[i].numel;
+    }
+    for (int i = 0; i < m->n_tensors; i++)
+        for (int j = 0; j < m->n_tensors; j++)
+            if (m->tensor_bf16[j] != m->tensor_bf16[i] && old[j] < old[i]) m->tensors[i].offset -= m->tensors[j].numel;
+    for (int i = 0; i < m->n_tensors; i++) /* the LM head (an fp32 tensor) moves with the others */
+        if (old[i] == m->head_offset && !m->tensor_bf16[i]) {
+            m->head_offset = m->tensors[i].offset;
+            break;
+        }
+    free(old);
+}
+
 /* iq_model_create, with the parameter arena of another model when borrowed is not NULL. */
 static iq_status model_new(const iq_model_config *cfg, iq_model_mode mode, int max_batch, int max_seq, float *borrowed,
                            iq_model **out) {
@@ -150,11 +172,17 @@ static iq_status model_new(const iq_model_config *cfg, iq_model_mode mode, int m
     if (max_batch < 1 || max_seq < 1 || max_seq > cfg->ctx)
         return iq_fail(IQ_EUSAGE, "batch %d x sequence %d does not fit the model (ctx %d)", max_batch, max_seq, cfg->ctx);
     const iq_arch *a = arch_of(cfg);
+    bool bf16 = (mode & IQ_MODEL_BF16_BASE) != 0, frozen = bf16 || (mode & IQ_MODEL_FROZEN) != 0;
+    mode = (iq_model_mode)(mode & ~(IQ_MODEL_FROZEN | IQ_MODEL_BF16_BASE));
+    if (frozen && (mode == IQ_MODEL_INFER || a == &iq_arch_gpt2))
+        return iq_fail(IQ_EUSAGE, "%s", mode == IQ_MODEL_INFER ? "a frozen base is a training mode"
+                                                                : "LoRA: the gpt2 family is not yet supported (Llama families only)");
     bool recompute = mode == IQ_MODEL_TRAIN_RECOMPUTE && a->recompute_act_floats;
     if (mode == IQ_MODEL_TRAIN_RECOMPUTE) mode = IQ_MODEL_TRAIN;
     bool train = mode == IQ_MODEL_TRAIN;
     iq_model *m = iq_xcalloc(1, sizeof *m);
     m->recompute = recompute;
+    m->frozen = frozen;
     m->arch = a;
     m->cfg = *cfg;
     snprintf(m->cfg.arch, sizeof m->cfg.arch, "%s", a->name);
@@ -165,16 +193,23 @@ static iq_status model_new(const iq_model_config *cfg, iq_model_mode mode, int m
     m->tensors = iq_xmalloc((size_t)m->n_tensors * sizeof *m->tensors);
     a->tensors(cfg, m->tensors);
     for (int i = 0; i < m->n_tensors; i++) m->num_params += m->tensors[i].numel;
+    m->head_offset = a->head_offset(cfg);
+    if (bf16) split_bf16(m);
     m->acts_capacity = recompute ? a->recompute_act_floats(cfg, max_batch, max_seq) : a->act_floats(cfg, max_batch, max_seq, train);
-    m->params_memory = borrowed ? borrowed : alloc_floats(m->num_params);
+    m->params_memory = borrowed ? borrowed : alloc_floats(m->num_params - m->num_bf16);
     m->params_borrowed = borrowed != NULL;
     m->acts_memory = alloc_floats(m->acts_capacity);
     bool ok = m->params_memory && m->acts_memory;
+    if (bf16) {
+        m->params_bf16 = calloc(m->num_bf16 ? m->num_bf16 : 1, sizeof *m->params_bf16);
+        if (m->params_bf16) iq_prefault(m->params_bf16, (m->num_bf16 ? m->num_bf16 : 1) * sizeof *m->params_bf16);
+        ok = ok && m->params_bf16;
+    }
     if (train) {
         m->grads_acts_capacity = a->grad_act_floats ? a->grad_act_floats(cfg, max_batch, max_seq) : m->acts_capacity;
-        m->grads_memory = alloc_floats(m->num_params);
+        if (!frozen) m->grads_memory = alloc_floats(m->num_params);
         m->grads_acts_memory = alloc_floats(m->grads_acts_capacity);
-        ok = ok && m->grads_memory && m->grads_acts_memory;
+        ok = ok && (frozen || m->grads_memory) && m->grads_acts_memory;
     }
     m->layout = iq_xcalloc(1, a->layout_size);
     if (!ok) {
@@ -193,6 +228,7 @@ iq_status iq_model_create(const iq_model_config *cfg, iq_model_mode mode, int ma
 }
 
 iq_status iq_model_create_view(iq_model *src, int max_batch, int max_seq, iq_model **out) {
+    if (src->params_bf16) return iq_fail(IQ_EUSAGE, "a model with a bf16 base (--base-dtype bf16) has no inference view yet");
     return model_new(&src->cfg, IQ_MODEL_INFER, max_batch, max_seq, src->params_memory, out);
 }
 
@@ -200,6 +236,8 @@ void iq_model_free(iq_model *m) {
     if (!m) return;
     free(m->tensors);
     if (!m->params_borrowed) free(m->params_memory);
+    free(m->params_bf16);
+    free(m->tensor_bf16);
     free(m->grads_memory);
     free(m->acts_memory);
     free(m->grads_acts_memory);
@@ -208,8 +246,8 @@ void iq_model_free(iq_model *m) {
 }
 
 size_t iq_model_arena_bytes(const iq_model *m) {
-    size_t k = m->mode == IQ_MODEL_TRAIN ? 2 : 1;
-    return (k * m->num_params + m->acts_capacity + m->grads_acts_capacity) * sizeof(float);
+    size_t fp32 = m->num_params - m->num_bf16 + (m->grads_memory ? m->num_params : 0);
+    return (fp32 + m->acts_capacity + m->grads_acts_capacity) * sizeof(float) + m->num_bf16 * sizeof(uint16_t);
 }
 
 size_t iq_model_act_floats(const iq_model *m) { return m->acts_capacity; }
@@ -226,9 +264,17 @@ int iq_model_max_seq(const iq_model *m) { return m->max_seq; }
 size_t iq_model_num_params(const iq_model *m) { return m->num_params; }
 
 float *iq_model_param_memory(iq_model *m, size_t *n) {
-    *n = m->num_params;
+    *n = m->num_params - m->num_bf16;
     return m->params_memory;
 }
+
+uint16_t *iq_model_param_bf16(iq_model *m, size_t *n) {
+    *n = m->num_bf16;
+    return m->params_bf16;
+}
+
+bool iq_model_tensor_bf16(const iq_model *m, int i) { return m->tensor_bf16 && i >= 0 && i < m->n_tensors && m->tensor_bf16[i]; }
+bool iq_model_frozen(const iq_model *m) { return m->frozen; }
 
 float *iq_model_grad_memory(iq_model *m, size_t *n) {
     *n = m->grads_memory ? m->num_params : 0;
@@ -240,10 +286,10 @@ int iq_model_tensor_refs(const iq_model *m, iq_tensor_ref *refs) {
     return m->n_tensors;
 }
 
-const float *iq_model_head(iq_model *m) { return m->params_memory + m->arch->head_offset(&m->cfg); }
+const float *iq_model_head(iq_model *m) { return m->params_memory + m->head_offset; }
 float *iq_model_head_grad(iq_model *m) {
     if (m->lora) return NULL; /* frozen under LoRA adapters */
-    return m->grads_memory ? m->grads_memory + m->arch->head_offset(&m->cfg) : NULL;
+    return m->grads_memory ? m->grads_memory + m->head_offset : NULL;
 }
 
 void iq_model_init(iq_model *m, uint64_t seed) { m->arch->init(m, seed); }
@@ -284,10 +330,10 @@ float *iq_model_trainable(iq_model *m, float **grads, size_t *n) {
         return iq_lora_params(m->lora, n);
     }
     *grads = m->grads_memory;
-    *n = m->num_params;
-    return m->params_memory;
+    *n = m->frozen ? 0 : m->num_params; /* a frozen base without adapters trains nothing */
+    return m->frozen ? NULL : m->params_memory;
 }
 
 int iq_model_trainable_refs(iq_model *m, iq_tensor_ref *refs) {
-    return m->lora ? iq_lora_tensor_refs(m->lora, refs) : iq_model_tensor_refs(m, refs);
+    return m->lora ? iq_lora_tensor_refs(m->lora, refs) : m->frozen ? 0 : iq_model_tensor_refs(m, refs);
 }

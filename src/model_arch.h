@@ -26,7 +26,12 @@ struct iq_model {
     size_t num_params;
     float *params_memory;    /* (num_params) */
     bool params_borrowed;    /* params_memory is another model's (iq_model_create_view) */
-    float *grads_memory;     /* (num_params); NULL in inference mode */
+    uint16_t *params_bf16;   /* (num_bf16) IQ_MODEL_BF16_BASE: the weight matrices; NULL otherwise */
+    size_t num_bf16;         /* of num_params, those in params_bf16 (params_memory holds the others) */
+    bool *tensor_bf16;       /* (n_tensors) tensor i lives in params_bf16; NULL without a bf16 base */
+    bool frozen;             /* IQ_MODEL_FROZEN: no parameter gradients */
+    size_t head_offset;      /* the LM head in params_memory (the family's head_offset, moved by a bf16 base) */
+    float *grads_memory;     /* (num_params); NULL in inference mode and frozen */
     float *acts_memory;      /* activations for (max_batch, max_seq) */
     float *grads_acts_memory; /* their gradients; NULL in inference mode */
     size_t acts_capacity;

@@ -180,11 +180,25 @@ static iq_status check_weights(const iq_arch *a, iq_safetensors *const *files, i
 /* Reads the checked tensors into the model (whose table they were checked against), then, for a tied head,
  * compares every stored lm_head.weight with the embedding (the first tensor). */
 static iq_status read_weights(iq_model *m, iq_safetensors *const *files, int nf, const wanted_tensor *w, int n) {
-    size_t np;
-    float *P = iq_model_param_memory(m, &np);
+    size_t np, nh, widest = 0;
+    float *P = iq_model_param_memory(m, &np), *wide = NULL;
+    uint16_t *H = iq_model_param_bf16(m, &nh);
+    iq_tensor_ref *mr = iq_xmalloc((size_t)n * sizeof *mr); /* the model's offsets (a bf16 base splits the arena) */
+    iq_model_tensor_refs(m, mr);
+    for (int i = 0; i < n; i++)
+        if (iq_model_tensor_bf16(m, i) && mr[i].numel > widest) widest = mr[i].numel;
+    if (widest) wide = iq_xmalloc(widest * sizeof *wide);
     iq_status s = IQ_OK;
-    for (int i = 0; i < n && !s; i++) s = iq_st_read_f32(files[w[i].file], w[i].t, P + w[i].ref.offset);
-    const iq_tensor_ref *head = &w[0].ref;
+    for (int i = 0; i < n && !s; i++) {
+        if (!iq_model_tensor_bf16(m, i)) {
+            s = iq_st_read_f32(files[w[i].file], w[i].t, P + mr[i].offset);
+            continue;
+        }
+        s = iq_st_read_f32(files[w[i].file], w[i].t, wide); /* a bf16 base: rounded (BF16 files exactly) */
+        for (size_t k = 0; !s && k < mr[i].numel; k++) H[mr[i].offset + k] = iq_f32_to_bf16(wide[k]);
+    }
+    free(wide);
+    const iq_tensor_ref *head = &mr[0];
     bool untied = strcmp(w[n - 1].ref.name, "lm_head.weight") == 0; /* the family's own head tensor: read above */
     for (int f = 0; f < nf && !s && !untied; f++) {
         const iq_st_tensor *t = iq_st_find(files[f], "lm_head.weight");
@@ -197,6 +211,7 @@ static iq_status read_weights(iq_model *m, iq_safetensors *const *files, int nf,
                         iq_st_path(files[f]), head->name);
         free(tmp);
     }
+    free(mr);
     return s;
 }
 
@@ -370,7 +385,33 @@ iq_status iq_model_load_weights(iq_model *m, const char *dir) {
 // ----------------------------------------------------------------------------------------------------
 // saving
 
+/* A bf16 base: its matrices stored as BF16 (their values, exactly), the other tensors as F32. */
+static iq_status save_weights_bf16_base(iq_model *m, const char *path) {
+    int n = iq_model_tensor_refs(m, NULL);
+    iq_tensor_ref *refs = iq_xmalloc((size_t)n * sizeof *refs);
+    iq_st_raw_entry *e = iq_xcalloc((size_t)n, sizeof *e);
+    iq_model_tensor_refs(m, refs);
+    size_t np, nh;
+    float *P = iq_model_param_memory(m, &np);
+    uint16_t *H = iq_model_param_bf16(m, &nh);
+    for (int i = 0; i < n; i++) {
+        bool half = iq_model_tensor_bf16(m, i);
+        e[i].name = refs[i].name;
+        e[i].dtype = half ? IQ_DT_BF16 : IQ_DT_F32;
+        e[i].ndim = refs[i].ndim;
+        e[i].shape[0] = refs[i].shape[0];
+        e[i].shape[1] = refs[i].shape[1];
+        e[i].bytes = half ? (const void *)(H + refs[i].offset) : (const void *)(P + refs[i].offset); /* little-endian host */
+    }
+    const char *meta[2] = {"format", "pt"};
+    iq_status s = iq_st_write_raw(path, e, n, meta, 1);
+    free(e);
+    free(refs);
+    return s;
+}
+
 static iq_status save_weights(iq_model *m, const char *path, iq_dtype dtype) {
+    if (iq_model_param_bf16(m, &(size_t){0})) return save_weights_bf16_base(m, path);
     int n = iq_model_tensor_refs(m, NULL);
     iq_tensor_ref *refs = iq_xmalloc((size_t)n * sizeof *refs);
     iq_st_entry *e = iq_xcalloc((size_t)n, sizeof *e);

@@ -17,6 +17,7 @@
 #include "iqtrain/lora.h"
 #include "iqtrain/matmul.h"
 #include "iqtrain/rng.h"
+#include "iqtrain/safetensors.h"
 #include "model_arch.h"
 
 #define MAX_HEAD_DIM 1024
@@ -308,15 +309,27 @@ static void param_sizes(const iq_model_config *c, size_t s[NUM_PARAMS]) {
 }
 
 typedef struct {
-    float *t[NUM_PARAMS]; /* stacked tensors (NULL when absent) */
+    float *t[NUM_PARAMS];        /* stacked tensors (NULL when absent, or held in bf16) */
+    const uint16_t *h[NUM_PARAMS]; /* a bf16 base (model.h, IQ_MODEL_BF16_BASE): the stacked weight matrices */
 } params;
 
-static void point_params(params *p, float *mem, const iq_model_config *c) {
+static bool is_matrix(int tensor) {
+    for (int t = 0; t < N_LAYER_TENSORS; t++)
+        if (LAYER_TENSORS[t].tensor == tensor) return LAYER_TENSORS[t].cols != W_NONE;
+    return false;
+}
+
+/* Points p at the arena mem, or with mem16 (a bf16 base) the weight matrices at mem16 and the others at mem,
+ * each arena in the table's order (as model.c's split_bf16 lays them out). */
+static void point_params(params *p, float *mem, const uint16_t *mem16, const iq_model_config *c) {
     size_t s[NUM_PARAMS];
     param_sizes(c, s);
     for (int i = 0; i < NUM_PARAMS; i++) {
-        p->t[i] = s[i] ? mem : NULL;
-        mem += s[i];
+        bool half = mem16 && is_matrix(i);
+        p->t[i] = s[i] && !half ? mem : NULL;
+        p->h[i] = s[i] && half ? mem16 : NULL;
+        if (half) mem16 += s[i];
+        else mem += s[i];
     }
 }
 
@@ -449,8 +462,9 @@ static void llama_layout_fn(iq_model *m, int B, int T) {
     llama_layout *y = m->layout;
     const iq_model_config *c = &m->cfg;
     bool train = m->mode == IQ_MODEL_TRAIN;
-    point_params(&y->p, m->params_memory, c);
-    if (train) point_params(&y->g, m->grads_memory, c);
+    point_params(&y->p, m->params_memory, m->params_bf16, c);
+    memset(&y->g, 0, sizeof y->g);
+    if (train && m->grads_memory) point_params(&y->g, m->grads_memory, NULL, c);
     size_t s[NUM_ACT];
     int how = !train ? STACK_NONE : m->recompute ? STACK_RESIDUAL : STACK_ALL;
     act_layer_sizes(c, B, T, y->per);
@@ -479,13 +493,31 @@ typedef struct {
     int B, T, N, C, Hq, Hk, D, QD, KD, I;
     float eps;
     bool qk_norm;
-    iq_lora *lora; /* attached adapters (NULL: none): the linear layers' weights are then frozen */
+    iq_lora *lora; /* attached adapters (NULL: none) */
+    bool frozen;   /* adapters attached or no gradient arena (IQ_MODEL_FROZEN): no parameter gradients */
 } dims;
 
 static dims dims_of(const iq_model_config *c, int B, int T) {
     dims d = {B, T, B * T, c->n_embd, c->n_head, c->n_kv_head, c->head_dim, c->n_head * c->head_dim,
-              c->n_kv_head * c->head_dim, c->n_inner, c->ln_eps, c->qk_norm, NULL};
+              c->n_kv_head * c->head_dim, c->n_inner, c->ln_eps, c->qk_norm, NULL, false};
     return d;
+}
+
+/* out (N, OC) = inp (N, C) W^T + b: W the (OC, C) slice of layer l of stacked tensor w, fp32 or bf16 (a bf16 base);
+ * b of stacked tensor b (-1: none). */
+static void lin_forward(const params *p, int w, int b, int l, float *out, const float *inp, int N, int C, int OC) {
+    size_t per = (size_t)C * OC;
+    const float *bias = b >= 0 ? pl(p, b, l, (size_t)OC) : NULL;
+    if (p->h[w]) iq_linear_forward_bf16(out, inp, p->h[w] + per * (size_t)l, bias, N, C, OC);
+    else iq_linear_forward(out, inp, pl(p, w, l, per), bias, N, C, OC);
+}
+
+/* dinp += dout W; with gradients g (not FROZEN) also dW and db. A bf16 weight is always frozen. */
+static void lin_backward(const params *p, const params *g, int w, int b, int l, float *dinp, const float *dout,
+                         const float *inp, int N, int C, int OC) {
+    size_t per = (size_t)C * OC;
+    if (p->h[w]) iq_linear_backward_bf16(dinp, dout, p->h[w] + per * (size_t)l, N, C, OC);
+    else iq_linear_backward(dinp, pl(g, w, l, per), b >= 0 ? pl(g, b, l, (size_t)OC) : NULL, dout, inp, pl(p, w, l, per), N, C, OC);
 }
 
 /* res2 = res + o_proj(attention(rope(norm(q, k)), v)) of rmsnorm(res) */
@@ -496,9 +528,9 @@ static void attn_forward(const llama_layout *y, const dims *d, int l, const floa
     float *ln1 = at(y, a, A_LN1, l), *q = at(y, a, A_Q, l), *k = at(y, a, A_K, l), *v = at(y, a, A_V, l);
     iq_rmsnorm_forward(ln1, at(y, a, A_LN1R, l), res, pl(p, P_LN1, l, C), d->N, d->C, d->eps);
     iq_matmul_group_begin(); /* ln1 is rounded to bf16 once for the three projections */
-    iq_linear_forward(q, ln1, pl(p, P_WQ, l, C * d->QD), pl(p, P_BQ, l, d->QD), d->N, d->C, d->QD);
-    iq_linear_forward(k, ln1, pl(p, P_WK, l, C * d->KD), pl(p, P_BK, l, d->KD), d->N, d->C, d->KD);
-    iq_linear_forward(v, ln1, pl(p, P_WV, l, C * d->KD), pl(p, P_BV, l, d->KD), d->N, d->C, d->KD);
+    lin_forward(p, P_WQ, P_BQ, l, q, ln1, d->N, d->C, d->QD);
+    lin_forward(p, P_WK, P_BK, l, k, ln1, d->N, d->C, d->KD);
+    lin_forward(p, P_WV, P_BV, l, v, ln1, d->N, d->C, d->KD);
     iq_matmul_group_end();
     iq_lora_forward(d->lora, IQ_LORA_Q, l, q, ln1, d->N);
     iq_lora_forward(d->lora, IQ_LORA_K, l, k, ln1, d->N);
@@ -513,7 +545,7 @@ static void attn_forward(const llama_layout *y, const dims *d, int l, const floa
     iq_rope_forward(kr, a[A_COS], a[A_SIN], d->N, d->T, d->Hk, d->D);
     float *atty = at(y, a, A_ATTY, l), *proj = at(y, a, A_ATTPROJ, l);
     iq_gqa_forward(atty, at(y, a, A_ATT, l), qr, kr, v, d->B, d->T, d->Hq, d->Hk, d->D);
-    iq_linear_forward(proj, atty, pl(p, P_WO, l, C * d->QD), pl(p, P_BO, l, C), d->N, d->QD, d->C);
+    lin_forward(p, P_WO, P_BO, l, proj, atty, d->N, d->QD, d->C);
     iq_lora_forward(d->lora, IQ_LORA_O, l, proj, atty, d->N);
     iq_residual_forward(at(y, a, A_RES2, l), res, proj, (size_t)d->N * C);
 }
@@ -527,13 +559,13 @@ static void mlp_forward(const llama_layout *y, const dims *d, int l) {
     float *h = at(y, a, A_H, l), *down = at(y, a, A_DOWN, l);
     iq_rmsnorm_forward(ln2, at(y, a, A_LN2R, l), res2, pl(p, P_LN2, l, C), d->N, d->C, d->eps);
     iq_matmul_group_begin(); /* ln2 rounded once for both */
-    iq_linear_forward(gate, ln2, pl(p, P_WG, l, C * I), NULL, d->N, d->C, d->I);
-    iq_linear_forward(up, ln2, pl(p, P_WU, l, C * I), NULL, d->N, d->C, d->I);
+    lin_forward(p, P_WG, -1, l, gate, ln2, d->N, d->C, d->I);
+    lin_forward(p, P_WU, -1, l, up, ln2, d->N, d->C, d->I);
     iq_matmul_group_end();
     iq_lora_forward(d->lora, IQ_LORA_GATE, l, gate, ln2, d->N);
     iq_lora_forward(d->lora, IQ_LORA_UP, l, up, ln2, d->N);
     iq_swiglu_forward(h, gate, up, (size_t)d->N * I);
-    iq_linear_forward(down, h, pl(p, P_WD, l, C * I), NULL, d->N, d->I, d->C);
+    lin_forward(p, P_WD, -1, l, down, h, d->N, d->I, d->C);
     iq_lora_forward(d->lora, IQ_LORA_DOWN, l, down, h, d->N);
     iq_residual_forward(at(y, a, A_RES3, l), res2, down, (size_t)d->N * C);
 }
@@ -557,22 +589,19 @@ static void llama_forward(iq_model *m, const int32_t *ids, int B, int T) {
 // their gradients are one layer's)
 
 /* from dres3 (the gradient of layer l's output) to d res2 */
-/* No gradients: the linear layers' weights and biases when adapters are attached (frozen). */
+/* No gradients: the parameters of a frozen base (adapters attached, or no gradient arena). */
 static const params FROZEN;
 
 static void mlp_backward(const llama_layout *y, const dims *d, int l, const float *dres3) {
-    const params *p = &y->p, *g = d->lora ? &FROZEN : &y->g;
+    const params *p = &y->p, *g = d->frozen ? &FROZEN : &y->g;
     float *const *a = y->a, *const *ga = y->ga;
     size_t C = (size_t)d->C, I = (size_t)d->I, NI = (size_t)d->N * I;
     iq_residual_backward(ga[A_RES2], ga[A_DOWN], dres3, (size_t)d->N * C);
-    iq_linear_backward(ga[A_H], pl(g, P_WD, l, C * I), NULL, ga[A_DOWN], at(y, a, A_H, l), pl(p, P_WD, l, C * I), d->N, d->I,
-                       d->C);
+    lin_backward(p, g, P_WD, -1, l, ga[A_H], ga[A_DOWN], at(y, a, A_H, l), d->N, d->I, d->C);
     iq_lora_backward(d->lora, IQ_LORA_DOWN, l, ga[A_H], ga[A_DOWN], at(y, a, A_H, l), d->N);
     iq_swiglu_backward(ga[A_GATE], ga[A_UP], ga[A_H], at(y, a, A_GATE, l), at(y, a, A_UP, l), NI);
-    iq_linear_backward(ga[A_LN2], pl(g, P_WU, l, C * I), NULL, ga[A_UP], at(y, a, A_LN2, l), pl(p, P_WU, l, C * I), d->N, d->C,
-                       d->I);
-    iq_linear_backward(ga[A_LN2], pl(g, P_WG, l, C * I), NULL, ga[A_GATE], at(y, a, A_LN2, l), pl(p, P_WG, l, C * I), d->N,
-                       d->C, d->I);
+    lin_backward(p, g, P_WU, -1, l, ga[A_LN2], ga[A_UP], at(y, a, A_LN2, l), d->N, d->C, d->I);
+    lin_backward(p, g, P_WG, -1, l, ga[A_LN2], ga[A_GATE], at(y, a, A_LN2, l), d->N, d->C, d->I);
     iq_lora_backward(d->lora, IQ_LORA_UP, l, ga[A_LN2], ga[A_UP], at(y, a, A_LN2, l), d->N);
     iq_lora_backward(d->lora, IQ_LORA_GATE, l, ga[A_LN2], ga[A_GATE], at(y, a, A_LN2, l), d->N);
     iq_rmsnorm_backward(ga[A_RES2], pl(g, P_LN2, l, C), ga[A_LN2], at(y, a, A_RES2, l), pl(p, P_LN2, l, C),
@@ -581,12 +610,11 @@ static void mlp_backward(const llama_layout *y, const dims *d, int l, const floa
 
 /* from d res2 (layer l) to d res (the layer's input, accumulated into dres) */
 static void attn_backward(const llama_layout *y, const dims *d, int l, const float *res, float *dres) {
-    const params *p = &y->p, *g = d->lora ? &FROZEN : &y->g;
+    const params *p = &y->p, *g = d->frozen ? &FROZEN : &y->g;
     float *const *a = y->a, *const *ga = y->ga;
     size_t C = (size_t)d->C, D = (size_t)d->D;
     iq_residual_backward(dres, ga[A_ATTPROJ], ga[A_RES2], (size_t)d->N * C);
-    iq_linear_backward(ga[A_ATTY], pl(g, P_WO, l, C * d->QD), pl(g, P_BO, l, C), ga[A_ATTPROJ], at(y, a, A_ATTY, l),
-                       pl(p, P_WO, l, C * d->QD), d->N, d->QD, d->C);
+    lin_backward(p, g, P_WO, P_BO, l, ga[A_ATTY], ga[A_ATTPROJ], at(y, a, A_ATTY, l), d->N, d->QD, d->C);
     iq_lora_backward(d->lora, IQ_LORA_O, l, ga[A_ATTY], ga[A_ATTPROJ], at(y, a, A_ATTY, l), d->N);
     int iq = d->qk_norm ? A_QN : A_Q, ik = d->qk_norm ? A_KN : A_K;
     float *dqr = ga[iq], *dkr = ga[ik];
@@ -601,12 +629,9 @@ static void attn_backward(const llama_layout *y, const dims *d, int l, const flo
                             d->N * d->Hk, d->D);
     }
     float *ln1 = at(y, a, A_LN1, l), *dln1 = ga[A_LN1];
-    iq_linear_backward(dln1, pl(g, P_WQ, l, C * d->QD), pl(g, P_BQ, l, d->QD), ga[A_Q], ln1, pl(p, P_WQ, l, C * d->QD), d->N,
-                       d->C, d->QD);
-    iq_linear_backward(dln1, pl(g, P_WK, l, C * d->KD), pl(g, P_BK, l, d->KD), ga[A_K], ln1, pl(p, P_WK, l, C * d->KD), d->N,
-                       d->C, d->KD);
-    iq_linear_backward(dln1, pl(g, P_WV, l, C * d->KD), pl(g, P_BV, l, d->KD), ga[A_V], ln1, pl(p, P_WV, l, C * d->KD), d->N,
-                       d->C, d->KD);
+    lin_backward(p, g, P_WQ, P_BQ, l, dln1, ga[A_Q], ln1, d->N, d->C, d->QD);
+    lin_backward(p, g, P_WK, P_BK, l, dln1, ga[A_K], ln1, d->N, d->C, d->KD);
+    lin_backward(p, g, P_WV, P_BV, l, dln1, ga[A_V], ln1, d->N, d->C, d->KD);
     iq_lora_backward(d->lora, IQ_LORA_Q, l, dln1, ga[A_Q], ln1, d->N);
     iq_lora_backward(d->lora, IQ_LORA_K, l, dln1, ga[A_K], ln1, d->N);
     iq_lora_backward(d->lora, IQ_LORA_V, l, dln1, ga[A_V], ln1, d->N);
@@ -618,12 +643,13 @@ static void llama_backward(iq_model *m, const int32_t *ids, int B, int T) {
     llama_layout *y = m->layout;
     dims d = dims_of(c, B, T);
     d.lora = m->lora;
+    d.frozen = m->lora || !m->grads_memory;
     int L = c->n_layer;
     size_t NC = (size_t)d.N * d.C, layer = (size_t)(y->ga[A_RES3] - y->ga[A_LN1]); /* one layer's entries, A_LN1..A_DOWN */
     /* the residual stream's gradient alternates between two (N, C) entries: the output's and the input's */
     float *dout = y->ga[A_RES3], *din = y->ga[A_ENC];
     memset(dout, 0, NC * sizeof(float));
-    iq_rmsnorm_backward(dout, d.lora ? NULL : y->g.t[P_NORM], y->ga[A_LNF], at(y, y->a, A_RES3, L - 1), y->p.t[P_NORM], y->a[A_LNFR], d.N, d.C);
+    iq_rmsnorm_backward(dout, d.frozen ? NULL : y->g.t[P_NORM], y->ga[A_LNF], at(y, y->a, A_RES3, L - 1), y->p.t[P_NORM], y->a[A_LNFR], d.N, d.C);
     for (int l = L - 1; l >= 0; l--) {
         const float *res = l == 0 ? y->a[A_ENC] : at(y, y->a, A_RES3, l - 1);
         if (m->recompute && l < L - 1) { /* the last layer's activations are still there from the forward pass */
@@ -638,7 +664,7 @@ static void llama_backward(iq_model *m, const int32_t *ids, int B, int T) {
         float *t = dout;
         dout = din, din = t;
     }
-    if (!d.lora) iq_embed_backward(y->g.t[P_EMB], dout, ids, d.N, d.C); /* frozen under adapters */
+    if (!d.frozen) iq_embed_backward(y->g.t[P_EMB], dout, ids, d.N, d.C); /* frozen under adapters */
 }
 
 // ----------------------------------------------------------------------------------------------------
@@ -702,9 +728,9 @@ static void decode_layer(const iq_model_config *c, const params *p, iq_kv_cache 
     size_t C = (size_t)c->n_embd, D = (size_t)c->head_dim, QD = width(c, W_QD), KD = width(c, W_KD), I = (size_t)c->n_inner;
     int Hq = c->n_head, Hk = c->n_kv_head;
     iq_rmsnorm_forward(s[S_LN], s[S_RSTD], s[S_X], pl(p, P_LN1, l, C), R, (int)C, c->ln_eps);
-    iq_linear_forward(s[S_Q], s[S_LN], pl(p, P_WQ, l, C * QD), pl(p, P_BQ, l, QD), R, (int)C, (int)QD);
-    iq_linear_forward(s[S_K], s[S_LN], pl(p, P_WK, l, C * KD), pl(p, P_BK, l, KD), R, (int)C, (int)KD);
-    iq_linear_forward(s[S_V], s[S_LN], pl(p, P_WV, l, C * KD), pl(p, P_BV, l, KD), R, (int)C, (int)KD);
+    lin_forward(p, P_WQ, P_BQ, l, s[S_Q], s[S_LN], R, (int)C, (int)QD);
+    lin_forward(p, P_WK, P_BK, l, s[S_K], s[S_LN], R, (int)C, (int)KD);
+    lin_forward(p, P_WV, P_BV, l, s[S_V], s[S_LN], R, (int)C, (int)KD);
     if (c->qk_norm) {
         iq_rmsnorm_forward(s[S_QN], s[S_RSTD], s[S_Q], pl(p, P_QN, l, D), R * Hq, (int)D, c->ln_eps);
         iq_rmsnorm_forward(s[S_KN], s[S_RSTD], s[S_K], pl(p, P_KN, l, D), R * Hk, (int)D, c->ln_eps);
@@ -722,13 +748,13 @@ static void decode_layer(const iq_model_config *c, const params *p, iq_kv_cache 
         memcpy(vc + o, s[S_V] + (size_t)r * KD, KD * sizeof(float));
     }
     decode_attention(c, kv, kc, vc, s, R);
-    iq_linear_forward(s[S_PROJ], s[S_ATTY], pl(p, P_WO, l, C * QD), pl(p, P_BO, l, C), R, (int)QD, (int)C);
+    lin_forward(p, P_WO, P_BO, l, s[S_PROJ], s[S_ATTY], R, (int)QD, (int)C);
     iq_residual_forward(s[S_X], s[S_X], s[S_PROJ], (size_t)R * C);
     iq_rmsnorm_forward(s[S_LN], s[S_RSTD], s[S_X], pl(p, P_LN2, l, C), R, (int)C, c->ln_eps);
-    iq_linear_forward(s[S_GATE], s[S_LN], pl(p, P_WG, l, C * I), NULL, R, (int)C, (int)I);
-    iq_linear_forward(s[S_UP], s[S_LN], pl(p, P_WU, l, C * I), NULL, R, (int)C, (int)I);
+    lin_forward(p, P_WG, -1, l, s[S_GATE], s[S_LN], R, (int)C, (int)I);
+    lin_forward(p, P_WU, -1, l, s[S_UP], s[S_LN], R, (int)C, (int)I);
     iq_swiglu_forward(s[S_H], s[S_GATE], s[S_UP], (size_t)R * I);
-    iq_linear_forward(s[S_PROJ], s[S_H], pl(p, P_WD, l, C * I), NULL, R, (int)I, (int)C);
+    lin_forward(p, P_WD, -1, l, s[S_PROJ], s[S_H], R, (int)I, (int)C);
     iq_residual_forward(s[S_X], s[S_X], s[S_PROJ], (size_t)R * C);
 }
 
@@ -755,8 +781,13 @@ static void llama_init(iq_model *m, uint64_t seed) {
     iq_rng_seed(&rng, seed, 0x11a3);
     for (int i = 0; i < m->n_tensors; i++) {
         const iq_tensor_ref *r = &m->tensors[i];
-        float *p = m->params_memory + r->offset;
         size_t len = strlen(r->name);
+        if (iq_model_tensor_bf16(m, i)) { /* a bf16 base: the same draws, rounded */
+            uint16_t *h = m->params_bf16 + r->offset;
+            for (size_t k = 0; k < r->numel; k++) h[k] = iq_f32_to_bf16(0.02f * iq_rng_normal(&rng));
+            continue;
+        }
+        float *p = m->params_memory + r->offset;
         if (len > 11 && strcmp(r->name + len - 11, "norm.weight") == 0)
             for (size_t k = 0; k < r->numel; k++) p[k] = 1.0f;
         else if (len > 5 && strcmp(r->name + len - 5, ".bias") == 0)

@@ -7,6 +7,7 @@
 
 #include "iqtrain/dist.h"
 #include "iqtrain/fault.h"
+#include "iqtrain/lora.h"
 
 void iq_eval_batch(iq_model *m, iq_head *h, const iq_batch *b, const iq_loss_opts *lo, float inv_n, iq_loss_stats *st,
                    float *logits_out) {
@@ -65,13 +66,17 @@ iq_status iq_train_step(iq_model *m, iq_head *h, iq_adamw *opt, iq_batch *batch,
     iq_loss_stats pol = {0};
     iq_head_set_value_term(h, o->online ? -iq_online_mix(o->online) : 0.0f, false); /* minus alpha x the expert mean */
     iq_model_zero_grad(m);
+    struct iq_lora *lora = iq_model_get_lora(m);
+    uint64_t micro = 0;
     while (src->next(src->ctx, batch)) {
+        iq_lora_set_pass(lora, (uint64_t)iq_adamw_steps(opt) * 65536u + micro++); /* LoRA dropout's masks */
         iq_model_forward(m, batch->ids, batch->B, batch->T);
         iq_head_loss(h, iq_model_lnf(m), iq_model_head(m), batch->ids, batch->flags, batch->lens, batch->B, batch->T,
                      &o->loss, inv_n, iq_model_dlnf(m), iq_model_head_grad(m), &r->stats, NULL, logits);
         iq_model_backward(m, batch->ids, batch->B, batch->T);
         logits = NULL;
     }
+    iq_lora_set_pass(lora, IQ_LORA_NO_DROPOUT);
     if (o->online) iq_online_backward(o->online, m, h, &o->loss, &pol); /* plus alpha x the policy mean */
     iq_head_set_value_term(h, 0.0f, false);
     if (iq_dist_world() > 1) {

@@ -265,6 +265,8 @@ static iq_status build_model(const iq_train_opts *o, run *r, const iq_model_conf
     }
     iq_status st;
     iq_model_mode mode = o->gradient_checkpointing ? IQ_MODEL_TRAIN_RECOMPUTE : IQ_MODEL_TRAIN;
+    if (o->lora.rank > 0) /* a frozen base: no gradient arena; its matrices in bf16 with --base-dtype bf16 */
+        mode = (iq_model_mode)(mode | (o->base_bf16 ? IQ_MODEL_BF16_BASE : IQ_MODEL_FROZEN));
     if (o->model_dir) {
         st = iq_model_load_folder(o->model_dir, mode, r->B, max_seq, &r->model, NULL);
     } else {
@@ -299,20 +301,26 @@ static iq_status build_model(const iq_train_opts *o, run *r, const iq_model_conf
 
 /* --dry-run's "memory_mb": the predicted peak of the run and its items (memory_plan.h), and the dry run's own
  * peak so far (it has built the model and run one forward pass). */
+/* With LoRA also "memory_mb_without_lora": the plan of a full fine-tune of the same model (without the dry run's
+ * own peak). */
 static void add_memory_plan(cJSON *j, const run *r) {
-    iq_memory_plan p;
-    iq_memory_plan_training(r->model, r->head, iq_get_threads(), r->rss_before_model,
-                            r->peak_before_model, &p);
-    cJSON *mem = cJSON_AddObjectToObject(j, "memory_mb");
-    const char *k[] = {"predicted_peak_rss", "before_model", "parameters", "gradients", "adamw", "lora", "activations",
-                       "activation_grads", "loss_head", "batch", "bf16_weights", "bf16_operands", "matmul_runtime"};
-    double v[] = {p.peak, p.before_model, p.parameters, p.gradients, p.adamw, p.lora, p.activations, p.activation_grads,
-                  p.loss_head, p.batch, p.bf16_weights, p.bf16_operands, p.matmul_runtime};
-    double online = r->online ? (double)iq_online_bytes(r->online) : 0.0; /* the sampler's KV cache and rows */
-    v[0] += online;
-    for (size_t i = 0; i < sizeof v / sizeof *v; i++) cJSON_AddNumberToObject(mem, k[i], v[i] / 1e6);
-    if (r->online) cJSON_AddNumberToObject(mem, "online_sampling", online / 1e6);
-    cJSON_AddNumberToObject(mem, "dry_run_peak_rss", peak_rss_mb() * 1.048576);
+    for (int full = 0; full <= (r->lora ? 1 : 0); full++) {
+        iq_memory_plan p;
+        (full ? iq_memory_plan_full : iq_memory_plan_training)(r->model, r->head, iq_get_threads(), r->rss_before_model,
+                                                               r->peak_before_model, &p);
+        cJSON *mem = cJSON_AddObjectToObject(j, full ? "memory_mb_without_lora" : "memory_mb");
+        const char *k[] = {"predicted_peak_rss", "before_model", "parameters", "gradients", "adamw", "lora",
+                           "activations", "activation_grads", "loss_head", "batch", "bf16_weights", "bf16_operands",
+                           "widened_weight", "matmul_runtime"};
+        double v[] = {p.peak, p.before_model, p.parameters, p.gradients, p.adamw, p.lora, p.activations,
+                      p.activation_grads, p.loss_head, p.batch, p.bf16_weights, p.bf16_operands, p.widened_weight,
+                      p.matmul_runtime};
+        double online = r->online ? (double)iq_online_bytes(r->online) : 0.0; /* the sampler's KV cache and rows */
+        v[0] += online;
+        for (size_t i = 0; i < sizeof v / sizeof *v; i++) cJSON_AddNumberToObject(mem, k[i], v[i] / 1e6);
+        if (r->online) cJSON_AddNumberToObject(mem, "online_sampling", online / 1e6);
+        if (!full) cJSON_AddNumberToObject(mem, "dry_run_peak_rss", peak_rss_mb() * 1.048576);
+    }
 }
 
 /* --dry-run: the resolved plan and |r| statistics of the first batch at the initial weights, on stdout. */
@@ -383,6 +391,8 @@ static iq_status open_run(run *r, long *start, bool *quiet) {
     size_t n;
     float *params = iq_model_param_memory(r->model, &n);
     iq_dist_bcast(params, n * sizeof(float));
+    uint16_t *half = iq_model_param_bf16(r->model, &n); /* --base-dtype bf16 */
+    if (half) iq_dist_bcast(half, n * sizeof *half);
     float *tg, *tp = iq_model_trainable(r->model, &tg, &n); /* the adapters with LoRA */
     if (tp != params) iq_dist_bcast(tp, n * sizeof(float));
     iq_matmul_params_changed();

@@ -21,6 +21,9 @@ void iq_linear_forward(float *out, const float *inp, const float *weight, const 
 // over rows of dout
 void iq_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                         const float *weight, int N, int C, int OC);
+// The same with a frozen bf16 weight (a bf16 base, model.h): products through iq_sgemm_bw; backward is dinp only
+void iq_linear_forward_bf16(float *out, const float *inp, const uint16_t *weight, const float *bias, int N, int C, int OC);
+void iq_linear_backward_bf16(float *dinp, const float *dout, const uint16_t *weight, int N, int C, int OC);
 // The rotary frequencies (D/2) of head width D: theta^(-2i/D), rescaled by rope_scaling type llama3 when
 // factor > 0 (low_freq, high_freq factors and the original context).
 void iq_rope_freqs(double *inv_freq, int D, double theta, double factor, double low_freq, double high_freq, int orig_ctx);

@@ -1,6 +1,6 @@
-/* lora.h — LoRA adapters on the linear layers of a model (issue #19; PEFT's LoraLayer, without dropout yet).
+/* lora.h — LoRA adapters on the linear layers of a model (issue #19; PEFT's LoraLayer).
  *
- * A target linear layer y = W x + b gains y += (alpha/r) · B (A x), A (r, in), B (out, r). As PEFT's
+ * A target linear layer y = W x + b gains y += (alpha/r) · B (A dropout(x)), A (r, in), B (out, r). As PEFT's
  * reset_lora_parameters (init_lora_weights=True): A ~ kaiming_uniform(a = sqrt(5)), i.e. U(-1/sqrt(in),
  * 1/sqrt(in)); B = 0, so a fresh adapter leaves the model's outputs unchanged. Targets carry PEFT's module
  * names: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj for the Llama families (GPT-2's
@@ -35,7 +35,7 @@ typedef enum {
 typedef struct {
     int rank;        /* r; 0 = no adapters */
     float alpha;     /* lora_alpha; the scale is alpha / r */
-    float dropout;   /* lora_dropout; only 0 in this slice */
+    float dropout;   /* lora_dropout p in [0, 1): the low-rank path reads dropout(x) in training passes */
     unsigned targets; /* mask of 1u << iq_lora_target */
 } iq_lora_opts;
 
@@ -48,7 +48,7 @@ typedef struct {
 const char *iq_lora_target_name(iq_lora_target t);
 /* A comma-separated list of PEFT module names into a mask; 64 naming an unknown or repeated one. */
 iq_status iq_lora_parse_targets(const char *list, unsigned *mask);
-/* The options' checks: rank >= 0, alpha > 0, a target; 64 for dropout > 0 (not yet supported). */
+/* The options' checks: rank >= 0, alpha > 0, dropout in [0, 1), a target; 64 with the reason. */
 iq_status iq_lora_check_opts(const iq_lora_opts *o);
 
 typedef struct iq_lora iq_lora;
@@ -79,6 +79,15 @@ float *iq_lora_dB(iq_lora *lo, iq_lora_target t, int l);
 void iq_lora_forward(iq_lora *lo, iq_lora_target t, int l, float *out, const float *inp, int N);
 /* From dout (N, out): dB += scale · dout^T (x A^T), dA += (scale · dout B)^T x, dinp += (scale · dout B) A. */
 void iq_lora_backward(iq_lora *lo, iq_lora_target t, int l, float *dinp, const float *dout, const float *inp, int N);
+
+/* Dropout (PEFT's lora_dropout, p > 0): y += s B A dropout(x), dropout(x) = mask ⊙ x / (1 - p), on the training
+ * passes only. iq_lora_set_pass(lo, key) before a training pass's forward (and its backward, which regenerates the
+ * masks, as does a recomputation) — iq_train_step passes adamw_steps * 65536 + micro-batch; IQ_LORA_NO_DROPOUT
+ * after it (evaluation: no dropout). Element i (row-major in the (N, in) input) of layer l's target t is kept
+ * when the top 24 bits of splitmix64(iq_lora_dropout_key(seed, pass, l, t) ^ i), over 2^24, are >= p. */
+#define IQ_LORA_NO_DROPOUT UINT64_MAX
+void iq_lora_set_pass(iq_lora *lo, uint64_t pass);
+uint64_t iq_lora_dropout_key(uint64_t seed, uint64_t pass, int layer, iq_lora_target t);
 
 /* The base_model_name_or_path iq_lora_save writes ("" until set; copied). */
 void iq_lora_set_base(iq_lora *lo, const char *base_model);

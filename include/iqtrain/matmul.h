@@ -25,6 +25,7 @@
 #define IQTRAIN_MATMUL_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "iqtrain/util.h"
 
@@ -45,6 +46,12 @@ void iq_sgemm_ld(bool trans_a, bool trans_b, int M, int N, int K, float alpha, c
 void iq_sgemm_w(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A, const float *W, float beta,
                 float *C);
 void iq_matmul_params_changed(void);
+
+/* iq_sgemm_w where W is held in bf16 only (a frozen bf16 base, model.h): at bf16 precision on oneDNN the product
+ * reads W as it is (A rounded as usual); otherwise W is widened to fp32 (exactly) into a scratch that grows to
+ * the largest W and stays, and the product runs as iq_sgemm at the configured precision. */
+void iq_sgemm_bw(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A, const uint16_t *W, float beta,
+                 float *C);
 
 /* Brackets consecutive products (at most 4 distinct operands) none of whose operands is written in between
  * — outputs C must not be read by a later product of the group: at bf16 an operand read by several of them

@@ -85,10 +85,22 @@ size_t iq_model_config_num_params(const iq_model_config *cfg);
  * bit (the same kernels on the same inputs). iq_model_get_mode then says IQ_MODEL_TRAIN and
  * iq_model_recomputes whether it took. A family without it (GPT-2) trains as IQ_MODEL_TRAIN. */
 typedef enum { IQ_MODEL_TRAIN = 0, IQ_MODEL_INFER = 1, IQ_MODEL_TRAIN_RECOMPUTE = 2 } iq_model_mode;
+/* Flags OR'ed onto IQ_MODEL_TRAIN or IQ_MODEL_TRAIN_RECOMPUTE for a frozen base under LoRA adapters (lora.h),
+ * Llama families only (64 for another):
+ *   IQ_MODEL_FROZEN     no parameter-gradient arena: backward computes the activations' gradients only
+ *                       (iq_model_grad_memory and iq_model_head_grad are NULL); the activation arenas as ever;
+ *   IQ_MODEL_BF16_BASE  (implies FROZEN) the blocks' weight matrices (the tensors with decay: q, k, v, o, gate,
+ *                       up, down) held in bf16 only, in a second arena (iq_model_param_bf16), no fp32 copy: half
+ *                       their memory. The embedding (and LM head), norms and biases stay fp32. Their products run
+ *                       from the bf16 values (iq_sgemm_bw: bf16 products at --matmul-precision bf16; at fp32 the
+ *                       weight is widened exactly and the product is fp32). iq_model_tensor_bf16 says which
+ *                       tensors live there; iq_model_tensor_refs' offsets count in the tensor's own arena. */
+enum { IQ_MODEL_FROZEN = 4, IQ_MODEL_BF16_BASE = 8 };
 
 typedef struct iq_model iq_model;
 
-/* Allocates the model and its arenas (parameters zeroed). max_seq <= cfg->ctx. */
+/* Allocates the model and its arenas (parameters zeroed). max_seq <= cfg->ctx. mode: a mode, for training
+ * with the flags above. */
 iq_status iq_model_create(const iq_model_config *cfg, iq_model_mode mode, int max_batch, int max_seq, iq_model **out);
 /* An inference-mode model (its own activations for (max_batch, max_seq)) on src's parameters, which it reads
  * and never frees: generation from a model being trained. src must outlive it. */
@@ -109,7 +121,14 @@ size_t iq_model_grad_act_floats(const iq_model *m);
  * thread count. */
 void iq_model_init(iq_model *m, uint64_t seed);
 
+/* The fp32 parameter arena (every tensor, or with IQ_MODEL_BF16_BASE those not in the bf16 arena). */
 float *iq_model_param_memory(iq_model *m, size_t *n);
+/* The bf16 arena of a IQ_MODEL_BF16_BASE model (NULL and *n = 0 otherwise), and whether tensor i (the table's
+ * index) lives there. */
+uint16_t *iq_model_param_bf16(iq_model *m, size_t *n);
+bool iq_model_tensor_bf16(const iq_model *m, int i);
+/* Whether the model was created IQ_MODEL_FROZEN (or IQ_MODEL_BF16_BASE): no parameter gradients. */
+bool iq_model_frozen(const iq_model *m);
 /* NULL (and *n = 0) in inference mode. */
 float *iq_model_grad_memory(iq_model *m, size_t *n);
 size_t iq_model_num_params(const iq_model *m);

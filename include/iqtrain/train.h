@@ -45,6 +45,7 @@ typedef struct {
     iq_lora_opts lora;                /* LoRA adapters (lora.h): rank 0 = full fine-tuning */
     const char *lora_adapter;         /* --adapter DIR: adapters read from DIR (lora_io.h); lora then holds the
                                        * options given (0, or dropout -1, when not: the folder's apply) */
+    bool base_bf16;                   /* --base-dtype bf16 (LoRA only): the frozen base's matrices in bf16 (model.h) */
     /* data */
     const char *const *data;
     int n_data;

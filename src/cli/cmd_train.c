@@ -69,7 +69,9 @@ static const opt_spec OPTS[] = {
     {"lora-alpha", OPT_FLOAT, "8", "A", "LoRA scale A/R (PEFT's lora_alpha)", NULL, "(0,inf)"},
     {"lora-targets", OPT_STR, "q_proj,v_proj", "M,...", "LoRA: the linear layers adapted, PEFT's module names (q_proj, "
      "k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)", NULL, NULL},
-    {"lora-dropout", OPT_FLOAT, "0", "P", "LoRA dropout (only 0 yet)", NULL, "[0,1)"},
+    {"lora-dropout", OPT_FLOAT, "0", "P", "LoRA dropout on the adapters' input (PEFT's lora_dropout)", NULL, "[0,1)"},
+    {"base-dtype", OPT_STR, "fp32", "T", "LoRA: the frozen base's weight matrices held in fp32 or bf16 (half their "
+     "memory; the embedding and norms stay fp32)", "fp32|bf16", NULL},
     {"adapter", OPT_STR, NULL, "DIR", "LoRA: start from this adapter folder (PEFT's layout) on --model; its r, "
      "lora_alpha and target_modules are the run's", NULL, NULL},
     /* data */
@@ -156,7 +158,12 @@ static int gen_eval_options(const opt_set *o, iq_train_opts *t, float *temps) {
 static int lora_options(const opt_set *o, iq_train_opts *t) {
     t->lora = (iq_lora_opts){(int)opt_int(o, "lora-rank"), (float)opt_float(o, "lora-alpha"),
                              (float)opt_float(o, "lora-dropout"), 0};
+    t->base_bf16 = strcmp(opt_str(o, "base-dtype"), "bf16") == 0;
     t->lora_adapter = opt_is_set(o, "adapter") ? opt_str(o, "adapter") : NULL;
+    if (t->lora.rank == 0 && !t->lora_adapter && t->base_bf16) {
+        cli_error("--base-dtype bf16 needs --lora-rank > 0 or --adapter (only a frozen base may drop its fp32 weights)");
+        return IQ_EUSAGE;
+    }
     if (t->lora_adapter) { /* the folder's r, alpha, targets (and dropout): only options given are checked (train.c) */
         bool given[4];
         const char *names[4] = {"lora-rank", "lora-alpha", "lora-dropout", "lora-targets"};

@@ -2,9 +2,10 @@
 # tests/cli/test_lora.sh — `iqtrain train --lora-rank` (issue #19) end to end on a tiny Llama: a base trained
 # from scratch, then adapters on all seven targets with the base frozen (the loss falls; final/ is a PEFT adapter
 # folder, not a model; checkpoints hold adapter/ and the adapters' AdamW moments; the base in the checkpoint is
-# the base, bit for bit); --gradient-checkpointing changes no bit; the refusals (64 naming the option): dropout
-# > 0, an unknown target, the gpt2 family, online IQLearn and the generation eval with adapters (not yet
-# supported). Resuming and adapter folders: test_lora_io.sh.
+# the base, bit for bit); --gradient-checkpointing changes no bit; --base-dtype bf16 trains, deterministically, and
+# checkpoints the base as held; --lora-dropout's masks are deterministic; the refusals (64 naming the option):
+# dropout 1, an unknown target, the gpt2 family, online IQLearn and the generation eval with adapters (not yet
+# supported), --base-dtype bf16 without adapters. Resuming and adapter folders: test_lora_io.sh.
 #
 #   usage: tests/cli/test_lora.sh IQTRAIN_BINARY REPO_ROOT
 set -u
@@ -70,6 +71,82 @@ cmp -s run/final/adapter_model.safetensors run-gc/final/adapter_model.safetensor
     WHY+=("final/adapter_model.safetensors differs with --gradient-checkpointing")
 done_check "LoRA with --gradient-checkpointing: bit-identical metrics and adapter"
 
+# --lora-dropout: the masks are a function of the seed, the step and the layer: the same metrics with
+# --gradient-checkpointing (recomputation regenerates them), and other metrics than without dropout
+for gc in "" --gradient-checkpointing; do
+    run "$BIN" --model base/final --lora-rank 4 --lora-alpha 8 --lora-targets $ALL --max-steps 10 --batch-size 4 \
+        --lr 1e-2 --warmup 2 --threads 2 --log-every 1 --eval-split 0.25 --eval-every 5 --lora-dropout 0.2 $gc \
+        --out drop$gc data.jsonl
+    want_rc 0
+done
+run "$BIN" --model base/final --lora-rank 4 --lora-alpha 8 --lora-targets $ALL --max-steps 10 --batch-size 4 \
+    --lr 1e-2 --warmup 2 --threads 2 --log-every 1 --eval-split 0.25 --eval-every 5 --out nodrop data.jsonl
+want_rc 0
+$PY - drop drop--gradient-checkpointing nodrop <<'PY' || WHY+=("--lora-dropout (above)")
+import json, sys
+def rows(d):
+    return [{k: v for k, v in json.loads(l).items() if k not in ("elapsed_s", "tokens_per_s")} for l in open(d + "/metrics.jsonl")]
+a, b, c = (rows(d) for d in sys.argv[1:])
+bad = []
+if a != b or len(a) < 10:
+    bad.append("dropout with and without --gradient-checkpointing differ")
+ta = [r["loss"] for r in a if r["type"] == "train"]
+tc = [r["loss"] for r in c if r["type"] == "train"]
+if ta[0] != tc[0] or ta[-1] == tc[-1]:   # step 1: B = 0, the path is zero with or without dropout; later it acts
+    bad.append("train losses with dropout %r vs without %r" % (ta, tc))
+if json.load(open(sys.argv[1] + "/final/adapter_config.json")).get("lora_dropout") != 0.2:
+    bad.append("adapter_config.json lora_dropout is not 0.2")
+print("\n".join(bad), file=sys.stderr)
+sys.exit(1 if bad else 0)
+PY
+done_check "--lora-dropout: deterministic masks (the same with recomputation), dropout acts"
+
+# --base-dtype bf16: the base's matrices in bf16 only; it trains (the loss falls), the same metrics run to run, and
+# checkpoints hold the base as it is held (matrices BF16, the embedding and norms F32, the values of base/final's
+# rounded); at --matmul-precision bf16 the products read the bf16 weights directly
+for prec in fp32 bf16; do
+    for k in 1 2; do
+        run "$BIN" --model base/final --lora-rank 4 --lora-alpha 8 --lora-targets $ALL --max-steps 20 --batch-size 4 \
+            --lr 1e-2 --warmup 2 --save-every 10 --threads 2 --base-dtype bf16 --matmul-precision $prec --out half-$prec-$k \
+            data.jsonl
+        want_rc 0
+    done
+    $PY - half-$prec-1 half-$prec-2 <<'PY' || WHY+=("--base-dtype bf16 --matmul-precision $prec (above)")
+import json, struct, sys
+import numpy as np
+def rows(d):
+    return [{k: v for k, v in json.loads(l).items() if k not in ("elapsed_s", "tokens_per_s")} for l in open(d + "/metrics.jsonl")]
+def tensors(p):
+    raw = open(p, "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    h = json.loads(raw[8:8 + n]); h.pop("__metadata__", None)
+    out = {}
+    for k, v in h.items():
+        b = raw[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]]
+        out[k] = (v["dtype"], np.frombuffer(b, np.uint16).astype(np.uint32) << 16 if v["dtype"] == "BF16" else np.frombuffer(b, np.uint32))
+    return out
+bad = []
+a, b = rows(sys.argv[1]), rows(sys.argv[2])
+if a != b or len(a) < 2:
+    bad.append("metrics differ between two identical runs")
+losses = [r["loss"] for r in a if r.get("split") == "train" and "loss" in r] or [r["loss"] for r in a if "loss" in r]
+if not losses[-1] < 0.98 * losses[0]:
+    bad.append("the loss did not fall: %r" % losses)
+if json.load(open(sys.argv[1] + "/run.json"))["options"].get("base-dtype") != "bf16":
+    bad.append("run.json does not record base-dtype bf16")
+ck, base = tensors(sys.argv[1] + "/checkpoint-10/model.safetensors"), tensors("base/final/model.safetensors")
+q, e = "model.layers.0.self_attn.q_proj.weight", "model.embed_tokens.weight"
+if ck[q][0] != "BF16" or ck[e][0] != "F32" or not np.array_equal(ck[e][1], base[e][1]):
+    bad.append("checkpoint base dtypes %s %s" % (ck[q][0], ck[e][0]))
+u = base[q][1].astype(np.uint64)
+if not np.array_equal(ck[q][1], (((u + 0x7FFF + ((u >> 16) & 1)) >> 16) << 16).astype(np.uint32)):
+    bad.append("the checkpoint's bf16 q_proj is not base/final's rounded to bf16")
+print("\n".join(bad), file=sys.stderr)
+sys.exit(1 if bad else 0)
+PY
+    done_check "--base-dtype bf16 (--matmul-precision $prec): trains, deterministic, checkpoints the bf16 base"
+done
+
 while IFS='|' read -r want args; do
     # shellcheck disable=SC2086
     run "$BIN" --model base/final --max-steps 1 --batch-size 2 --out refused $args data.jsonl
@@ -77,10 +154,11 @@ while IFS='|' read -r want args; do
     want_err "$want"
     done_check "refused (64): $args"
 done <<'T'
-not yet supported|--lora-rank 4 --lora-dropout 0.1
+lora-dropout must be in|--lora-rank 4 --lora-dropout 1
 unknown module 'qproj'|--lora-rank 4 --lora-targets q_proj,qproj
 not yet supported|--lora-rank 4 --online-mix 0.5
 not yet supported|--lora-rank 4 --eval-generation-every 1 --eval-split 0.25
+needs --lora-rank > 0|--base-dtype bf16
 T
 run "$BIN" --arch gpt2 --preset tiny --tokenizer "$TOK" --lora-rank 4 --max-steps 1 --batch-size 2 --out g data.jsonl
 want_rc 64

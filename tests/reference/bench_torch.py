@@ -5,6 +5,7 @@
         [--config CONFIG.json|DIR]
         [--ctx 1024] [--vocab-size 8192] [--batch-size 8] [--seq-len 128] [--steps 10] [--lambda 0.1]
         [--threads N] [--precision fp32|bf16] [--prompt-len 16] [--new-tokens 64] [--json]
+        [--lora-rank R --lora-alpha A --lora-targets M,... --base-dtype fp32|bf16] [--gradient-checkpointing]
 
 train: a random-init GPT-2 (the same model as gpt2_iqlearn.py, as an nn.Module in float32) on random tokens, or
 with --config a Llama-family model of that config.json's shape (llama, mistral, qwen2, qwen3: RMSNorm, rotate-half
@@ -14,6 +15,10 @@ each step is forward, the IQLearn loss of DESIGN section 1 (vectorized: every to
 the last terminal), backward, clip_grad_norm_(1.0) and torch.optim.AdamW (foreach) with weight decay on
 the matmul weights. bf16 = torch.autocast("cpu", torch.bfloat16) around the forward, the loss in float32.
 Reports the median step after step 0, like iqtrain.
+--lora-rank (with --config): PEFT's LoRA on the target linear layers (y = W x + (alpha/r) B A x, A kaiming-uniform, B
+zero), every base parameter frozen, AdamW and clip_grad_norm_ over the adapters only; --base-dtype bf16 casts the
+frozen linear layers to bfloat16 and runs the forward under autocast. --gradient-checkpointing: torch.utils.checkpoint
+per block. (The RoPE here ignores rope_scaling: the same cost.)
 
 generate: greedy decoding with a KV cache (batch of --batch-size prompts of --prompt-len random tokens,
 --new-tokens new tokens each), under torch.inference_mode; tokens/s counts new tokens.
@@ -31,6 +36,7 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+import torch.utils.checkpoint
 
 
 class Block(nn.Module):
@@ -164,6 +170,7 @@ class Llama(nn.Module):
         self.layers = nn.ModuleList(LlamaBlock(cfg) for _ in range(cfg["num_hidden_layers"]))
         self.norm = RMSNorm(C, cfg["rms_norm_eps"])
         self.lm_head = None if cfg.get("tie_word_embeddings", True) else nn.Linear(C, V, bias=False)
+        self.checkpointing = False
         blk = self.layers[0]
         self.inv_freq = 1.0 / (cfg.get("rope_theta", 10000.0) ** (torch.arange(0, blk.D, 2, dtype=torch.float64) / blk.D))
         for n, p in self.named_parameters():
@@ -179,9 +186,38 @@ class Llama(nn.Module):
         cos, sin = emb.cos().float(), emb.sin().float()
         x = self.embed_tokens(ids)
         for blk in self.layers:
-            x = blk(x, cos, sin)
+            if self.checkpointing and torch.is_grad_enabled():  # transformers' gradient checkpointing: per block
+                x = torch.utils.checkpoint.checkpoint(blk, x, cos, sin, use_reentrant=False)
+            else:
+                x = blk(x, cos, sin)
         head = self.embed_tokens.weight if self.lm_head is None else self.lm_head.weight
         return self.norm(x) @ head.t()
+
+
+class LoRALinear(nn.Module):
+    """PEFT's LoRA Linear: y = W x + b + (alpha/r) B (A x), the base frozen, A ~ kaiming_uniform(a=sqrt(5)), B = 0."""
+
+    def __init__(self, base, r, alpha):
+        super().__init__()
+        self.base, self.scale = base, alpha / r
+        for p in base.parameters():
+            p.requires_grad_(False)
+        self.lora_A = nn.Parameter(torch.empty(r, base.in_features))
+        self.lora_B = nn.Parameter(torch.zeros(base.out_features, r))
+        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
+
+    def forward(self, x):
+        return self.base(x) + self.scale * ((x @ self.lora_A.t()) @ self.lora_B.t())
+
+
+def add_lora(m, r, alpha, targets):
+    """Freezes every parameter of the Llama m and wraps its target linear layers; returns the adapters' parameters."""
+    for p in m.parameters():
+        p.requires_grad_(False)
+    for blk in m.layers:
+        for t in targets:
+            setattr(blk, t, LoRALinear(getattr(blk, t), r, alpha))
+    return [p for n, p in m.named_parameters() if "lora_" in n]
 
 
 def read_config(path):
@@ -225,25 +261,39 @@ def bench_train(a):
     else:
         m = GPT2(a.n_layer, a.n_head, a.n_embd, a.ctx, a.vocab_size)
         qw = a.n_embd
-    decayed = {n: p.dim() == 2 and not any(k in n for k in ("wpe", "wte", "embed_tokens", "lm_head"))
-               for n, p in m.named_parameters()}
-    dec = [p for n, p in m.named_parameters() if decayed[n]]
-    nodec = [p for n, p in m.named_parameters() if not decayed[n]]
-    opt = torch.optim.AdamW([{"params": dec, "weight_decay": 0.1}, {"params": nodec, "weight_decay": 0.0}],
-                            lr=1e-4, betas=(0.9, 0.95), eps=1e-8, foreach=True)
+    matrices = block_matrix_params(m)
+    if a.lora_rank > 0:  # PEFT's LoRA: the base frozen (and in bf16 with --base-dtype bf16), AdamW on the adapters
+        if not a.config:
+            raise SystemExit("--lora-rank needs --config (a Llama-family model)")
+        m.checkpointing = a.gradient_checkpointing
+        trained = add_lora(m, a.lora_rank, a.lora_alpha, a.lora_targets.split(","))
+        if a.base_dtype == "bf16":
+            for n, mod in m.named_modules():
+                if isinstance(mod, nn.Linear) and not isinstance(mod, LoRALinear):
+                    mod.to(torch.bfloat16)
+        opt = torch.optim.AdamW(trained, lr=1e-4, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.1, foreach=True)
+    else:
+        m.checkpointing = a.gradient_checkpointing
+        decayed = {n: p.dim() == 2 and not any(k in n for k in ("wpe", "wte", "embed_tokens", "lm_head"))
+                   for n, p in m.named_parameters()}
+        dec = [p for n, p in m.named_parameters() if decayed[n]]
+        nodec = [p for n, p in m.named_parameters() if not decayed[n]]
+        opt = torch.optim.AdamW([{"params": dec, "weight_decay": 0.1}, {"params": nodec, "weight_decay": 0.0}],
+                                lr=1e-4, betas=(0.9, 0.95), eps=1e-8, foreach=True)
+        trained = list(m.parameters())
     ids = torch.randint(0, a.vocab_size, (a.batch_size, a.seq_len))
     times, losses = [], []
     for _ in range(a.steps):
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        if a.precision == "bf16":
+        if a.precision == "bf16" or a.base_dtype == "bf16":
             with torch.autocast("cpu", dtype=torch.bfloat16):
                 logits = m(ids)
         else:
             logits = m(ids)
         loss = iqlearn_loss(logits, ids, a.lam, 0.99)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(trained, 1.0)
         opt.step()
         times.append((time.perf_counter() - t0) * 1e3)
         losses.append(float(loss))
@@ -252,12 +302,15 @@ def bench_train(a):
     C = cfg["hidden_size"] if a.config else a.n_embd
     L = cfg["num_hidden_layers"] if a.config else a.n_layer
     # iqtrain bench's count: 6 x tokens x (block matrices + LM head) + causal attention's four products
-    flops = 6.0 * tokens * (block_matrix_params(m) + a.vocab_size * C) + 6.0 * a.batch_size * a.seq_len ** 2 * qw * L
+    # (LoRA: 4 x for the frozen matrices, which get no weight gradient)
+    flops = (4.0 if a.lora_rank > 0 else 6.0) * tokens * (matrices + a.vocab_size * C) + \
+        6.0 * a.batch_size * a.seq_len ** 2 * qw * L
     return {"what": "train", "impl": "pytorch", "model_type": cfg["model_type"] if a.config else "gpt2",
             "parameters": sum(p.numel() for p in m.parameters()), "torch": torch.__version__, "precision": a.precision,
             "threads": torch.get_num_threads(), "tokens_per_s": tokens / (ms / 1e3), "ms_per_step": ms,
             "first_step_ms": times[0], "gflops": flops / (ms / 1e3) / 1e9, "loss_first": losses[0],
-            "loss_last": losses[-1]}
+            "loss_last": losses[-1], "lora_rank": a.lora_rank, "base_dtype": a.base_dtype,
+            "gradient_checkpointing": a.gradient_checkpointing, "steps": a.steps}
 
 
 def bench_generate(a):
@@ -300,6 +353,12 @@ def main():
     ap.add_argument("--prompt-len", type=int, default=16)
     ap.add_argument("--new-tokens", type=int, default=64)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--lora-rank", type=int, default=0, help="train: LoRA adapters of this rank (with --config)")
+    ap.add_argument("--lora-alpha", type=float, default=8.0)
+    ap.add_argument("--lora-targets", default="q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj")
+    ap.add_argument("--base-dtype", default="fp32", choices=["fp32", "bf16"],
+                    help="LoRA: the frozen linear layers in bf16 (autocast runs their products in bf16)")
+    ap.add_argument("--gradient-checkpointing", action="store_true", help="train with --config: recompute each block")
     a = ap.parse_args()
     if a.threads > 0:
         torch.set_num_threads(a.threads)

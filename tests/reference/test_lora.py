@@ -57,16 +57,76 @@ CASES = {
                           dict(rank=4, alpha=8, targets=ALL, b_std=0.05), 5),
     "lora_fresh_b0_is_base": (dict(model_type="llama", kv_heads=2, tied=True),
                               dict(rank=8, alpha=8, targets=ALL, b_std=0.0), 1),
+    # --base-dtype bf16: the reference runs on the base's matrices rounded to bf16 (the same tolerances), and the
+    # adapters' gradients are compared with the fp32 base's too (TOL_BF16_BASE)
+    # PEFT's lora_dropout (on the low-rank path's input) with lora.c's masks injected into the reference
+    "lora_llama_dropout_all": (dict(model_type="llama", kv_heads=2, tied=True),
+                               dict(rank=4, alpha=8, targets=ALL, b_std=0.05, dropout=0.25), 3),
+    "lora_llama_base_bf16_all": (dict(model_type="llama", kv_heads=2, tied=True),
+                                 dict(rank=4, alpha=8, targets=ALL, b_std=0.05, base_dtype="bf16"), 3),
+    "lora_qwen2_base_bf16_bias": (dict(model_type="qwen2", kv_heads=1, tied=False, theta=1000000.0, eps=1e-6,
+                                       use_sliding_window=False, sliding_window=32, max_window_layers=2),
+                                  dict(rank=2, alpha=4, targets="q_proj,v_proj,down_proj", b_std=0.05,
+                                       base_dtype="bf16"), 1),
 }
+# A bf16 base against the fp32 one: rounding to bf16 (8 significant bits, to nearest) moves each weight by at most
+# 2^-8 of itself, about 2^-8/sqrt(3) ~ 2.3e-3 RMS, so each product's output moves by ~2.3e-3 relative; the adapters'
+# gradients pass through ~10 such products of the tiny models (forward and backward): ||g - g_fp32|| / ||g_fp32||
+# <= 2e-2 (measured: see the case lines).
+TOL_BF16_BASE = 2e-2
 
 
-def lora_linear(adapters, scale, base_linear):
-    """lr.linear with the adapters' low-rank path added on their targets."""
+def round_bf16(a):
+    """float64/32 values rounded to bf16 (to nearest, ties to even), as float64."""
+    u = np.asarray(a, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    u = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16) << 16
+    return u.astype(np.uint32).view(np.float32).astype(np.float64)
+
+
+def bf16_base(params):
+    """The base as --base-dtype bf16 holds it: the layers' weight matrices rounded, the rest as it is."""
+    return {n: round_bf16(v) if n.startswith("model.layers.") and np.ndim(v) == 2 else v for n, v in params.items()}
+
+
+TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+M64 = (1 << 64) - 1
+
+
+def splitmix64(z):
+    """lora.c's splitmix64 on uint64 numpy arrays (or Python ints)."""
+    if isinstance(z, int):
+        z = (z + 0x9E3779B97F4A7C15) & M64
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+        return z ^ (z >> 31)
+    with np.errstate(over="ignore"):
+        z = z + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def dropout_mask(seed, pas, layer, target, shape, p):
+    """lora.h's mask: element i (row-major) kept when splitmix64(key ^ i) >> 40 >= ceil(p 2^24); kept ones scaled
+    by 1/(1-p). key = splitmix64(splitmix64(splitmix64(seed) ^ pass) ^ (layer * 7 + target))."""
+    key = splitmix64(splitmix64(splitmix64(seed) ^ pas) ^ (layer * len(TARGETS) + TARGETS.index(target)))
+    i = np.arange(int(np.prod(shape)), dtype=np.uint64)
+    keep = (splitmix64(np.uint64(key) ^ i) >> np.uint64(40)) >= np.uint64(int(np.ceil(p * 16777216.0)))
+    return torch.from_numpy(keep.reshape(shape).astype(np.float64) / (1.0 - p))
+
+
+def lora_linear(adapters, scale, base_linear, drop=None):
+    """lr.linear with the adapters' low-rank path added on their targets; drop = {"p", "seed", "pass"}: PEFT's
+    lora_dropout on the path's input with lora.c's masks."""
     def linear(x, p, name):
         y = base_linear(x, p, name)
         key = "base_model.model." + name
         if key + ".lora_A.weight" in adapters:
-            y = y + scale * ((x @ adapters[key + ".lora_A.weight"].t()) @ adapters[key + ".lora_B.weight"].t())
+            xin = x
+            if drop and drop["p"] > 0:
+                parts = name.split(".")   # model.layers.N.block.target
+                xin = x * dropout_mask(drop["seed"], drop["pass"], int(parts[2]), parts[4], tuple(x.shape), drop["p"])
+            y = y + scale * ((xin @ adapters[key + ".lora_A.weight"].t()) @ adapters[key + ".lora_B.weight"].t())
         return y
     return linear
 
@@ -79,7 +139,9 @@ def reference(cfg, params, adapters, scale, batch, steps):
     ta = ref.to_torch(adapters)
     ids, lengths = ref.pad_batch(rows)
     base_linear = lr.linear
-    lr.linear = lora_linear(ta, scale, base_linear)
+    lo = batch["lora"]
+    drop = {"p": lo.get("dropout", 0.0), "seed": lo["seed"], "pass": 0}
+    lr.linear = lora_linear(ta, scale, base_linear, drop)
     try:
         o = batch["optim"]
         opt = torch.optim.AdamW(list(ta.values()), lr=o["lr"], betas=(o["beta1"], o["beta2"]), eps=o["eps"],
@@ -88,6 +150,7 @@ def reference(cfg, params, adapters, scale, batch, steps):
         for s in range(steps):
             for t in ta.values():
                 t.grad = None
+            drop["pass"] = s * 65536   # iq_train_step: AdamW steps so far x 65536 + the micro-batch
             logits = lr.forward(tp, ids, cfg)
             res = ref.iqlearn_loss(logits, rows, float(batch["lambda"]), float(batch["gamma"]), batch["td_grad"],
                                    batch["truncation"])
@@ -116,7 +179,7 @@ def check_layout(d, cfg, lo):
     with open(os.path.join(d, "adapter_config.json")) as f:
         ac = json.load(f)
     want = {"peft_type": "LORA", "r": lo["rank"], "lora_alpha": lo["alpha"], "task_type": "CAUSAL_LM",
-            "bias": "none", "lora_dropout": 0}
+            "bias": "none", "lora_dropout": lo.get("dropout", 0)}
     for k, v in want.items():
         if ac.get(k) != v:
             fails.append("adapter_config.json: %s = %r, want %r" % (k, ac.get(k), v))
@@ -170,7 +233,8 @@ def run_case(name, work, dump, iqtrain=None):
         return False, "program exited %d" % p.returncode, [p.stderr.decode(errors="replace")[-2000:]]
     adapters, fails = check_layout(os.path.join(d, "out", "adapter"), cfg, lo)
     cfg_r, params_r = lr.load_folder(os.path.join(d, "model"))
-    r = reference(cfg_r, params_r, adapters, lo["alpha"] / lo["rank"], batch, steps)
+    half = lo.get("base_dtype") == "bf16"
+    r = reference(cfg_r, bf16_base(params_r) if half else params_r, adapters, lo["alpha"] / lo["rank"], batch, steps)
     with open(os.path.join(d, "out", "result.json")) as f:
         res = json.load(f)
     worst_s = 0.0
@@ -207,8 +271,20 @@ def run_case(name, work, dump, iqtrain=None):
             fails.append("fresh adapter: logits vs base %.3g, |dB| %.3g, |dA| %.3g" % (e_base, nb, na))
         line += "  base %.1e" % e_base
     if iqtrain:   # `iqtrain merge` of the folder the program wrote: the merged weights' logits are the adapter model's
-        e_merged = check_merged(iqtrain, d, batch, r, scale, fails)
+        # (merge reads the fp32 base folder and applies no dropout: compare with that model, not the training step's)
+        rm = r
+        if half or lo.get("dropout", 0.0) > 0:
+            rm = reference(cfg_r, params_r, adapters, lo["alpha"] / lo["rank"],
+                           dict(batch, steps=1, lora=dict(batch["lora"], dropout=0.0)), 1)
+        e_merged = check_merged(iqtrain, d, batch, rm, scale, fails)
         line += "  merged %.1e" % e_merged
+    if half:   # the fp32 base's gradients: within what rounding the weights explains
+        r32 = reference(cfg_r, params_r, adapters, lo["alpha"] / lo["rank"], dict(batch, steps=1), 1)
+        e32 = max(rel_grad(g[n], r32["grads"][n]) for n in adapters if n in g)
+        moved = max(rel_grad(g[n], r["grads"][n]) for n in adapters if n in g)
+        if not (e32 <= TOL_BF16_BASE and e32 > moved):
+            fails.append("bf16 base vs fp32 base: adapter gradients rel err %.3g (bound %.0e)" % (e32, TOL_BF16_BASE))
+        line += "  vs fp32 base %.1e" % e32
     if steps > 1:
         got = res.get("losses", [])
         e = max((abs(a - b) / abs(b) for a, b in zip(got, r["losses"])), default=float("inf"))

@@ -5,7 +5,8 @@
 # this build and CPU have them: bf16 weight copies and operands), and a GPT-2. Also: the items add up to the
 # prediction, and the Llama's activation gradients are one layer's (less than a third of its activations);
 # --gradient-checkpointing (activation recomputation) is predicted too and changes no metric and no weight; so are
-# LoRA adapters (--lora-rank: AdamW's moments of the adapters only, the adapters' arenas).
+# LoRA adapters (--lora-rank: AdamW's moments of the adapters only, the adapters' arenas, no gradient arena for the
+# frozen base, and the plan without adapters beside it), also with the base in bf16 (--base-dtype bf16).
 #
 #   usage: tests/train/test_memory_plan.sh IQTRAIN_BINARY REPO_ROOT
 set -u
@@ -40,7 +41,8 @@ plan_vs_rss() {
     local verdict
     verdict=$($PY - "$W/plan-$name.json" "$W/rss-$name" "$name" "$SAN" <<'EOF'
 import json, sys
-m = json.load(open(sys.argv[1]))["memory_mb"]
+plan = json.load(open(sys.argv[1]))
+m = plan["memory_mb"]
 measured = int(open(sys.argv[2]).read().split()[-1]) * 1024 / 1e6
 pred = m["predicted_peak_rss"]
 items = sum(v for k, v in m.items() if k not in ("predicted_peak_rss", "dry_run_peak_rss"))
@@ -51,6 +53,12 @@ if not abs(items - pred) <= 0.01 * pred:
     why.append("the items add up to %.1f MB, not the predicted %.1f MB" % (items, pred))
 if sys.argv[3] in ("llama-fp32", "llama-bf16") and not m["activation_grads"] < m["activations"] / 3:
     why.append("activation gradients %.1f MB vs activations %.1f MB: not one layer's" % (m["activation_grads"], m["activations"]))
+if sys.argv[3].startswith("llama-lora"):  # a frozen base: no gradient arena; the full fine-tune's plan beside it
+    full = plan.get("memory_mb_without_lora", {})
+    if m["gradients"] != 0 or not full.get("gradients", 0) > 0 or not full.get("predicted_peak_rss", 0) > pred:
+        why.append("LoRA: gradients %r MB (want 0), without LoRA %r" % (m["gradients"], full))
+    if "bf16" in sys.argv[3] and not m["parameters"] < full.get("parameters", 0):
+        why.append("--base-dtype bf16: parameters %.1f MB, not under fp32's %r" % (m["parameters"], full.get("parameters")))
 print("; ".join(why) if why else "ok predicted %.1f MB measured %.1f MB ratio %.3f" % (pred, measured, pred / measured))
 EOF
 )
@@ -69,6 +77,10 @@ plan_vs_rss llama-fp32 "${LLAMA[@]}"
 plan_vs_rss llama-bf16 "${LLAMA[@]}" --matmul-precision bf16
 plan_vs_rss llama-recompute "${LLAMA[@]}" --gradient-checkpointing
 plan_vs_rss llama-lora "${LLAMA[@]}" --lora-rank 8 --lora-targets q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj
+plan_vs_rss llama-lora-base-bf16 "${LLAMA[@]}" --lora-rank 8 --lora-targets q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj \
+    --base-dtype bf16
+plan_vs_rss llama-lora-base-bf16-mm "${LLAMA[@]}" --lora-rank 8 --lora-targets q_proj,v_proj --base-dtype bf16 \
+    --matmul-precision bf16 --gradient-checkpointing
 plan_vs_rss gpt2-fp32 --preset small --tokenizer "$TOK" --batch-size 8 --max-seq-len 192 --threads 2
 
 # --gradient-checkpointing changes no numbers: the same metrics and final weights bit for bit, with activations

@@ -6,9 +6,10 @@
  * OUT_DIR/result.json (loss, nll, td, n_supervised, reward stats, losses of each step).
  * With "online": {"mix", "rows"} (online IQLearn, issue #17): the rows are injected as the policy samples of
  * every step (online.h's iq_online_add_batch), and result.json adds online_value_gap.
- * With "lora": {"rank", "alpha", "targets", "seed", "b_std"} (issue #19): adapters are attached (B drawn from
+ * With "lora": {"rank", "alpha", "targets", "seed", "b_std", "dropout"} (issue #19): adapters are attached (B drawn from
  * N(0, b_std^2) so that they matter), their initial values written to OUT_DIR/adapter in PEFT's layout, and the
- * gradients dumped are the adapters' (the base is frozen), named model.layers.N....lora_A.weight. */
+ * gradients dumped are the adapters' (the base is frozen: no gradient arena; its matrices in bf16 with
+ * "base_dtype": "bf16"), named model.layers.N....lora_A.weight. */
 #include <cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -91,7 +92,7 @@ static iq_lora *attach_lora(iq_model *m, const cJSON *j, int rows, const char *o
     *bad = false;
     if (!j) return NULL;
     const cJSON *tg = cJSON_GetObjectItemCaseSensitive(j, "targets");
-    iq_lora_opts o = {(int)num(j, "rank", 8), (float)num(j, "alpha", 8), 0.0f, 0};
+    iq_lora_opts o = {(int)num(j, "rank", 8), (float)num(j, "alpha", 8), (float)num(j, "dropout", 0), 0};
     iq_lora *lo = NULL;
     *bad = iq_lora_parse_targets(cJSON_IsString(tg) ? tg->valuestring : IQ_LORA_DEFAULT_TARGETS, &o.targets) ||
            iq_lora_create(iq_model_cfg(m), &o, rows, (uint64_t)num(j, "seed", 1), &lo) || iq_model_set_lora(m, lo);
@@ -162,7 +163,10 @@ int main(int argc, char **argv) {
     float clip = (float)num(op, "grad_clip", 1.0);
 
     iq_model *m = NULL;
-    if (iq_model_load_folder(argv[1], IQ_MODEL_TRAIN, maxB, maxT, &m, NULL)) return die("model");
+    const cJSON *lj = cJSON_GetObjectItemCaseSensitive(batch, "lora"), *bd = cJSON_GetObjectItemCaseSensitive(lj, "base_dtype");
+    iq_model_mode mode = !lj ? IQ_MODEL_TRAIN /* adapters: a frozen base, in bf16 with "base_dtype": "bf16" */
+                             : cJSON_IsString(bd) && strcmp(bd->valuestring, "bf16") == 0 ? IQ_MODEL_BF16_BASE : IQ_MODEL_FROZEN;
+    if (iq_model_load_folder(argv[1], mode, maxB, maxT, &m, NULL)) return die("model");
     const iq_model_config *cfg = iq_model_cfg(m);
     int V = cfg->vocab, C = cfg->n_embd;
     iq_head *head = iq_head_create(maxB * maxT, C, V, 7); /* small chunks: exercises the chunk boundaries */
@@ -176,7 +180,7 @@ int main(int argc, char **argv) {
     }
     if (iq_mkdirs(argv[3])) return die("out");
     bool bad;
-    iq_lora *lora = attach_lora(m, cJSON_GetObjectItemCaseSensitive(batch, "lora"), maxB * maxT, argv[3], &bad);
+    iq_lora *lora = attach_lora(m, lj, maxB * maxT, argv[3], &bad);
     if (bad) return die("lora");
     iq_adamw *opt = iq_adamw_create(m); /* after the adapters: it trains them */
     float *logits = calloc((size_t)B * T * V, sizeof *logits);
