@@ -10,8 +10,8 @@
 #   3. bad adapter folders are refused naming the problem, exit 65 (rank mismatch, unknown target module, wrong
 #      shapes, a missing or extra tensor, a layer beyond the model, unsupported PEFT options, a corrupt file);
 #      no adapter_config.json: 66;
-#   4. resuming a LoRA run (checkpoint-10 of 20, and --resume auto after kill -9) is bit-exact: metrics rows
-#      (without elapsed_s, tokens_per_s) and final/adapter_model.safetensors; a corrupt adapter/ in a checkpoint is
+#   4. resuming a LoRA run (checkpoint-10 of 20, also with a bf16 base and dropout, and --resume auto after
+#      kill -9) is bit-exact: metrics rows (without elapsed_s, tokens_per_s) and final/adapter_model.safetensors; a corrupt adapter/ in a checkpoint is
 #      refused by its CRC-32;
 #   5. train --model BASE --adapter DIR starts from the adapter (its r, alpha, targets; with --lr 0 it stays
 #      byte-identical and its eval nll is the merged model's); conflicting --lora-* options: 64.
@@ -143,6 +143,14 @@ want_err "resuming R/checkpoint-10 at step 10"
 same_rows run/metrics.jsonl R/metrics.jsonl
 want_same_file run/final/adapter_model.safetensors R/final/adapter_model.safetensors
 done_check "LoRA resume from checkpoint-10: the same metrics rows and final adapter as 20 straight"
+# the same with a bf16 base and dropout (the base is checkpointed as held; the masks are keyed by the AdamW step)
+require "a LoRA run of 20 steps, bf16 base, dropout 0.2" "$BIN" "${LORA[@]}" --base-dtype bf16 --lora-dropout 0.2 --out H data.jsonl
+cp -r H H2 && rm -rf H2/final H2/checkpoint-15 H2/checkpoint-20
+run "$BIN" "${LORA[@]}" --base-dtype bf16 --lora-dropout 0.2 --out H2 --resume H2/checkpoint-10 data.jsonl
+want_rc 0
+same_rows H/metrics.jsonl H2/metrics.jsonl
+want_same_file H/final/adapter_model.safetensors H2/final/adapter_model.safetensors
+done_check "bf16 base + dropout: resume from checkpoint-10 gives the same metrics rows and final adapter"
 "$PY" -c 'import json; f = json.load(open("run/checkpoint-10/trainer_state.json"))["files"]; assert "adapter/adapter_model.safetensors" in f' ||
     bad "trainer_state.json has no CRC-32 of adapter/adapter_model.safetensors"
 cp -r run C && rm -rf C/final C/checkpoint-15 C/checkpoint-20
