@@ -93,31 +93,20 @@ do_data() {
   [ -f "$TOK/tokenizer.json" ] || "$BIN" train-tokenizer --vocab-size 1024 --out "$TOK" "$DATA/stage0.jsonl.gz"
 }
 
-do_stage0() {
-  if [ ! -f "$RUNS/stage0/final/model.safetensors" ]; then
-    "${RUN[@]}" train "${STAGE0_OPTS[@]}" --resume auto --out "$RUNS/stage0" "$DATA/stage0.jsonl.gz"
+# one pretraining phase (resumable), its record copied to $OUT/NAME
+phase() { # $1 = name, $2 = the phase it starts from ("" = from scratch), $3 = data, rest = train options
+  local name=$1 from=$2 data=$3
+  shift 3
+  [ -z "$from" ] || [ -f "$RUNS/$from/final/model.safetensors" ] || die "$from has not finished ($RUNS/$from/final)" 66
+  if [ ! -f "$RUNS/$name/final/model.safetensors" ]; then
+    "${RUN[@]}" train "$@" --resume auto --out "$RUNS/$name" "$data"
   fi
-  mkdir -p "$OUT/stage0"
-  cp "$RUNS/stage0/run.json" "$RUNS/stage0/metrics.jsonl" "$OUT/stage0/"
+  mkdir -p "$OUT/$name"
+  cp "$RUNS/$name/run.json" "$RUNS/$name/metrics.jsonl" "$OUT/$name/"
 }
-
-do_stage0b() {
-  [ -f "$RUNS/stage0/final/model.safetensors" ] || die "stage 0 has not finished ($RUNS/stage0/final)" 66
-  if [ ! -f "$RUNS/stage0b/final/model.safetensors" ]; then
-    "${RUN[@]}" train "${STAGE0B_OPTS[@]}" --resume auto --out "$RUNS/stage0b" "$DATA/stage0b.jsonl.gz"
-  fi
-  mkdir -p "$OUT/stage0b"
-  cp "$RUNS/stage0b/run.json" "$RUNS/stage0b/metrics.jsonl" "$OUT/stage0b/"
-}
-
-do_stage0c() {
-  [ -f "$RUNS/stage0b/final/model.safetensors" ] || die "stage 0b has not finished ($RUNS/stage0b/final)" 66
-  if [ ! -f "$RUNS/stage0c/final/model.safetensors" ]; then
-    "${RUN[@]}" train "${STAGE0C_OPTS[@]}" --resume auto --out "$RUNS/stage0c" data/arith/train.jsonl.gz
-  fi
-  mkdir -p "$OUT/stage0c"
-  cp "$RUNS/stage0c/run.json" "$RUNS/stage0c/metrics.jsonl" "$OUT/stage0c/"
-}
+do_stage0() { phase stage0 "" "$DATA/stage0.jsonl.gz" "${STAGE0_OPTS[@]}"; }
+do_stage0b() { phase stage0b stage0 "$DATA/stage0b.jsonl.gz" "${STAGE0B_OPTS[@]}"; }
+do_stage0c() { phase stage0c stage0b data/arith/train.jsonl.gz "${STAGE0C_OPTS[@]}"; }
 
 # evaluate every epoch checkpoint of a run that sweep.sh finished, then slim it (resumable)
 epoch_evals() { # $1 = run folder, $2 = steps per epoch, $3 = epochs
