@@ -76,7 +76,7 @@ FINAL_EVAL="--beam 4 --num-samples 4 --temperatures 0.1,0.3,0.5,0.7,1.0 --max-ne
 EPOCH_GREEDY=(--temperatures 0 --max-new-tokens 64 --limit 200 --threads "$THREADS")
 EPOCH_SAMPLES=(--num-samples 4 --temperatures "0.7,1.0" --max-new-tokens 64 --limit 200 --threads "$THREADS")
 
-die() { echo "paper_experiment: $*" >&2; exit "${2:-1}"; }
+die() { echo "paper_experiment: $1" >&2; exit "${2:-1}"; }
 [ -x "$BIN" ] || die "$BIN is not built" 66
 
 do_data() {
