@@ -178,6 +178,10 @@ static iq_status refuse_tensor(const iq_safetensors *st, const iq_st_tensor *t, 
     int layer, target = parse_name(nm, &layer, module, sizeof module);
     if (target == -2) return iq_fail(IQ_EDATA, "%s: extra tensor %s (not a LoRA A or B weight)", path, nm);
     if (target == -1) return iq_fail(IQ_EDATA, "%s: tensor %s: unknown target module '%s'", path, nm, module);
+    bool gpt2 = (iq_lora_get_opts(lo)->targets & IQ_LORA_GPT2_TARGETS) != 0; /* the adapters' family */
+    if (!((gpt2 ? IQ_LORA_GPT2_TARGETS : IQ_LORA_LLAMA_TARGETS) & (1u << target)))
+        return iq_fail(IQ_EDATA, "%s: tensor %s: target module '%s' is not a module of the %s family", path, nm, module,
+                       gpt2 ? "gpt2" : "Llama");
     if (layer >= n_layer)
         return iq_fail(IQ_EDATA, "%s: tensor %s: layer %d is beyond the model (%d layers)", path, nm, layer, n_layer);
     if (!iq_lora_has(lo, target))
@@ -247,7 +251,7 @@ static iq_status family_checks(const char *dir, const iq_model_config *cfg, bool
     for (int t = 0; t < IQ_LORA_NUM_TARGETS; t++)
         if (*targets & ~fam & (1u << t))
             return iq_fail(IQ_EDATA, "%s: target module '%s' is not a module of the %s family", dir, iq_lora_target_name(t),
-                           iq_model_arch_name(cfg));
+                           fam == IQ_LORA_GPT2_TARGETS ? "gpt2" : "Llama");
     if (fan_in_fan_out && fam != IQ_LORA_GPT2_TARGETS)
         return iq_fail(IQ_EDATA, "%s/adapter_config.json: fan_in_fan_out is true, which is for Conv1D layers (GPT-2's); "
                                  "the %s family's are Linear", dir, iq_model_arch_name(cfg));
