@@ -30,6 +30,7 @@ struct iq_lora {
     bool gpt2;         /* GPT-2's Conv1D layers and names */
     size_t per_layer;  /* floats of one layer's adapters */
     size_t n_params;
+    size_t head_off;   /* train_head: the head's copy (V, C) at the arena's end; 0 without */
     float *params, *grads;
     float *xa;         /* (n_layer, targets in use, max_rows, r) inp A^T of the last forward */
     float *tmp;        /* (max_rows, r) scale * dout B */
@@ -133,6 +134,9 @@ iq_status iq_lora_create(const iq_model_config *cfg, const iq_lora_opts *o, int 
         return iq_fail(IQ_EUSAGE, "--lora-targets: %s is not a module of the %s family (its modules: %s)", TARGET_NAMES[t],
                        iq_model_arch_name(cfg), family_names(cfg));
     }
+    if (o->train_head && !cfg->untied)
+        return iq_fail(IQ_EUSAGE, "--train-head: this %s model's LM head is tied to its input embedding: not supported "
+                                  "yet (untied heads only: tie_word_embeddings false)", iq_model_arch_name(cfg));
     iq_lora *lo = iq_xcalloc(1, sizeof *lo);
     lo->o = *o, lo->cfg = *cfg, lo->n_layer = cfg->n_layer, lo->max_rows = max_rows, lo->gpt2 = is_gpt2(cfg);
     lo->o.targets = targets;
@@ -145,6 +149,7 @@ iq_status iq_lora_create(const iq_model_config *cfg, const iq_lora_opts *o, int 
         lo->off_b[t] = lo->per_layer, lo->per_layer += (size_t)lo->out[t] * r;
     }
     lo->n_params = lo->per_layer * lo->n_layer;
+    if (o->train_head) lo->head_off = lo->n_params, lo->n_params += (size_t)cfg->vocab * cfg->n_embd;
     lo->params = iq_xcalloc(lo->n_params, sizeof(float));
     lo->grads = iq_xcalloc(lo->n_params, sizeof(float));
     lo->xa = iq_xcalloc((size_t)lo->n_layer * lo->n_used * max_rows * r, sizeof(float));
@@ -175,6 +180,9 @@ bool iq_lora_has(const iq_lora *lo, iq_lora_target t) {
 float *iq_lora_params(iq_lora *lo, size_t *n) { return *n = lo->n_params, lo->params; }
 float *iq_lora_grads(iq_lora *lo, size_t *n) { return *n = lo->n_params, lo->grads; }
 void iq_lora_zero_grad(iq_lora *lo) { memset(lo->grads, 0, lo->n_params * sizeof(float)); }
+
+float *iq_lora_head(iq_lora *lo) { return lo->o.train_head ? lo->params + lo->head_off : NULL; }
+float *iq_lora_head_grad(iq_lora *lo) { return lo->o.train_head ? lo->grads + lo->head_off : NULL; }
 
 static float *slot(const iq_lora *lo, float *base, const size_t *off, iq_lora_target t, int l) {
     return iq_lora_has(lo, t) && l >= 0 && l < lo->n_layer ? base + lo->per_layer * (size_t)l + off[t] : NULL;
@@ -211,6 +219,16 @@ int iq_lora_tensor_refs(const iq_lora *lo, iq_tensor_ref *refs) {
             }
             n += 2;
         }
+    if (lo->o.train_head) { /* last: the pairs above stay pairs */
+        if (refs) {
+            iq_tensor_ref *h = &refs[n];
+            snprintf(h->name, sizeof h->name, "lm_head.weight");
+            h->ndim = 2, h->shape[0] = lo->cfg.vocab, h->shape[1] = lo->cfg.n_embd;
+            h->offset = lo->head_off, h->numel = (size_t)lo->cfg.vocab * lo->cfg.n_embd;
+            h->decay = false; /* as the head in a full fine-tune */
+        }
+        n++;
+    }
     return n;
 }
 
@@ -310,7 +328,13 @@ static cJSON *adapter_config(const iq_lora *lo, const char *base_model) {
     cJSON_AddBoolToObject(j, "init_lora_weights", true);
     cJSON_AddNumberToObject(j, "lora_alpha", lo->o.alpha);
     cJSON_AddNumberToObject(j, "lora_dropout", iq_short_float(lo->o.dropout)); /* 0.1, not 0.100000001 */
-    cJSON_AddNullToObject(j, "modules_to_save");
+    if (lo->o.train_head) { /* PEFT's ModulesToSaveWrapper: saved as base_model.model.lm_head.weight */
+        cJSON *ms = cJSON_CreateArray();
+        cJSON_AddItemToArray(ms, cJSON_CreateString("lm_head"));
+        cJSON_AddItemToObject(j, "modules_to_save", ms);
+    } else {
+        cJSON_AddNullToObject(j, "modules_to_save");
+    }
     cJSON_AddStringToObject(j, "peft_type", "LORA");
     cJSON_AddNumberToObject(j, "r", lo->o.rank);
     cJSON_AddItemToObject(j, "target_modules", targets);

@@ -25,7 +25,7 @@ static bool neutral(const cJSON *v) {
 
 /* The keys that change what the adapter computes, refused unless at their neutral values. */
 static const char *const MUST_BE_NEUTRAL[] = {"use_rslora", "use_dora", "lora_bias", "rank_pattern",
-                                              "alpha_pattern", "modules_to_save", "layers_to_transform",
+                                              "alpha_pattern", "layers_to_transform",
                                               "exclude_modules", "target_parameters", "trainable_token_indices",
                                               "layer_replication", "use_qalora", "alora_invocation_tokens",
                                               "velora_config", "monteclora_config", "use_bdlora"};
@@ -76,6 +76,11 @@ static iq_status config_from_json(const cJSON *j, const char *path, iq_lora_opts
     const cJSON *fifo = cJSON_GetObjectItemCaseSensitive(j, "fan_in_fan_out"); /* true: Conv1D layers (iq_lora_load) */
     if (fifo && !cJSON_IsBool(fifo)) return iq_fail(IQ_EDATA, "%s: fan_in_fan_out must be true or false", path);
     *fan_in_fan_out = cJSON_IsTrue(fifo);
+    const cJSON *ms = cJSON_GetObjectItemCaseSensitive(j, "modules_to_save"); /* ["lm_head"]: --train-head's */
+    bool head = cJSON_IsArray(ms) && cJSON_GetArraySize(ms) == 1 && cJSON_IsString(ms->child) &&
+                strcmp(ms->child->valuestring, "lm_head") == 0;
+    if (!head && !neutral(ms))
+        return iq_fail(IQ_EDATA, "%s: modules_to_save is set: only [\"lm_head\"] (--train-head) is supported", path);
     for (size_t i = 0; i < sizeof MUST_BE_NEUTRAL / sizeof *MUST_BE_NEUTRAL; i++)
         if (!neutral(cJSON_GetObjectItemCaseSensitive(j, MUST_BE_NEUTRAL[i])))
             return iq_fail(IQ_EDATA, "%s: %s is set: not supported (it must be null, false or empty)", path, MUST_BE_NEUTRAL[i]);
@@ -86,7 +91,7 @@ static iq_status config_from_json(const cJSON *j, const char *path, iq_lora_opts
                                      "supported (convert it with save_pretrained(path_initial_model_for_weight_conversion=...))",
                            path, init->valuestring);
     *o = (iq_lora_opts){(int)r->valuedouble, a ? (float)a->valuedouble : IQ_LORA_DEFAULT_ALPHA,
-                        cJSON_IsNumber(d) ? (float)d->valuedouble : 0.0f, 0};
+                        cJSON_IsNumber(d) ? (float)d->valuedouble : 0.0f, 0, head};
     return config_targets(cJSON_GetObjectItemCaseSensitive(j, "target_modules"), path, &o->targets);
 }
 
@@ -245,13 +250,17 @@ static iq_status open_tensors(const char *dir, iq_safetensors **st) {
 
 /* The targets against the family of cfg: all-linear resolved, a module of another family refused (65), and
  * fan_in_fan_out true only for GPT-2's Conv1D layers (PEFT sets it there itself; false is accepted too). */
-static iq_status family_checks(const char *dir, const iq_model_config *cfg, bool fan_in_fan_out, unsigned *targets) {
+static iq_status family_checks(const char *dir, const iq_model_config *cfg, bool fan_in_fan_out, bool head,
+                                unsigned *targets) {
     unsigned fam = iq_lora_family_targets(cfg);
     if (*targets == ALL_LINEAR) *targets = fam;
     for (int t = 0; t < IQ_LORA_NUM_TARGETS; t++)
         if (*targets & ~fam & (1u << t))
             return iq_fail(IQ_EDATA, "%s: target module '%s' is not a module of the %s family", dir, iq_lora_target_name(t),
                            fam == IQ_LORA_GPT2_TARGETS ? "gpt2" : "Llama");
+    if (head && !cfg->untied)
+        return iq_fail(IQ_EDATA, "%s/adapter_config.json: modules_to_save [\"lm_head\"] on a model whose LM head is tied "
+                                 "to its embedding: not supported (untied heads only)", dir);
     if (fan_in_fan_out && fam != IQ_LORA_GPT2_TARGETS)
         return iq_fail(IQ_EDATA, "%s/adapter_config.json: fan_in_fan_out is true, which is for Conv1D layers (GPT-2's); "
                                  "the %s family's are Linear", dir, iq_model_arch_name(cfg));
@@ -268,7 +277,7 @@ iq_status iq_lora_load(const char *dir, const iq_model_config *cfg, int max_rows
     unsigned from_tensors = 0;
     if (!s) s = tensor_targets(st, &from_tensors);
     if (!s && o.targets == 0) o.targets = from_tensors; /* a regex target_modules: the tensors name the targets */
-    if (!s) s = family_checks(dir, cfg, fifo, &o.targets);
+    if (!s) s = family_checks(dir, cfg, fifo, o.train_head, &o.targets);
     o.dropout = dropout;
     iq_lora *lo = NULL;
     if (!s) s = iq_lora_create(cfg, &o, max_rows > 0 ? max_rows : 1, 0, &lo);
@@ -286,7 +295,8 @@ iq_status iq_lora_load_into(iq_lora *lo, const char *dir, int n_layer) {
     iq_status s = iq_lora_read_config(dir, &o);
     const iq_lora_opts *have = iq_lora_get_opts(lo);
     bool named = o.targets && o.targets != ALL_LINEAR; /* a regex or all-linear: the tensors are checked below */
-    if (!s && (o.rank != have->rank || o.alpha != have->alpha || (named && o.targets != have->targets)))
+    if (!s && (o.rank != have->rank || o.alpha != have->alpha || (named && o.targets != have->targets) ||
+               o.train_head != have->train_head))
         s = iq_fail(IQ_EDATA, "%s/adapter_config.json: r %d, lora_alpha %g and its targets differ from the run's adapters "
                               "(r %d, alpha %g)", dir, o.rank, (double)o.alpha, have->rank, (double)have->alpha);
     if (!s) s = open_tensors(dir, &st);

@@ -55,6 +55,12 @@ iq_status iq_lora_merge(iq_model *m, iq_lora *lo) {
             iq_sgemm_fp32_ld(false, false, (int)out, (int)in, r, iq_lora_scale(lo), P + b->offset, r, P + a->offset, (int)in,
                              1.0f, W + mrefs[k].offset, (int)in);
     }
+    const float *head = iq_lora_head(lo); /* --train-head: the trained head replaces the base's (untied) lm_head */
+    int kh = -1;
+    for (int i = 0; head && i < nm; i++)
+        if (strcmp(mrefs[i].name, "lm_head.weight") == 0) kh = i;
+    if (!s && head && kh < 0) s = iq_fail(IQ_EUSAGE, "LoRA merge: the adapters train an lm_head the model does not have");
+    if (!s && head) memcpy(W + mrefs[kh].offset, head, mrefs[kh].numel * sizeof(float));
     iq_matmul_params_changed();
     free(mrefs), free(lrefs);
     return s;

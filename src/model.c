@@ -286,9 +286,12 @@ int iq_model_tensor_refs(const iq_model *m, iq_tensor_ref *refs) {
     return m->n_tensors;
 }
 
-const float *iq_model_head(iq_model *m) { return m->params_memory + m->head_offset; }
+const float *iq_model_head(iq_model *m) {
+    const float *h = m->lora ? iq_lora_head(m->lora) : NULL; /* --train-head: the adapters' copy */
+    return h ? h : m->params_memory + m->head_offset;
+}
 float *iq_model_head_grad(iq_model *m) {
-    if (m->lora) return NULL; /* frozen under LoRA adapters */
+    if (m->lora) return m->mode == IQ_MODEL_TRAIN ? iq_lora_head_grad(m->lora) : NULL; /* frozen unless --train-head */
     return m->grads_memory ? m->grads_memory + m->head_offset : NULL;
 }
 

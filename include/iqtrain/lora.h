@@ -17,7 +17,11 @@
  *   - a model with adapters attached (iq_model_set_lora) calls iq_lora_forward after each target's frozen
  *     product and iq_lora_backward before it; its linear layers then compute only dX = dY W (no dW, no db:
  *     the base is frozen). The AdamW of the adapters is a second iq_adamw-like state over the adapters'
- *     arena only (to come); the LM head (the Q head) stays frozen unless --train-head (to come);
+ *     arena only; the LM head (the Q head) stays frozen unless --train-head: then the adapters' arena ends with a
+ *     copy of the head (V, C), "lm_head.weight" in their table (no weight decay, as in a full fine-tune), which the
+ *     model reads and the loss head writes the gradient of (iq_model_head, iq_model_head_grad) — PEFT's
+ *     modules_to_save ["lm_head"], saved as base_model.model.lm_head.weight. Untied heads only: a tied head is the
+ *     embedding too (PEFT would untie it, or train the embedding with ensure_weight_tying): refused, 64;
  *   - the adapters' tensor table names them as the base's module plus PEFT's suffix, model.layers.N.self_attn.
  *     q_proj.lora_A.weight (r, in) and ...lora_B.weight (out, r); adapter_model.safetensors adds PEFT's prefix
  *     base_model.model. (IQ_LORA_PEFT_PREFIX). */
@@ -45,6 +49,7 @@ typedef struct {
     float alpha;     /* lora_alpha; the scale is alpha / r */
     float dropout;   /* lora_dropout p in [0, 1): the low-rank path reads dropout(x) in training passes */
     unsigned targets; /* mask of 1u << iq_lora_target; 0: the family's default */
+    bool train_head;  /* --train-head: the LM head (an untied lm_head.weight) trains too, a copy in the adapters' arena */
 } iq_lora_opts;
 
 #define IQ_LORA_DEFAULT_RANK 8
@@ -69,8 +74,9 @@ iq_status iq_lora_check_opts(const iq_lora_opts *o);
 
 typedef struct iq_lora iq_lora;
 
-/* Adapters for a config (targets 0: the family's default; 64 naming a target the family does not have), for steps
- * of up to max_rows = B*T rows; A initialised from seed as PEFT does, B zero. */
+/* Adapters for a config (targets 0: the family's default; 64 naming a target the family does not have, or
+ * train_head with a tied head), for steps of up to max_rows = B*T rows; A initialised from seed as PEFT does, B zero,
+ * the head's copy zero (iq_lora_head: the caller copies the base's in). */
 iq_status iq_lora_create(const iq_model_config *cfg, const iq_lora_opts *o, int max_rows, uint64_t seed, iq_lora **out);
 void iq_lora_free(iq_lora *lo);
 const iq_lora_opts *iq_lora_get_opts(const iq_lora *lo);
@@ -87,6 +93,9 @@ int iq_lora_tensor_refs(const iq_lora *lo, iq_tensor_ref *refs);
 float *iq_lora_params(iq_lora *lo, size_t *n);
 float *iq_lora_grads(iq_lora *lo, size_t *n);
 void iq_lora_zero_grad(iq_lora *lo);
+/* The trained head's copy (V, C) and its gradient; NULL without train_head. */
+float *iq_lora_head(iq_lora *lo);
+float *iq_lora_head_grad(iq_lora *lo);
 /* A (r, in) and B (out, r) of layer l's target t (NULL when not a target), and their gradients. */
 float *iq_lora_A(iq_lora *lo, iq_lora_target t, int l);
 float *iq_lora_B(iq_lora *lo, iq_lora_target t, int l);

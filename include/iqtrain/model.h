@@ -134,7 +134,8 @@ size_t iq_model_num_params(const iq_model *m);
 /* The parameter table (as iq_model_config_tensors): count, and the refs when not NULL. */
 int iq_model_tensor_refs(const iq_model *m, iq_tensor_ref *refs);
 /* The LM head (V, C), which is the Q head of IQLearn, and its gradient (NULL in inference mode and with LoRA
- * adapters attached: the head is frozen). */
+ * adapters attached: the head is frozen; with adapters made with train_head, their copy of the head and its
+ * gradient). */
 const float *iq_model_head(iq_model *m);
 float *iq_model_head_grad(iq_model *m);
 
