@@ -198,8 +198,8 @@ static iq_status refuse_tensor(const iq_safetensors *st, const iq_st_tensor *t, 
 /* Checks t's shape against ref (rank from the config) and reads it into dst. */
 static iq_status read_tensor(const iq_safetensors *st, const iq_st_tensor *t, const iq_tensor_ref *ref, int rank, float *dst) {
     const char *path = iq_st_path(st);
-    bool is_a = strstr(ref->name, ".lora_A.") != NULL;
-    if (t->ndim == 2) {
+    bool is_a = strstr(ref->name, ".lora_A.") != NULL, is_lora = is_a || strstr(ref->name, ".lora_B.") != NULL;
+    if (t->ndim == 2 && is_lora) { /* (not the trained head's copy) */
         int64_t tr = is_a ? t->shape[0] : t->shape[1];
         if (tr != rank)
             return iq_fail(IQ_EDATA, "%s: tensor %s has rank %lld but adapter_config.json says r = %d (rank mismatch)", path,

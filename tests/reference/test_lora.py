@@ -78,7 +78,11 @@ CASES = {
                                                             dropout=0.25), 3),
     "lora_gpt2_fresh_b0_is_base": (dict(model_type="gpt2"), dict(rank=4, alpha=8, targets="c_attn,c_proj,c_fc",
                                                                  b_std=0.0), 1),
+    # --train-head (an untied lm_head): the head's gradient is the full model's, AdamW steps it with the adapters
+    "lora_llama_train_head": (dict(model_type="llama", kv_heads=2, tied=False),
+                              dict(rank=4, alpha=8, targets="q_proj,v_proj", b_std=0.05, train_head=True), 3),
 }
+HEAD = "base_model.model.lm_head.weight"
 # GPT-2's targets: PEFT name -> the modules it adapts (block.module), their family index (the dropout key's)
 GPT2_MODULES = {"c_attn": ["attn.c_attn"], "c_proj": ["attn.c_proj", "mlp.c_proj"], "c_fc": ["mlp.c_fc"],
                 "attn.c_proj": ["attn.c_proj"], "mlp.c_proj": ["mlp.c_proj"]}
@@ -201,6 +205,8 @@ def reference(cfg, params, adapters, scale, batch, steps):
     rows = batch["rows"]
     tp = ref.to_torch(params, requires_grad=False)
     ta = ref.to_torch(adapters)
+    if HEAD in ta:   # --train-head: the head is the adapter folder's copy, trained (no weight decay, as iqtrain's)
+        tp["lm_head.weight"] = ta[HEAD]
     ids, lengths = ref.pad_batch(rows)
     base_linear = lr.linear
     lo = batch["lora"]
@@ -209,7 +215,10 @@ def reference(cfg, params, adapters, scale, batch, steps):
     forward = (lambda tp_, ids_, cfg_: gpt2_lora_forward(tp_, ids_, cfg_, ta, scale, drop)) if is_gpt2(cfg) else lr.forward
     try:
         o = batch["optim"]
-        opt = torch.optim.AdamW(list(ta.values()), lr=o["lr"], betas=(o["beta1"], o["beta2"]), eps=o["eps"],
+        groups = [{"params": [t for n, t in ta.items() if n != HEAD]}]
+        if HEAD in ta:
+            groups.append({"params": [ta[HEAD]], "weight_decay": 0.0})
+        opt = torch.optim.AdamW(groups, lr=o["lr"], betas=(o["beta1"], o["beta2"]), eps=o["eps"],
                                 weight_decay=o["weight_decay"])
         losses, out = [], {}
         for s in range(steps):
@@ -244,7 +253,8 @@ def check_layout(d, cfg, lo):
     with open(os.path.join(d, "adapter_config.json")) as f:
         ac = json.load(f)
     want = {"peft_type": "LORA", "r": lo["rank"], "lora_alpha": lo["alpha"], "task_type": "CAUSAL_LM",
-            "bias": "none", "lora_dropout": lo.get("dropout", 0), "fan_in_fan_out": is_gpt2(cfg)}
+            "bias": "none", "lora_dropout": lo.get("dropout", 0), "fan_in_fan_out": is_gpt2(cfg),
+            "modules_to_save": ["lm_head"] if lo.get("train_head") else None}
     for k, v in want.items():
         if ac.get(k) != v:
             fails.append("adapter_config.json: %s = %r, want %r" % (k, ac.get(k), v))
@@ -272,6 +282,8 @@ def check_layout(d, cfg, lo):
                 pre = "base_model.model.model.layers.%d.%s.%s." % (layer, BLOCK[m], m)
                 want_t[pre + "lora_A.weight"] = (r, io[m][0])
                 want_t[pre + "lora_B.weight"] = (io[m][1], r)
+    if lo.get("train_head"):   # PEFT's ModulesToSaveWrapper saves the module's weight under its own name
+        want_t[HEAD] = (cfg["vocab_size"], cfg["hidden_size"])
     if sorted(t) != sorted(want_t):
         fails.append("adapter tensors: extra %s, missing %s" % (sorted(set(t) - set(want_t))[:3],
                                                                sorted(set(want_t) - set(t))[:3]))
@@ -339,6 +351,8 @@ def run_case(name, work, dump, iqtrain=None):
         if not e <= tr.TOL_GRAD:
             fails.append("grad %s: rel err %.3g" % (n, e))
     line = "grad %.1e (%s)  logits %.1e  scalars %.1e  loss %.5f" % (worst, wname, e_logits, worst_s, r["loss"])
+    if HEAD in g:   # --train-head: the head's gradient against the full model's (autograd through the same loss)
+        line += "  head grad %.1e" % rel_grad(g[HEAD], r["grads"][HEAD])
     if lo["b_std"] == 0.0:   # a fresh adapter: the base model's logits, B's gradient nonzero, A's zero
         tb = ref.to_torch(params_r, requires_grad=False)
         base = plain_forward(tb, ref.pad_batch(batch["rows"])[0], cfg_r).detach().numpy()

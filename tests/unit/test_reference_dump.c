@@ -113,6 +113,8 @@ static iq_lora *attach_lora(iq_model *m, const cJSON *j, int rows, const char *o
     float *P = iq_lora_params(lo, &n);
     for (int i = 1; i < nt; i += 2) /* the B of each pair */
         for (size_t k = 0; k < refs[i].numel; k++) P[refs[i].offset + k] = b_std * iq_rng_normal(&rng);
+    float *head = iq_lora_head(lo); /* --train-head: the head's copy moved too, so that merging it matters */
+    for (size_t k = 0; head && k < (size_t)c->vocab * c->n_embd; k++) head[k] += b_std * iq_rng_normal(&rng);
     free(refs);
     char *dir = iq_path_join(out, "adapter");
     *bad = iq_lora_save(lo, dir, "model") != IQ_OK;
