@@ -96,7 +96,9 @@ def bad(good, root):
          lambda c, t: t + [(PRE + "model.layers.0.self_attn.qkv_proj.lora_A.weight", "F32", t[0][2])])
     case("fan_in_fan_out", "fan_in_fan_out is true, which is for Conv1D layers", lambda c, t: c.update(fan_in_fan_out=True))
     case("rank_pattern", "rank_pattern is set", lambda c, t: c.update(rank_pattern={"q_proj": 2}))
-    case("modules_to_save", "modules_to_save is set", lambda c, t: c.update(modules_to_save=["lm_head"]))
+    case("modules_to_save", "modules_to_save is set: only", lambda c, t: c.update(modules_to_save=["embed_tokens"]))
+    case("tied_head", "modules_to_save [\"lm_head\"] on a model whose LM head is tied",
+         lambda c, t: c.update(modules_to_save=["lm_head"]))
     case("bias", "bias must be \"none\"", lambda c, t: c.update(bias="lora_only"))
     case("r_zero", "r must be an integer", lambda c, t: c.update(r=0))
     case("pissa", "init_lora_weights \"pissa_niter_4\"", lambda c, t: c.update(init_lora_weights="pissa_niter_4"))
