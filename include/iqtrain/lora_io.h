@@ -7,7 +7,8 @@
  * is not evaluated, the tensors present name the targets; lora_dropout (any value: it only acts in training).
  * The keys that would change the computation must hold their neutral values, else the folder is refused by
  * name: bias "none", use_rslora false, use_dora false, lora_bias false, rank_pattern and
- * alpha_pattern empty, modules_to_save, layers_to_transform, exclude_modules, target_parameters,
+ * alpha_pattern empty, modules_to_save (but ["lm_head"]: --train-head's trained head, base_model.model.lm_head.weight,
+ * for an untied head only), layers_to_transform, exclude_modules, target_parameters,
  * trainable_token_indices, layer_replication, alora_invocation_tokens (and the other variants' configs) null or
  * empty; init_lora_weights not one that changes the base (pissa, olora, corda, loftq, lora_ga). fan_in_fan_out
  * (PEFT's flag for HF Conv1D layers) may be true only for GPT-2 (PEFT sets it there itself; false is read the same). Other keys (task_type, inference_mode,
