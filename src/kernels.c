@@ -85,6 +85,7 @@ void iq_layernorm_backward(float *dinp, float *dweight, float *dbias, const floa
             dx[c] += (dnorm - dnorm_mean - norm * dnorm_norm_mean) * s;
         }
     }
+    if (!dweight) return; /* a frozen base: the input's gradient only */
     /* parameter gradients: column blocks per thread, rows in order (contiguous, deterministic) */
 #pragma omp parallel
     {
@@ -113,9 +114,9 @@ void iq_matmul_backward(float *dinp, float *dweight, float *dbias, const float *
                             const float *weight, int N, int C, int OC) {
     iq_matmul_group_begin(); /* dout is rounded to bf16 once for both products */
     iq_sgemm_w(false, true, N, C, OC, 1.0f, dout, weight, 1.0f, dinp);
-    iq_sgemm(true, false, C, OC, N, 1.0f, inp, dout, 1.0f, dweight);
+    if (dweight) iq_sgemm(true, false, C, OC, N, 1.0f, inp, dout, 1.0f, dweight); /* NULL: frozen, dX only */
     iq_matmul_group_end();
-    iq_bias_backward(dbias, dout, N, OC);
+    if (dbias) iq_bias_backward(dbias, dout, N, OC);
 }
 
 void iq_bias_backward(float *dbias, const float *dout, int N, int OC) {

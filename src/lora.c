@@ -13,10 +13,12 @@
 #include "iqtrain/rng.h"
 #include "iqtrain/safetensors.h"
 
-static const char *const TARGET_NAMES[IQ_LORA_NUM_TARGETS] = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
-                                                              "gate_proj", "up_proj", "down_proj"};
-static const char *const TARGET_BLOCK[IQ_LORA_NUM_TARGETS] = {"self_attn", "self_attn", "self_attn", "self_attn",
-                                                              "mlp",       "mlp",       "mlp"};
+static const char *const TARGET_NAMES[IQ_LORA_NUM_TARGETS] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
+                                                              "up_proj", "down_proj", "c_attn", "c_proj", "c_fc",
+                                                              "c_proj"};
+static const char *const TARGET_BLOCK[IQ_LORA_NUM_TARGETS] = {"self_attn", "self_attn", "self_attn", "self_attn", "mlp",
+                                                              "mlp",       "mlp",       "attn",   "attn",   "mlp",
+                                                              "mlp"};
 
 struct iq_lora {
     iq_lora_opts o;
@@ -24,10 +26,13 @@ struct iq_lora {
     int n_layer, max_rows;
     int in[IQ_LORA_NUM_TARGETS], out[IQ_LORA_NUM_TARGETS];
     size_t off_a[IQ_LORA_NUM_TARGETS], off_b[IQ_LORA_NUM_TARGETS]; /* layer 0's A and B in the arena */
+    int xslot[IQ_LORA_NUM_TARGETS], n_used; /* a target's place among the targets in use (the xa stack) */
+    bool gpt2;         /* GPT-2's Conv1D layers and names */
     size_t per_layer;  /* floats of one layer's adapters */
     size_t n_params;
+    size_t head_off;   /* train_head: the head's copy (V, C) at the arena's end; 0 without */
     float *params, *grads;
-    float *xa;         /* (n_layer, targets, max_rows, r) inp A^T of the last forward */
+    float *xa;         /* (n_layer, targets in use, max_rows, r) inp A^T of the last forward */
     float *tmp;        /* (max_rows, r) scale * dout B */
     uint64_t seed;     /* dropout masks: a hash of (seed, pass, layer, target, element) */
     uint64_t pass;     /* the current training pass's key, or IQ_LORA_NO_DROPOUT */
@@ -36,20 +41,30 @@ struct iq_lora {
 };
 
 const char *iq_lora_target_name(iq_lora_target t) { return (unsigned)t < IQ_LORA_NUM_TARGETS ? TARGET_NAMES[t] : "?"; }
+const char *iq_lora_target_block(iq_lora_target t) { return (unsigned)t < IQ_LORA_NUM_TARGETS ? TARGET_BLOCK[t] : "?"; }
+
+bool iq_lora_name_matches(const char *name, size_t len, iq_lora_target t) {
+    if ((unsigned)t >= IQ_LORA_NUM_TARGETS) return false;
+    const char *m = TARGET_NAMES[t], *b = TARGET_BLOCK[t];
+    if (strlen(m) == len && strncmp(name, m, len) == 0) return true;
+    size_t nb = strlen(b);
+    return len == nb + 1 + strlen(m) && strncmp(name, b, nb) == 0 && name[nb] == '.' && strncmp(name + nb + 1, m, len - nb - 1) == 0;
+}
 
 iq_status iq_lora_parse_targets(const char *list, unsigned *mask) {
     *mask = 0;
     const char *s = list;
     while (*s) {
         size_t n = strcspn(s, ",");
-        int found = -1;
+        unsigned found = 0;
         for (int t = 0; t < IQ_LORA_NUM_TARGETS; t++)
-            if (strlen(TARGET_NAMES[t]) == n && strncmp(s, TARGET_NAMES[t], n) == 0) found = t;
-        if (found < 0)
+            if (iq_lora_name_matches(s, n, t)) found |= 1u << t;
+        if (!found)
             return iq_fail(IQ_EUSAGE, "--lora-targets: unknown module '%.*s' (known: q_proj, k_proj, v_proj, o_proj, "
-                                      "gate_proj, up_proj, down_proj)", (int)n, s);
-        if (*mask & (1u << found)) return iq_fail(IQ_EUSAGE, "--lora-targets: '%s' given twice", TARGET_NAMES[found]);
-        *mask |= 1u << found;
+                                      "gate_proj, up_proj, down_proj for the Llama families; c_attn, c_proj, c_fc for "
+                                      "gpt2)", (int)n, s);
+        if ((*mask & found) == found) return iq_fail(IQ_EUSAGE, "--lora-targets: '%.*s' given twice", (int)n, s);
+        *mask |= found;
         s += n;
         if (*s == ',') s++;
     }
@@ -57,12 +72,18 @@ iq_status iq_lora_parse_targets(const char *list, unsigned *mask) {
     return IQ_OK;
 }
 
+static bool is_gpt2(const iq_model_config *cfg) { return strcmp(iq_model_arch_name(cfg), "gpt2") == 0; }
+unsigned iq_lora_family_targets(const iq_model_config *cfg) { return is_gpt2(cfg) ? IQ_LORA_GPT2_TARGETS : IQ_LORA_LLAMA_TARGETS; }
+unsigned iq_lora_family_default(const iq_model_config *cfg) {
+    return is_gpt2(cfg) ? 1u << IQ_LORA_C_ATTN : (1u << IQ_LORA_Q) | (1u << IQ_LORA_V);
+}
+
 iq_status iq_lora_check_opts(const iq_lora_opts *o) {
     if (o->rank < 0) return iq_fail(IQ_EUSAGE, "--lora-rank must be >= 0, got %d", o->rank);
     if (o->rank == 0) return IQ_OK;
     if (!(o->alpha > 0.0f)) return iq_fail(IQ_EUSAGE, "--lora-alpha must be > 0, got %g", (double)o->alpha);
     if (!(o->dropout >= 0.0f && o->dropout < 1.0f)) return iq_fail(IQ_EUSAGE, "--lora-dropout must be in [0, 1), got %g", (double)o->dropout);
-    if (!o->targets || o->targets >> IQ_LORA_NUM_TARGETS) return iq_fail(IQ_EUSAGE, "--lora-targets: no valid module");
+    if (o->targets >> IQ_LORA_NUM_TARGETS) return iq_fail(IQ_EUSAGE, "--lora-targets: no valid module");
     return IQ_OK;
 }
 
@@ -76,9 +97,16 @@ static size_t widest_in(const iq_lora *lo) {
 
 static void target_dims(const iq_model_config *c, int in[], int out[]) {
     int C = c->n_embd, QD = c->n_head * c->head_dim, KD = c->n_kv_head * c->head_dim, I = c->n_inner;
-    int ins[IQ_LORA_NUM_TARGETS] = {C, C, C, QD, C, C, I}, outs[IQ_LORA_NUM_TARGETS] = {QD, KD, KD, C, I, I, C};
+    if (is_gpt2(c)) QD = KD = C, I = 4 * C; /* (GPT-2's targets have their own entries; these keep the table whole) */
+    int ins[IQ_LORA_NUM_TARGETS] = {C, C, C, QD, C, C, I, C, C, C, 4 * C};
+    int outs[IQ_LORA_NUM_TARGETS] = {QD, KD, KD, C, I, I, C, 3 * C, C, 4 * C, C};
     memcpy(in, ins, sizeof ins);
     memcpy(out, outs, sizeof outs);
+}
+
+/* The targets' names for a message: "c_attn, c_proj, c_fc" for gpt2. */
+static const char *family_names(const iq_model_config *c) {
+    return is_gpt2(c) ? "c_attn, c_proj, c_fc" : "q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj";
 }
 
 /* A ~ U(-1/sqrt(in), 1/sqrt(in)) (kaiming_uniform_ with a = sqrt(5): gain sqrt(2/6), bound gain sqrt(3/in)) */
@@ -99,21 +127,32 @@ iq_status iq_lora_create(const iq_model_config *cfg, const iq_lora_opts *o, int 
     iq_status st = iq_lora_check_opts(o);
     if (st) return st;
     if (o->rank == 0) return iq_fail(IQ_EUSAGE, "LoRA adapters need --lora-rank > 0");
-    if (strcmp(iq_model_arch_name(cfg), "gpt2") == 0)
-        return iq_fail(IQ_EUSAGE, "LoRA: the gpt2 family is not yet supported (Llama families only)");
+    unsigned targets = o->targets ? o->targets : iq_lora_family_default(cfg), bad = targets & ~iq_lora_family_targets(cfg);
+    if (bad) {
+        int t = 0;
+        while (!(bad & (1u << t))) t++;
+        return iq_fail(IQ_EUSAGE, "--lora-targets: %s is not a module of the %s family (its modules: %s)", TARGET_NAMES[t],
+                       iq_model_arch_name(cfg), family_names(cfg));
+    }
+    if (o->train_head && !cfg->untied)
+        return iq_fail(IQ_EUSAGE, "--train-head: this %s model's LM head is tied to its input embedding: not supported "
+                                  "yet (untied heads only: tie_word_embeddings false)", iq_model_arch_name(cfg));
     iq_lora *lo = iq_xcalloc(1, sizeof *lo);
-    lo->o = *o, lo->cfg = *cfg, lo->n_layer = cfg->n_layer, lo->max_rows = max_rows;
+    lo->o = *o, lo->cfg = *cfg, lo->n_layer = cfg->n_layer, lo->max_rows = max_rows, lo->gpt2 = is_gpt2(cfg);
+    lo->o.targets = targets;
     target_dims(cfg, lo->in, lo->out);
     size_t r = (size_t)o->rank;
     for (int t = 0; t < IQ_LORA_NUM_TARGETS; t++) {
-        if (!(o->targets & (1u << t))) continue;
+        if (!(targets & (1u << t))) continue;
+        lo->xslot[t] = lo->n_used++;
         lo->off_a[t] = lo->per_layer, lo->per_layer += r * lo->in[t];
         lo->off_b[t] = lo->per_layer, lo->per_layer += (size_t)lo->out[t] * r;
     }
     lo->n_params = lo->per_layer * lo->n_layer;
+    if (o->train_head) lo->head_off = lo->n_params, lo->n_params += (size_t)cfg->vocab * cfg->n_embd;
     lo->params = iq_xcalloc(lo->n_params, sizeof(float));
     lo->grads = iq_xcalloc(lo->n_params, sizeof(float));
-    lo->xa = iq_xcalloc((size_t)lo->n_layer * IQ_LORA_NUM_TARGETS * max_rows * r, sizeof(float));
+    lo->xa = iq_xcalloc((size_t)lo->n_layer * lo->n_used * max_rows * r, sizeof(float));
     lo->tmp = iq_xcalloc((size_t)max_rows * r, sizeof(float));
     lo->seed = seed, lo->pass = IQ_LORA_NO_DROPOUT;
     if (o->dropout > 0.0f) lo->xd = iq_xcalloc((size_t)max_rows * widest_in(lo), sizeof(float));
@@ -132,7 +171,7 @@ float iq_lora_scale(const iq_lora *lo) { return lo->o.alpha / (float)lo->o.rank;
 int iq_lora_max_rows(const iq_lora *lo) { return lo->max_rows; }
 size_t iq_lora_bytes(const iq_lora *lo) {
     size_t r = (size_t)lo->o.rank, rows = (size_t)lo->max_rows, xd = lo->xd ? rows * widest_in(lo) : 0;
-    return (2 * lo->n_params + (size_t)lo->n_layer * IQ_LORA_NUM_TARGETS * rows * r + rows * r + xd) * sizeof(float);
+    return (2 * lo->n_params + (size_t)lo->n_layer * lo->n_used * rows * r + rows * r + xd) * sizeof(float);
 }
 bool iq_lora_has(const iq_lora *lo, iq_lora_target t) {
     return lo && (unsigned)t < IQ_LORA_NUM_TARGETS && (lo->o.targets & (1u << t));
@@ -141,6 +180,9 @@ bool iq_lora_has(const iq_lora *lo, iq_lora_target t) {
 float *iq_lora_params(iq_lora *lo, size_t *n) { return *n = lo->n_params, lo->params; }
 float *iq_lora_grads(iq_lora *lo, size_t *n) { return *n = lo->n_params, lo->grads; }
 void iq_lora_zero_grad(iq_lora *lo) { memset(lo->grads, 0, lo->n_params * sizeof(float)); }
+
+float *iq_lora_head(iq_lora *lo) { return lo->o.train_head ? lo->params + lo->head_off : NULL; }
+float *iq_lora_head_grad(iq_lora *lo) { return lo->o.train_head ? lo->grads + lo->head_off : NULL; }
 
 static float *slot(const iq_lora *lo, float *base, const size_t *off, iq_lora_target t, int l) {
     return iq_lora_has(lo, t) && l >= 0 && l < lo->n_layer ? base + lo->per_layer * (size_t)l + off[t] : NULL;
@@ -151,11 +193,12 @@ float *iq_lora_dA(iq_lora *lo, iq_lora_target t, int l) { return slot(lo, lo->gr
 float *iq_lora_dB(iq_lora *lo, iq_lora_target t, int l) { return slot(lo, lo->grads, lo->off_b, t, l); }
 
 static float *xa_of(const iq_lora *lo, iq_lora_target t, int l) {
-    return lo->xa + (((size_t)l * IQ_LORA_NUM_TARGETS + t) * lo->max_rows) * (size_t)lo->o.rank;
+    return lo->xa + (((size_t)l * lo->n_used + lo->xslot[t]) * lo->max_rows) * (size_t)lo->o.rank;
 }
 
-static void ref_name(char *buf, size_t cap, int l, iq_lora_target t, char ab) {
-    snprintf(buf, cap, "model.layers.%d.%s.%s.lora_%c.weight", l, TARGET_BLOCK[t], TARGET_NAMES[t], ab);
+static void ref_name(const iq_lora *lo, char *buf, size_t cap, int l, iq_lora_target t, char ab) {
+    snprintf(buf, cap, "%s.%d.%s.%s.lora_%c.weight", lo->gpt2 ? "transformer.h" : "model.layers", l, TARGET_BLOCK[t],
+             TARGET_NAMES[t], ab);
 }
 
 int iq_lora_tensor_refs(const iq_lora *lo, iq_tensor_ref *refs) {
@@ -166,8 +209,8 @@ int iq_lora_tensor_refs(const iq_lora *lo, iq_tensor_ref *refs) {
             if (!iq_lora_has(lo, t)) continue;
             if (refs) {
                 iq_tensor_ref *a = &refs[n], *b = &refs[n + 1];
-                ref_name(a->name, sizeof a->name, l, t, 'A');
-                ref_name(b->name, sizeof b->name, l, t, 'B');
+                ref_name(lo, a->name, sizeof a->name, l, t, 'A');
+                ref_name(lo, b->name, sizeof b->name, l, t, 'B');
                 a->ndim = b->ndim = 2;
                 a->shape[0] = r, a->shape[1] = lo->in[t], b->shape[0] = lo->out[t], b->shape[1] = r;
                 a->offset = lo->per_layer * (size_t)l + lo->off_a[t], a->numel = (size_t)(r * lo->in[t]);
@@ -176,6 +219,16 @@ int iq_lora_tensor_refs(const iq_lora *lo, iq_tensor_ref *refs) {
             }
             n += 2;
         }
+    if (lo->o.train_head) { /* last: the pairs above stay pairs */
+        if (refs) {
+            iq_tensor_ref *h = &refs[n];
+            snprintf(h->name, sizeof h->name, "lm_head.weight");
+            h->ndim = 2, h->shape[0] = lo->cfg.vocab, h->shape[1] = lo->cfg.n_embd;
+            h->offset = lo->head_off, h->numel = (size_t)lo->cfg.vocab * lo->cfg.n_embd;
+            h->decay = false; /* as the head in a full fine-tune */
+        }
+        n++;
+    }
     return n;
 }
 
@@ -196,7 +249,8 @@ static uint64_t splitmix64(uint64_t z) {
 }
 
 uint64_t iq_lora_dropout_key(uint64_t seed, uint64_t pass, int layer, iq_lora_target t) {
-    return splitmix64(splitmix64(splitmix64(seed) ^ pass) ^ ((uint64_t)layer * IQ_LORA_NUM_TARGETS + (uint64_t)t));
+    uint64_t in_family = t >= IQ_LORA_C_ATTN ? (uint64_t)(t - IQ_LORA_C_ATTN) : (uint64_t)t;
+    return splitmix64(splitmix64(splitmix64(seed) ^ pass) ^ ((uint64_t)layer * 7 + in_family));
 }
 
 /* out (N, in) = mask ⊙ x / (1 - p): element i kept when splitmix64(key ^ i)'s top 24 bits / 2^24 >= p. The same
@@ -251,18 +305,36 @@ void iq_lora_set_base(iq_lora *lo, const char *base_model) {
 }
 const char *iq_lora_base(const iq_lora *lo) { return lo->base; }
 
+/* target_modules: PEFT's names; GPT-2's c_proj once for both its modules, or block.c_proj for one of them. */
+static cJSON *target_modules(const iq_lora *lo) {
+    cJSON *targets = cJSON_CreateArray();
+    bool both = iq_lora_has(lo, IQ_LORA_ATTN_C_PROJ) && iq_lora_has(lo, IQ_LORA_MLP_C_PROJ);
+    char name[64];
+    for (int t = 0; t < IQ_LORA_NUM_TARGETS; t++) {
+        if (!iq_lora_has(lo, t) || (both && t == IQ_LORA_MLP_C_PROJ)) continue;
+        bool one_c_proj = !both && (t == IQ_LORA_ATTN_C_PROJ || t == IQ_LORA_MLP_C_PROJ);
+        snprintf(name, sizeof name, "%s%s%s", one_c_proj ? TARGET_BLOCK[t] : "", one_c_proj ? "." : "", TARGET_NAMES[t]);
+        cJSON_AddItemToArray(targets, cJSON_CreateString(name));
+    }
+    return targets;
+}
+
 static cJSON *adapter_config(const iq_lora *lo, const char *base_model) {
-    cJSON *j = cJSON_CreateObject(), *targets = cJSON_CreateArray();
-    for (int t = 0; t < IQ_LORA_NUM_TARGETS; t++)
-        if (iq_lora_has(lo, t)) cJSON_AddItemToArray(targets, cJSON_CreateString(TARGET_NAMES[t]));
+    cJSON *j = cJSON_CreateObject(), *targets = target_modules(lo);
     cJSON_AddStringToObject(j, "base_model_name_or_path", base_model ? base_model : lo->base);
     cJSON_AddStringToObject(j, "bias", "none");
-    cJSON_AddBoolToObject(j, "fan_in_fan_out", false);
+    cJSON_AddBoolToObject(j, "fan_in_fan_out", lo->gpt2); /* PEFT sets it for Conv1D layers (GPT-2) */
     cJSON_AddBoolToObject(j, "inference_mode", true);
     cJSON_AddBoolToObject(j, "init_lora_weights", true);
     cJSON_AddNumberToObject(j, "lora_alpha", lo->o.alpha);
     cJSON_AddNumberToObject(j, "lora_dropout", iq_short_float(lo->o.dropout)); /* 0.1, not 0.100000001 */
-    cJSON_AddNullToObject(j, "modules_to_save");
+    if (lo->o.train_head) { /* PEFT's ModulesToSaveWrapper: saved as base_model.model.lm_head.weight */
+        cJSON *ms = cJSON_CreateArray();
+        cJSON_AddItemToArray(ms, cJSON_CreateString("lm_head"));
+        cJSON_AddItemToObject(j, "modules_to_save", ms);
+    } else {
+        cJSON_AddNullToObject(j, "modules_to_save");
+    }
     cJSON_AddStringToObject(j, "peft_type", "LORA");
     cJSON_AddNumberToObject(j, "r", lo->o.rank);
     cJSON_AddItemToObject(j, "target_modules", targets);

@@ -16,14 +16,16 @@
 #include "iqtrain/model_folder.h"
 #include "iqtrain/tokenizer.h"
 
-/* The model tensor an adapter tensor adapts: "X.lora_A.weight" -> "X.weight"; -1 when m has none. */
+/* The model tensor an adapter tensor adapts: "X.lora_A.weight" -> "X.weight" (GPT-2's table drops the HF prefix
+ * "transformer."); -1 when m has none. */
 static int base_tensor(const iq_tensor_ref *mrefs, int nm, const char *lora_name) {
     const char *ab = strstr(lora_name, ".lora_");
     if (!ab) return -1;
     char want[sizeof mrefs->name];
     snprintf(want, sizeof want, "%.*s.weight", (int)(ab - lora_name), lora_name);
+    const char *bare = strncmp(want, "transformer.", 12) == 0 ? want + 12 : want;
     for (int i = 0; i < nm; i++)
-        if (strcmp(mrefs[i].name, want) == 0) return i;
+        if (strcmp(mrefs[i].name, want) == 0 || strcmp(mrefs[i].name, bare) == 0) return i;
     return -1;
 }
 
@@ -36,19 +38,29 @@ iq_status iq_lora_merge(iq_model *m, iq_lora *lo) {
     size_t np, nlp;
     float *W = iq_model_param_memory(m, &np), *P = iq_lora_params(lo, &nlp);
     int r = iq_lora_get_opts(lo)->rank;
+    bool conv1d = strcmp(iq_model_arch_name(iq_model_cfg(m)), "gpt2") == 0; /* HF Conv1D: W is (in, out) */
     iq_status s = IQ_OK;
     for (int i = 0; i + 1 < nl && !s; i += 2) { /* the table lists each target's A, then its B */
         const iq_tensor_ref *a = &lrefs[i], *b = &lrefs[i + 1];
         int k = base_tensor(mrefs, nm, a->name);
-        if (k < 0 || mrefs[k].ndim != 2 || mrefs[k].shape[0] != b->shape[0] || mrefs[k].shape[1] != a->shape[1]) {
+        int64_t out = b->shape[0], in = a->shape[1];
+        if (k < 0 || mrefs[k].ndim != 2 || mrefs[k].shape[0] != (conv1d ? in : out) || mrefs[k].shape[1] != (conv1d ? out : in)) {
             s = iq_fail(IQ_EUSAGE, "LoRA merge: the adapters were made for another model (%s)", a->name);
             break;
         }
-        int out = (int)b->shape[0], in = (int)a->shape[1];
-        /* W (out, in) += scale * B (out, r) A (r, in) */
-        iq_sgemm_fp32_ld(false, false, out, in, r, iq_lora_scale(lo), P + b->offset, r, P + a->offset, in, 1.0f,
-                         W + mrefs[k].offset, in);
+        if (conv1d) /* W (in, out) += scale * (B A)^T = scale * A^T (r, in)^T B^T (out, r)^T (PEFT's fan_in_fan_out) */
+            iq_sgemm_fp32_ld(true, true, (int)in, (int)out, r, iq_lora_scale(lo), P + a->offset, (int)in, P + b->offset, r,
+                             1.0f, W + mrefs[k].offset, (int)out);
+        else /* W (out, in) += scale * B (out, r) A (r, in) */
+            iq_sgemm_fp32_ld(false, false, (int)out, (int)in, r, iq_lora_scale(lo), P + b->offset, r, P + a->offset, (int)in,
+                             1.0f, W + mrefs[k].offset, (int)in);
     }
+    const float *head = iq_lora_head(lo); /* --train-head: the trained head replaces the base's (untied) lm_head */
+    int kh = -1;
+    for (int i = 0; head && i < nm; i++)
+        if (strcmp(mrefs[i].name, "lm_head.weight") == 0) kh = i;
+    if (!s && head && kh < 0) s = iq_fail(IQ_EUSAGE, "LoRA merge: the adapters train an lm_head the model does not have");
+    if (!s && head) memcpy(W + mrefs[kh].offset, head, mrefs[kh].numel * sizeof(float));
     iq_matmul_params_changed();
     free(mrefs), free(lrefs);
     return s;

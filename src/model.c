@@ -174,9 +174,9 @@ static iq_status model_new(const iq_model_config *cfg, iq_model_mode mode, int m
     const iq_arch *a = arch_of(cfg);
     bool bf16 = (mode & IQ_MODEL_BF16_BASE) != 0, frozen = bf16 || (mode & IQ_MODEL_FROZEN) != 0;
     mode = (iq_model_mode)(mode & ~(IQ_MODEL_FROZEN | IQ_MODEL_BF16_BASE));
-    if (frozen && (mode == IQ_MODEL_INFER || a == &iq_arch_gpt2))
-        return iq_fail(IQ_EUSAGE, "%s", mode == IQ_MODEL_INFER ? "a frozen base is a training mode"
-                                                                : "LoRA: the gpt2 family is not yet supported (Llama families only)");
+    if (frozen && mode == IQ_MODEL_INFER) return iq_fail(IQ_EUSAGE, "a frozen base is a training mode");
+    if (bf16 && a == &iq_arch_gpt2)
+        return iq_fail(IQ_EUSAGE, "--base-dtype bf16: the gpt2 family has no bf16 base yet (the Llama families do)");
     bool recompute = mode == IQ_MODEL_TRAIN_RECOMPUTE && a->recompute_act_floats;
     if (mode == IQ_MODEL_TRAIN_RECOMPUTE) mode = IQ_MODEL_TRAIN;
     bool train = mode == IQ_MODEL_TRAIN;
@@ -286,9 +286,12 @@ int iq_model_tensor_refs(const iq_model *m, iq_tensor_ref *refs) {
     return m->n_tensors;
 }
 
-const float *iq_model_head(iq_model *m) { return m->params_memory + m->head_offset; }
+const float *iq_model_head(iq_model *m) {
+    const float *h = m->lora ? iq_lora_head(m->lora) : NULL; /* --train-head: the adapters' copy */
+    return h ? h : m->params_memory + m->head_offset;
+}
 float *iq_model_head_grad(iq_model *m) {
-    if (m->lora) return NULL; /* frozen under LoRA adapters */
+    if (m->lora) return m->mode == IQ_MODEL_TRAIN ? iq_lora_head_grad(m->lora) : NULL; /* frozen unless --train-head */
     return m->grads_memory ? m->grads_memory + m->head_offset : NULL;
 }
 
@@ -313,8 +316,6 @@ void iq_model_zero_grad(iq_model *m) {
 }
 
 iq_status iq_model_set_lora(iq_model *m, struct iq_lora *lora) {
-    if (lora && m->arch == &iq_arch_gpt2)
-        return iq_fail(IQ_EUSAGE, "LoRA: the gpt2 family is not yet supported (Llama families only)");
     if (lora && iq_lora_max_rows(lora) < m->max_batch * m->max_seq)
         return iq_fail(IQ_EUSAGE, "LoRA: the adapters hold %d rows, the model steps up to %d", iq_lora_max_rows(lora),
                        m->max_batch * m->max_seq);

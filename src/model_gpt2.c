@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "iqtrain/kernels.h"
+#include "iqtrain/lora.h"
 #include "iqtrain/matmul.h"
 #include "iqtrain/rng.h"
 #include "model_arch.h"
@@ -301,24 +302,70 @@ static void gpt2_forward(iq_model *m, const int32_t *ids, int B, int T) {
         float *fch = a->fch + nc * 4, *fch_gelu = a->fch_gelu + nc * 4, *fcproj = a->fcproj + nc, *res3 = a->residual3 + nc;
         iq_layernorm_forward(ln1, ln1_mean, ln1_rstd, res, p->ln1w + l * C, p->ln1b + l * C, N, C, c->ln_eps);
         iq_matmul_forward(qkv, ln1, p->qkvw + (size_t)l * C * 3 * C, p->qkvb + l * 3 * C, N, C, 3 * C);
+        iq_lora_forward(m->lora, IQ_LORA_C_ATTN, l, qkv, ln1, N); /* adapters (lora.h): no-ops when not a target */
         iq_attention_forward(atty, att, qkv, B, T, C, H);
         iq_matmul_forward(attproj, atty, p->attprojw + (size_t)l * C * C, p->attprojb + l * C, N, C, C);
+        iq_lora_forward(m->lora, IQ_LORA_ATTN_C_PROJ, l, attproj, atty, N);
         iq_residual_forward(res2, res, attproj, (size_t)N * C);
         iq_layernorm_forward(ln2, ln2_mean, ln2_rstd, res2, p->ln2w + l * C, p->ln2b + l * C, N, C, c->ln_eps);
         iq_matmul_forward(fch, ln2, p->fcw + (size_t)l * C * 4 * C, p->fcb + l * 4 * C, N, C, 4 * C);
+        iq_lora_forward(m->lora, IQ_LORA_C_FC, l, fch, ln2, N);
         iq_gelu_forward(fch_gelu, fch, (size_t)N * 4 * C);
         iq_matmul_forward(fcproj, fch_gelu, p->fcprojw + (size_t)l * 4 * C * C, p->fcprojb + l * C, N, 4 * C, C);
+        iq_lora_forward(m->lora, IQ_LORA_MLP_C_PROJ, l, fcproj, fch_gelu, N);
         iq_residual_forward(res3, res2, fcproj, (size_t)N * C);
     }
     const float *last = a->residual3 + stride * (size_t)(L - 1) * N * C;
     iq_layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, last, p->lnfw, p->lnfb, N, C, c->ln_eps);
 }
 
+/* g's slice at off, or NULL for a frozen base's (NULL) gradients: the kernels then skip the parameter gradients */
+static float *gat(float *g, size_t off) { return g ? g + off : NULL; }
+
+/* One layer's backward: from dres3 (the gradient of its output) into dres_in (its input's); g's members NULL for a
+ * frozen base (adapters attached, or no gradient arena). */
+static void layer_backward(iq_model *m, const params *g, int l, int B, int T, float *dres_in) {
+    const iq_model_config *c = &m->cfg;
+    int C = c->n_embd, H = c->n_head, N = B * T;
+    gpt2_layout *y = m->layout;
+    const params *p = &y->p;
+    const acts *a = &y->a, *ga = &y->ga;
+    const float *res = l == 0 ? a->encoded : a->residual3 + (size_t)(l - 1) * N * C;
+    size_t nc = (size_t)l * N * C;
+    float *dres3 = ga->residual3 + nc;
+    /* residual3 = residual2 + fcproj */
+    iq_residual_backward(ga->residual2 + nc, ga->fcproj + nc, dres3, (size_t)N * C);
+    iq_matmul_backward(ga->fch_gelu + nc * 4, gat(g->fcprojw, (size_t)l * 4 * C * C), gat(g->fcprojb, (size_t)l * C),
+                       ga->fcproj + nc, a->fch_gelu + nc * 4, p->fcprojw + (size_t)l * 4 * C * C, N, 4 * C, C);
+    iq_lora_backward(m->lora, IQ_LORA_MLP_C_PROJ, l, ga->fch_gelu + nc * 4, ga->fcproj + nc, a->fch_gelu + nc * 4, N);
+    iq_gelu_backward(ga->fch + nc * 4, a->fch + nc * 4, ga->fch_gelu + nc * 4, (size_t)N * 4 * C);
+    iq_matmul_backward(ga->ln2 + nc, gat(g->fcw, (size_t)l * C * 4 * C), gat(g->fcb, (size_t)l * 4 * C), ga->fch + nc * 4,
+                       a->ln2 + nc, p->fcw + (size_t)l * C * 4 * C, N, C, 4 * C);
+    iq_lora_backward(m->lora, IQ_LORA_C_FC, l, ga->ln2 + nc, ga->fch + nc * 4, a->ln2 + nc, N);
+    iq_layernorm_backward(ga->residual2 + nc, gat(g->ln2w, (size_t)l * C), gat(g->ln2b, (size_t)l * C), ga->ln2 + nc,
+                          a->residual2 + nc, p->ln2w + l * C, a->ln2_mean + (size_t)l * N, a->ln2_rstd + (size_t)l * N, N, C);
+    /* residual2 = res + attproj */
+    iq_residual_backward(dres_in, ga->attproj + nc, ga->residual2 + nc, (size_t)N * C);
+    iq_matmul_backward(ga->atty + nc, gat(g->attprojw, (size_t)l * C * C), gat(g->attprojb, (size_t)l * C), ga->attproj + nc,
+                       a->atty + nc, p->attprojw + (size_t)l * C * C, N, C, C);
+    iq_lora_backward(m->lora, IQ_LORA_ATTN_C_PROJ, l, ga->atty + nc, ga->attproj + nc, a->atty + nc, N);
+    iq_attention_backward(ga->qkv + nc * 3, ga->att + (size_t)l * B * H * T * T, ga->atty + nc, a->qkv + nc * 3,
+                          a->att + (size_t)l * B * H * T * T, B, T, C, H);
+    iq_matmul_backward(ga->ln1 + nc, gat(g->qkvw, (size_t)l * C * 3 * C), gat(g->qkvb, (size_t)l * 3 * C), ga->qkv + nc * 3,
+                       a->ln1 + nc, p->qkvw + (size_t)l * C * 3 * C, N, C, 3 * C);
+    iq_lora_backward(m->lora, IQ_LORA_C_ATTN, l, ga->ln1 + nc, ga->qkv + nc * 3, a->ln1 + nc, N);
+    iq_layernorm_backward(dres_in, gat(g->ln1w, (size_t)l * C), gat(g->ln1b, (size_t)l * C), ga->ln1 + nc, res,
+                          p->ln1w + l * C, a->ln1_mean + (size_t)l * N, a->ln1_rstd + (size_t)l * N, N, C);
+}
+
+/* No gradients: the parameters of a frozen base. */
+static const params FROZEN;
+
 static void gpt2_backward(iq_model *m, const int32_t *ids, int B, int T) {
     const iq_model_config *c = &m->cfg;
-    int L = c->n_layer, C = c->n_embd, H = c->n_head, N = B * T;
+    int L = c->n_layer, C = c->n_embd, N = B * T;
     gpt2_layout *y = m->layout;
-    const params *p = &y->p, *g = &y->g;
+    const params *p = &y->p, *g = m->lora || !m->grads_memory ? &FROZEN : &y->g;
     const acts *a = &y->a, *ga = &y->ga;
     /* every activation gradient but dlnf (written by the loss head) is accumulated into: clear them */
     size_t lnf_off = (size_t)(ga->lnf - m->grads_acts_memory);
@@ -327,32 +374,9 @@ static void gpt2_backward(iq_model *m, const int32_t *ids, int B, int T) {
     float *dres = ga->residual3 + (size_t)(L - 1) * N * C;
     iq_layernorm_backward(dres, g->lnfw, g->lnfb, ga->lnf, a->residual3 + (size_t)(L - 1) * N * C, p->lnfw, a->lnf_mean,
                           a->lnf_rstd, N, C);
-    for (int l = L - 1; l >= 0; l--) {
-        const float *res = l == 0 ? a->encoded : a->residual3 + (size_t)(l - 1) * N * C;
-        float *dres_in = l == 0 ? ga->encoded : ga->residual3 + (size_t)(l - 1) * N * C;
-        size_t nc = (size_t)l * N * C;
-        float *dres3 = ga->residual3 + nc;
-        /* residual3 = residual2 + fcproj */
-        iq_residual_backward(ga->residual2 + nc, ga->fcproj + nc, dres3, (size_t)N * C);
-        iq_matmul_backward(ga->fch_gelu + nc * 4, g->fcprojw + (size_t)l * 4 * C * C, g->fcprojb + l * C, ga->fcproj + nc,
-                           a->fch_gelu + nc * 4, p->fcprojw + (size_t)l * 4 * C * C, N, 4 * C, C);
-        iq_gelu_backward(ga->fch + nc * 4, a->fch + nc * 4, ga->fch_gelu + nc * 4, (size_t)N * 4 * C);
-        iq_matmul_backward(ga->ln2 + nc, g->fcw + (size_t)l * C * 4 * C, g->fcb + l * 4 * C, ga->fch + nc * 4, a->ln2 + nc,
-                           p->fcw + (size_t)l * C * 4 * C, N, C, 4 * C);
-        iq_layernorm_backward(ga->residual2 + nc, g->ln2w + l * C, g->ln2b + l * C, ga->ln2 + nc, a->residual2 + nc,
-                              p->ln2w + l * C, a->ln2_mean + (size_t)l * N, a->ln2_rstd + (size_t)l * N, N, C);
-        /* residual2 = res + attproj */
-        iq_residual_backward(dres_in, ga->attproj + nc, ga->residual2 + nc, (size_t)N * C);
-        iq_matmul_backward(ga->atty + nc, g->attprojw + (size_t)l * C * C, g->attprojb + l * C, ga->attproj + nc,
-                           a->atty + nc, p->attprojw + (size_t)l * C * C, N, C, C);
-        iq_attention_backward(ga->qkv + nc * 3, ga->att + (size_t)l * B * H * T * T, ga->atty + nc, a->qkv + nc * 3,
-                              a->att + (size_t)l * B * H * T * T, B, T, C, H);
-        iq_matmul_backward(ga->ln1 + nc, g->qkvw + (size_t)l * C * 3 * C, g->qkvb + l * 3 * C, ga->qkv + nc * 3, a->ln1 + nc,
-                           p->qkvw + (size_t)l * C * 3 * C, N, C, 3 * C);
-        iq_layernorm_backward(dres_in, g->ln1w + l * C, g->ln1b + l * C, ga->ln1 + nc, res, p->ln1w + l * C,
-                              a->ln1_mean + (size_t)l * N, a->ln1_rstd + (size_t)l * N, N, C);
-    }
-    iq_encoder_backward(g->wte, g->wpe, ga->encoded, ids, B, T, C);
+    for (int l = L - 1; l >= 0; l--)
+        layer_backward(m, g, l, B, T, l == 0 ? ga->encoded : ga->residual3 + (size_t)(l - 1) * N * C);
+    if (g->wte) iq_encoder_backward(g->wte, g->wpe, ga->encoded, ids, B, T, C); /* frozen: the embeddings too */
 }
 
 // ----------------------------------------------------------------------------------------------------

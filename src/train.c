@@ -248,6 +248,8 @@ static iq_status start_adapters(const iq_train_opts *o, run *r, int rows) {
                        o->lora_adapter, (double)h->alpha);
     if (o->lora.targets && o->lora.targets != h->targets)
         return iq_fail(IQ_EUSAGE, "--lora-targets conflicts with %s's target_modules", o->lora_adapter);
+    if (o->lora.train_head && !h->train_head)
+        return iq_fail(IQ_EUSAGE, "--train-head conflicts with %s, whose modules_to_save has no lm_head", o->lora_adapter);
     return IQ_OK;
 }
 
@@ -281,6 +283,8 @@ static iq_status build_model(const iq_train_opts *o, run *r, const iq_model_conf
     if (o->lora.rank > 0 || o->lora_adapter) { /* before the optimizer: it trains the adapters */
         st = o->lora_adapter ? start_adapters(o, r, r->B * max_seq)
                              : iq_lora_create(iq_model_cfg(r->model), &o->lora, r->B * max_seq, o->seed, &r->lora);
+        if (!st && !o->lora_adapter && iq_lora_head(r->lora)) /* --train-head: from the base's head */
+            memcpy(iq_lora_head(r->lora), iq_model_head(r->model), (size_t)cfg->vocab * cfg->n_embd * sizeof(float));
         if (!st) st = iq_model_set_lora(r->model, r->lora);
         if (st) return st;
         iq_lora_set_base(r->lora, o->model_dir ? o->model_dir : "");

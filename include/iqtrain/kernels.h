@@ -13,10 +13,12 @@ void iq_encoder_backward(float *dwte, float *dwpe, const float *dout, const int3
 // out (N,C) = LayerNorm(inp (N,C)) * weight + bias; mean, rstd (N)
 void iq_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight, const float *bias,
                           int N, int C, float eps);
+// dweight and dbias NULL (a frozen base): dinp only
 void iq_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                            const float *weight, const float *mean, const float *rstd, int N, int C);
 // out (N,OC) = inp (N,C) @ weight (C,OC) + bias (OC)
 void iq_matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int C, int OC);
+// dinp (N,C) += dout weight^T; dweight (C,OC), dbias (OC) += unless NULL (a frozen base)
 void iq_matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                         const float *weight, int N, int C, int OC);
 // out (B,T,C) = causal attention over qkv (B,T,3C) with H heads; att (B,H,T,T) probabilities

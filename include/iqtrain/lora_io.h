@@ -6,17 +6,19 @@
  * regex, matched against full module names; "all-linear" means every linear layer but the LM head): a string
  * is not evaluated, the tensors present name the targets; lora_dropout (any value: it only acts in training).
  * The keys that would change the computation must hold their neutral values, else the folder is refused by
- * name: fan_in_fan_out false, bias "none", use_rslora false, use_dora false, lora_bias false, rank_pattern and
- * alpha_pattern empty, modules_to_save, layers_to_transform, exclude_modules, target_parameters,
+ * name: bias "none", use_rslora false, use_dora false, lora_bias false, rank_pattern and
+ * alpha_pattern empty, modules_to_save (but ["lm_head"]: --train-head's trained head, base_model.model.lm_head.weight,
+ * for an untied head only), layers_to_transform, exclude_modules, target_parameters,
  * trainable_token_indices, layer_replication, alora_invocation_tokens (and the other variants' configs) null or
- * empty; init_lora_weights not one that changes the base (pissa, olora, corda, loftq, lora_ga). Other keys (task_type, inference_mode,
+ * empty; init_lora_weights not one that changes the base (pissa, olora, corda, loftq, lora_ga). fan_in_fan_out
+ * (PEFT's flag for HF Conv1D layers) may be true only for GPT-2 (PEFT sets it there itself; false is read the same). Other keys (task_type, inference_mode,
  * base_model_name_or_path, revision, peft_version, ...) are bookkeeping and ignored.
  *
  * adapter_model.safetensors (checked by the safetensors reader: header, offsets, sizes): exactly the tensors
  * base_model.model.model.layers.N.{self_attn,mlp}.MODULE.lora_A.weight (r, in) and ...lora_B.weight (out, r)
- * of every layer N < n_layer and every target, in F32, BF16 or F16 (widened exactly) or F64. A folder is
+ * (GPT-2: base_model.model.transformer.h.N.{attn,mlp}.MODULE....) of every layer N < n_layer and every target, in F32, BF16 or F16 (widened exactly) or F64. A folder is
  * refused (65, naming the folder, the file and the tensor or key) for: a rank that differs between the config
- * and a tensor, an unknown target module, a tensor of a module outside target_modules, wrong shapes, a missing
+ * and a tensor, an unknown target module or one of the other family, a tensor of a module outside target_modules, wrong shapes, a missing
  * tensor, an extra tensor, a layer index beyond the model. No adapter_config.json: 66. */
 #ifndef IQTRAIN_LORA_IO_H
 #define IQTRAIN_LORA_IO_H

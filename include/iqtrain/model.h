@@ -85,11 +85,10 @@ size_t iq_model_config_num_params(const iq_model_config *cfg);
  * bit (the same kernels on the same inputs). iq_model_get_mode then says IQ_MODEL_TRAIN and
  * iq_model_recomputes whether it took. A family without it (GPT-2) trains as IQ_MODEL_TRAIN. */
 typedef enum { IQ_MODEL_TRAIN = 0, IQ_MODEL_INFER = 1, IQ_MODEL_TRAIN_RECOMPUTE = 2 } iq_model_mode;
-/* Flags OR'ed onto IQ_MODEL_TRAIN or IQ_MODEL_TRAIN_RECOMPUTE for a frozen base under LoRA adapters (lora.h),
- * Llama families only (64 for another):
+/* Flags OR'ed onto IQ_MODEL_TRAIN or IQ_MODEL_TRAIN_RECOMPUTE for a frozen base under LoRA adapters (lora.h):
  *   IQ_MODEL_FROZEN     no parameter-gradient arena: backward computes the activations' gradients only
  *                       (iq_model_grad_memory and iq_model_head_grad are NULL); the activation arenas as ever;
- *   IQ_MODEL_BF16_BASE  (implies FROZEN) the blocks' weight matrices (the tensors with decay: q, k, v, o, gate,
+ *   IQ_MODEL_BF16_BASE  (implies FROZEN; the Llama families only, 64 for gpt2) the blocks' weight matrices (the tensors with decay: q, k, v, o, gate,
  *                       up, down) held in bf16 only, in a second arena (iq_model_param_bf16), no fp32 copy: half
  *                       their memory. The embedding (and LM head), norms and biases stay fp32. Their products run
  *                       from the bf16 values (iq_sgemm_bw: bf16 products at --matmul-precision bf16; at fp32 the
@@ -135,7 +134,8 @@ size_t iq_model_num_params(const iq_model *m);
 /* The parameter table (as iq_model_config_tensors): count, and the refs when not NULL. */
 int iq_model_tensor_refs(const iq_model *m, iq_tensor_ref *refs);
 /* The LM head (V, C), which is the Q head of IQLearn, and its gradient (NULL in inference mode and with LoRA
- * adapters attached: the head is frozen). */
+ * adapters attached: the head is frozen; with adapters made with train_head, their copy of the head and its
+ * gradient). */
 const float *iq_model_head(iq_model *m);
 float *iq_model_head_grad(iq_model *m);
 
@@ -152,7 +152,7 @@ void iq_model_zero_grad(iq_model *m);
 
 /* Attaches LoRA adapters (lora.h; NULL detaches): forward adds their low-rank path to the target layers and
  * backward accumulates their gradients; the base's linear layers are then frozen (backward computes their
- * input gradients only). Llama families only (64 for another). The adapters must outlive the model or be
+ * input gradients only). The adapters must outlive the model or be
  * detached first, and hold max_rows >= max_batch * max_seq. */
 struct iq_lora;
 iq_status iq_model_set_lora(iq_model *m, struct iq_lora *lora);

@@ -64,11 +64,14 @@ static const opt_spec OPTS[] = {
     {"gradient-checkpointing", OPT_FLAG, NULL, NULL,
      "recompute each layer's activations in backward (Llama families): less memory, ~1/3 more compute, same numbers",
      NULL, NULL},
-    {"lora-rank", OPT_INT, "0", "R", "LoRA adapters of rank R on --lora-targets, the base frozen (Llama families; 0 = "
-     "full fine-tuning)", NULL, "[0,4096]"},
+    {"lora-rank", OPT_INT, "0", "R", "LoRA adapters of rank R on --lora-targets, the base frozen (0 = full fine-tuning)",
+     NULL, "[0,4096]"},
     {"lora-alpha", OPT_FLOAT, "8", "A", "LoRA scale A/R (PEFT's lora_alpha)", NULL, "(0,inf)"},
-    {"lora-targets", OPT_STR, "q_proj,v_proj", "M,...", "LoRA: the linear layers adapted, PEFT's module names (q_proj, "
-     "k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)", NULL, NULL},
+    {"lora-targets", OPT_STR, NULL, "M,...", "LoRA: the linear layers adapted, PEFT's module names (q_proj, k_proj, "
+     "v_proj, o_proj, gate_proj, up_proj, down_proj; gpt2: c_attn, c_proj, c_fc; default PEFT's: q_proj,v_proj; gpt2 "
+     "c_attn)", NULL, NULL},
+    {"train-head", OPT_FLAG, NULL, NULL, "LoRA: the LM head (an untied lm_head) trains too, saved as PEFT's "
+     "modules_to_save [\"lm_head\"]", NULL, NULL},
     {"lora-dropout", OPT_FLOAT, "0", "P", "LoRA dropout on the adapters' input (PEFT's lora_dropout)", NULL, "[0,1)"},
     {"base-dtype", OPT_STR, "fp32", "T", "LoRA: the frozen base's weight matrices held in fp32 or bf16 (half their "
      "memory; the embedding and norms stay fp32)", "fp32|bf16", NULL},
@@ -157,27 +160,33 @@ static int gen_eval_options(const opt_set *o, iq_train_opts *t, float *temps) {
 /* The --lora-* options (lora.h); 0 or 64 with the reason. */
 static int lora_options(const opt_set *o, iq_train_opts *t) {
     t->lora = (iq_lora_opts){(int)opt_int(o, "lora-rank"), (float)opt_float(o, "lora-alpha"),
-                             (float)opt_float(o, "lora-dropout"), 0};
+                             (float)opt_float(o, "lora-dropout"), 0, false};
     t->base_bf16 = strcmp(opt_str(o, "base-dtype"), "bf16") == 0;
     t->lora_adapter = opt_is_set(o, "adapter") ? opt_str(o, "adapter") : NULL;
     if (t->lora.rank == 0 && !t->lora_adapter && t->base_bf16) {
         cli_error("--base-dtype bf16 needs --lora-rank > 0 or --adapter (only a frozen base may drop its fp32 weights)");
         return IQ_EUSAGE;
     }
+    if (t->lora.rank == 0 && !t->lora_adapter && opt_flag(o, "train-head")) {
+        cli_error("--train-head needs --lora-rank > 0 or --adapter (a full fine-tune trains the head anyway)");
+        return IQ_EUSAGE;
+    }
     if (t->lora_adapter) { /* the folder's r, alpha, targets (and dropout): only options given are checked (train.c) */
         bool given[4];
         const char *names[4] = {"lora-rank", "lora-alpha", "lora-dropout", "lora-targets"};
-        for (int i = 0; i < 4; i++) given[i] = strcmp(opt_source(o, names[i]), "default") != 0;
+        for (int i = 0; i < 4; i++) given[i] = opt_is_set(o, names[i]) && strcmp(opt_source(o, names[i]), "default") != 0;
         t->lora = (iq_lora_opts){given[0] ? t->lora.rank : 0, given[1] ? t->lora.alpha : 0.0f,
-                                 given[2] ? t->lora.dropout : -1.0f, 0};
+                                 given[2] ? t->lora.dropout : -1.0f, 0, opt_flag(o, "train-head")};
         if (given[3] && iq_lora_parse_targets(opt_str(o, "lora-targets"), &t->lora.targets)) {
             cli_error("%s", iq_last_error());
             return IQ_EUSAGE;
         }
         return 0;
     }
-    if (t->lora.rank == 0) return 0;
-    if (iq_lora_parse_targets(opt_str(o, "lora-targets"), &t->lora.targets) || iq_lora_check_opts(&t->lora)) {
+    if (t->lora.rank == 0) return 0; /* no --lora-targets: 0, the family's default (iq_lora_create) */
+    t->lora.train_head = opt_flag(o, "train-head");
+    if ((opt_is_set(o, "lora-targets") && iq_lora_parse_targets(opt_str(o, "lora-targets"), &t->lora.targets)) ||
+        iq_lora_check_opts(&t->lora)) {
         cli_error("%s", iq_last_error());
         return IQ_EUSAGE;
     }

@@ -80,7 +80,7 @@ def bad(good, root):
     b1 = PRE + "model.layers.1.mlp.down_proj.lora_B.weight"
     case("rank", "rank mismatch", lambda c, t: c.update(r=c["r"] * 2))
     case("unknown_target", "unknown target module 'qkv_proj'", lambda c, t: c["target_modules"].append("qkv_proj"))
-    case("unknown_tensor_module", "unknown target module 'c_attn'",
+    case("unknown_tensor_module", "target module 'c_attn' is not a module of the Llama family",
          lambda c, t: t + [(PRE + "model.layers.0.attn.c_attn.lora_A.weight", "F32", t[0][2])])
     case("not_targeted", "not in adapter_config.json's target_modules", lambda c, t: c.update(target_modules=["q_proj"]))
     case("shape", "wrong shape", lambda c, t: [(k, d, a[:, :-1] if k == a0 else a) for k, d, a in t])
@@ -92,9 +92,13 @@ def bad(good, root):
     case("peft_type", "peft_type is IA3", lambda c, t: c.update(peft_type="IA3"))
     case("rslora", "use_rslora is set", lambda c, t: c.update(use_rslora=True))
     case("dora", "use_dora is set", lambda c, t: c.update(use_dora=True))
-    case("fan_in_fan_out", "fan_in_fan_out is set", lambda c, t: c.update(fan_in_fan_out=True))
+    case("unknown_tensor_module2", "unknown target module 'qkv_proj'",
+         lambda c, t: t + [(PRE + "model.layers.0.self_attn.qkv_proj.lora_A.weight", "F32", t[0][2])])
+    case("fan_in_fan_out", "fan_in_fan_out is true, which is for Conv1D layers", lambda c, t: c.update(fan_in_fan_out=True))
     case("rank_pattern", "rank_pattern is set", lambda c, t: c.update(rank_pattern={"q_proj": 2}))
-    case("modules_to_save", "modules_to_save is set", lambda c, t: c.update(modules_to_save=["lm_head"]))
+    case("modules_to_save", "modules_to_save is set: only", lambda c, t: c.update(modules_to_save=["embed_tokens"]))
+    case("tied_head", "modules_to_save [\"lm_head\"] on a model whose LM head is tied",
+         lambda c, t: c.update(modules_to_save=["lm_head"]))
     case("bias", "bias must be \"none\"", lambda c, t: c.update(bias="lora_only"))
     case("r_zero", "r must be an integer", lambda c, t: c.update(r=0))
     case("pissa", "init_lora_weights \"pissa_niter_4\"", lambda c, t: c.update(init_lora_weights="pissa_niter_4"))

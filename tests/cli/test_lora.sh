@@ -4,8 +4,11 @@
 # folder, not a model; checkpoints hold adapter/ and the adapters' AdamW moments; the base in the checkpoint is
 # the base, bit for bit); --gradient-checkpointing changes no bit; --base-dtype bf16 trains, deterministically, and
 # checkpoints the base as held; --lora-dropout's masks are deterministic; the refusals (64 naming the option):
-# dropout 1, an unknown target, the gpt2 family, online IQLearn and the generation eval with adapters (not yet
-# supported), --base-dtype bf16 without adapters. Resuming and adapter folders: test_lora_io.sh.
+# dropout 1, an unknown target, online IQLearn and the generation eval with adapters (not yet supported),
+# --base-dtype bf16 without adapters. GPT-2 (c_attn, c_proj, c_fc; HF Conv1D layers): a run trains a frozen base,
+# final/ in PEFT's layout with fan_in_fan_out true; eval --adapter and `iqtrain merge` give the training-time nll;
+# resume from checkpoint-10 is bit-exact; the default target is c_attn; a target of the other family and a bf16
+# gpt2 base are refused (64). Resuming and adapter folders on Llama: test_lora_io.sh.
 #
 #   usage: tests/cli/test_lora.sh IQTRAIN_BINARY REPO_ROOT
 set -u
@@ -160,8 +163,85 @@ not yet supported|--lora-rank 4 --online-mix 0.5
 not yet supported|--lora-rank 4 --eval-generation-every 1 --eval-split 0.25
 needs --lora-rank > 0|--base-dtype bf16
 T
-run "$BIN" --arch gpt2 --preset tiny --tokenizer "$TOK" --lora-rank 4 --max-steps 1 --batch-size 2 --out g data.jsonl
+
+# ---- GPT-2 (HF Conv1D layers): PEFT's names c_attn, c_proj (attn.c_proj and mlp.c_proj both), c_fc; the default c_attn
+LF=$ROOT/tests/cli/lora_folders.py
+head -4 data.jsonl >ev.jsonl
+require "a tiny gpt2 base from scratch" "$BIN" --arch gpt2 --preset tiny --tokenizer "$TOK" --max-steps 5 \
+    --batch-size 4 --threads 2 --out gbase data.jsonl
+GL=(--model gbase/final --lora-rank 4 --lora-alpha 8 --lora-targets c_attn,c_proj,c_fc --batch-size 4 --lr 1e-2
+    --warmup 2 --threads 2 --eval-data ev.jsonl --eval-every 5 --save-every 5 --max-steps 20)
+run "$BIN" "${GL[@]}" --out g data.jsonl
+want_rc 0
+$PY - <<'PY' || WHY+=("the gpt2 LoRA run's outputs (above)")
+import json, struct, sys
+def header(p):
+    raw = open(p, "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    h = json.loads(raw[8:8 + n]); h.pop("__metadata__", None)
+    return h
+bad = []
+losses = [json.loads(l)["loss"] for l in open("g/metrics.jsonl") if '"train"' in l and '"loss"' in l]
+if not (len(losses) >= 2 and losses[-1] < 0.99 * losses[0]):   # a random tiny base, its head frozen: ~1% (measured 1.2%)
+    bad.append("the loss did not fall: %r" % losses)
+ac = json.load(open("g/final/adapter_config.json"))
+if ac.get("fan_in_fan_out") is not True or sorted(ac.get("target_modules", [])) != ["c_attn", "c_fc", "c_proj"]:
+    bad.append("adapter_config.json: fan_in_fan_out %r, target_modules %r" % (ac.get("fan_in_fan_out"), ac.get("target_modules")))
+h = header("g/final/adapter_model.safetensors")
+pre = "base_model.model.transformer.h.1."
+want = {pre + "attn.c_attn.lora_B.weight": [192, 4], pre + "attn.c_proj.lora_A.weight": [4, 64],
+        pre + "mlp.c_fc.lora_B.weight": [256, 4], pre + "mlp.c_proj.lora_A.weight": [4, 256]}
+if len(h) != 2 * 2 * 4 or any(h.get(k, {}).get("shape") != v for k, v in want.items()):
+    bad.append("final/adapter_model.safetensors: %d tensors %s" % (len(h), sorted(h)[:4]))
+if open("g/checkpoint-20/model.safetensors", "rb").read() != open("gbase/final/model.safetensors", "rb").read():
+    bad.append("the gpt2 base changed under the adapters")
+print("\n".join(bad), file=sys.stderr)
+sys.exit(1 if bad else 0)
+PY
+done_check "gpt2: adapters on c_attn, c_proj (both modules), c_fc train a frozen base; PEFT layout, fan_in_fan_out true"
+NLL=$("$PY" "$LF" nll g/metrics.jsonl 20)
+EV=(--data ev.jsonl --lambda 0.1 --gamma 0.99 --threads 2 --json)
+nll_of() { "$PY" -c 'import json,sys; print(json.load(sys.stdin)["nll"])' <"$W/out"; }
+run "$BIN" eval --model gbase/final --adapter g/final "${EV[@]}"
+want_rc 0
+got=$(nll_of)
+"$PY" "$LF" close "$got" "$NLL" 1e-5 || WHY+=("eval --adapter nll $got, the training-time eval logged $NLL")
+run "$BIN" merge --model gbase/final --adapter g/final --out gmerged
+want_rc 0
+run "$BIN" eval --model gmerged "${EV[@]}"
+want_rc 0
+got=$(nll_of)
+"$PY" "$LF" close "$got" "$NLL" 1e-5 || WHY+=("the merged gpt2 folder's nll $got, the training-time eval logged $NLL")
+run "$BIN" eval --model gbase/final "${EV[@]}"
+"$PY" "$LF" close "$(nll_of)" "$NLL" 1e-3 && WHY+=("the gpt2 base alone has the adapter model's nll: the adapter is not applied")
+done_check "gpt2: eval --adapter and the merged folder give the training-time nll (1e-5 relative)"
+cp -r g G2 && rm -rf G2/final G2/checkpoint-15 G2/checkpoint-20
+run "$BIN" "${GL[@]}" --out G2 --resume G2/checkpoint-10 data.jsonl
+want_rc 0
+$PY - g/metrics.jsonl G2/metrics.jsonl <<'PY' || WHY+=("gpt2 resume: metrics differ")
+import json, sys
+rows = [[{k: v for k, v in json.loads(l).items() if k not in ("elapsed_s", "tokens_per_s")} for l in open(p)] for p in sys.argv[1:]]
+sys.exit(0 if rows[0] == rows[1] and len(rows[0]) >= 5 else 1)
+PY
+want_same_file g/final/adapter_model.safetensors G2/final/adapter_model.safetensors
+done_check "gpt2: LoRA resume from checkpoint-10 gives the same metrics rows and final adapter"
+run "$BIN" --model gbase/final --lora-rank 2 --max-steps 2 --batch-size 4 --threads 2 --out gdef data.jsonl
+want_rc 0
+"$PY" -c 'import json,sys; sys.exit(json.load(open("gdef/final/adapter_config.json"))["target_modules"] != ["c_attn"])' ||
+    WHY+=("gpt2's default target is not c_attn")
+done_check "gpt2: the default target is PEFT's, c_attn"
+while IFS='|' read -r want args; do
+    # shellcheck disable=SC2086
+    run "$BIN" --model gbase/final --max-steps 1 --batch-size 2 --out refused $args data.jsonl
+    want_rc 64
+    want_err "$want"
+    done_check "refused (64) on gpt2: $args"
+done <<'T'
+q_proj is not a module of the gpt2 family|--lora-rank 4 --lora-targets q_proj
+gpt2 family has no bf16 base yet|--lora-rank 4 --base-dtype bf16
+T
+run "$BIN" --model base/final --lora-rank 4 --lora-targets c_attn --max-steps 1 --batch-size 2 --out refused data.jsonl
 want_rc 64
-want_err "gpt2 family is not yet supported"
-done_check "refused (64): --lora-rank on the gpt2 family"
+want_err "c_attn is not a module of the llama family"
+done_check "refused (64) on llama: --lora-targets c_attn"
 finish

@@ -14,7 +14,10 @@
 #      kill -9) is bit-exact: metrics rows (without elapsed_s, tokens_per_s) and final/adapter_model.safetensors; a corrupt adapter/ in a checkpoint is
 #      refused by its CRC-32;
 #   5. train --model BASE --adapter DIR starts from the adapter (its r, alpha, targets; with --lr 0 it stays
-#      byte-identical and its eval nll is the merged model's); conflicting --lora-* options: 64.
+#      byte-identical and its eval nll is the merged model's); conflicting --lora-* options: 64;
+#   6. --train-head on an untied base: the head trains, saved as PEFT's modules_to_save ["lm_head"]
+#      (base_model.model.lm_head.weight) with its AdamW moments; eval --adapter and merge give the training-time nll;
+#      resume is bit-exact; a tied head, --train-head without adapters, and one the folder lacks: 64.
 #
 #   usage: tests/cli/test_lora_io.sh IQTRAIN_BINARY REPO_ROOT
 set -u
@@ -217,4 +220,70 @@ run "$BIN" --model base/final --adapter bad/rank --max-steps 1 --batch-size 2 --
 want_rc 65
 want_err "rank mismatch"
 done_check "train --adapter with a bad folder: 65"
+
+# ---- 6. --train-head on an untied base (base/final with its own lm_head: the embedding plus noise)
+mkdir -p ubase && cp base/final/*.json ubase/
+"$PY" - "$LF" <<'PY' || bad "could not make the untied base"
+import importlib.util, json, sys
+import numpy as np
+spec = importlib.util.spec_from_file_location("lf", sys.argv[1]); lf = importlib.util.module_from_spec(spec); spec.loader.exec_module(lf)
+t, meta = lf.read_st("base/final/model.safetensors")
+e = t["model.embed_tokens.weight"][1]
+head = (e + 0.02 * np.random.default_rng(3).standard_normal(e.shape)).astype("<f4")
+lf.write_st("ubase/model.safetensors", [(k, d, a) for k, (d, a) in t.items()] + [("lm_head.weight", "F32", head)], meta)
+c = json.load(open("ubase/config.json")); c["tie_word_embeddings"] = False
+json.dump(c, open("ubase/config.json", "w"), indent=2)
+PY
+HL=(--model ubase --lora-rank 4 --lora-alpha 8 --lora-targets q_proj,v_proj --train-head --batch-size 4 --lr 1e-2
+    --warmup 2 --threads 1 --eval-data ev.jsonl --eval-every 5 --save-every 5 --max-steps 20)
+run "$BIN" "${HL[@]}" --out TH data.jsonl
+want_rc 0
+"$PY" - "$LF" <<'PY' || WHY+=("--train-head's adapter folder (above)")
+import importlib.util, json, sys
+import numpy as np
+spec = importlib.util.spec_from_file_location("lf", sys.argv[1]); lf = importlib.util.module_from_spec(spec); spec.loader.exec_module(lf)
+bad = []
+ac = json.load(open("TH/final/adapter_config.json"))
+if ac.get("modules_to_save") != ["lm_head"]:
+    bad.append("modules_to_save %r" % ac.get("modules_to_save"))
+t, _ = lf.read_st("TH/final/adapter_model.safetensors")
+b, _ = lf.read_st("ubase/model.safetensors")
+h = t.get("base_model.model.lm_head.weight")
+if h is None or h[1].shape != b["lm_head.weight"][1].shape or np.array_equal(h[1], b["lm_head.weight"][1]):
+    bad.append("base_model.model.lm_head.weight missing, misshapen or untrained")
+if "exp_avg.lm_head.weight" not in lf.read_st("TH/checkpoint-10/optimizer.safetensors")[0]:
+    bad.append("checkpoint-10/optimizer.safetensors has no moments of the head")
+print("\n".join(bad), file=sys.stderr)
+sys.exit(1 if bad else 0)
+PY
+done_check "--train-head: the head trains; modules_to_save [\"lm_head\"], base_model.model.lm_head.weight, its AdamW moments"
+NLL=$("$PY" "$LF" nll TH/metrics.jsonl 20)
+run "$BIN" eval --model ubase --adapter TH/final "${EV[@]}"
+want_rc 0
+got=$(nll_of)
+"$PY" "$LF" close "$got" "$NLL" 1e-5 || WHY+=("eval --adapter nll $got, the training-time eval logged $NLL")
+run "$BIN" merge --model ubase --adapter TH/final --out THm
+want_rc 0
+run "$BIN" eval --model THm "${EV[@]}"
+want_rc 0
+got=$(nll_of)
+"$PY" "$LF" close "$got" "$NLL" 1e-5 || WHY+=("the merged folder's nll $got, the training-time eval logged $NLL")
+done_check "--train-head: eval --adapter and merge give the training-time nll (1e-5 relative)"
+cp -r TH TH2 && rm -rf TH2/final TH2/checkpoint-15 TH2/checkpoint-20
+run "$BIN" "${HL[@]}" --out TH2 --resume TH2/checkpoint-10 data.jsonl
+want_rc 0
+same_rows TH/metrics.jsonl TH2/metrics.jsonl
+want_same_file TH/final/adapter_model.safetensors TH2/final/adapter_model.safetensors
+done_check "--train-head: resume from checkpoint-10 is bit-exact"
+while IFS='|' read -r want args; do
+    # shellcheck disable=SC2086
+    run "$BIN" --max-steps 1 --batch-size 2 --threads 1 --out refused $args data.jsonl
+    want_rc 64
+    want_err "$want"
+    done_check "refused (64): $args"
+done <<T
+LM head is tied to its input embedding|--model base/final --lora-rank 4 --train-head
+--train-head needs --lora-rank|--model ubase --train-head
+--train-head conflicts with run/final|--model base/final --adapter run/final --train-head
+T
 finish

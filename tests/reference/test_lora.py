@@ -1,10 +1,11 @@
 #!/usr/bin/python3
-"""LoRA adapters (issue #19) on the Llama families against a PyTorch reference written from the formula
-y = W x + b + (alpha/r) B (A x), A (r, in), B (out, r), the base frozen.
+"""LoRA adapters (issue #19) on the Llama families and GPT-2 against a PyTorch reference written from the formula
+y = W x + b + (alpha/r) B (A x), A (r, in), B (out, r), the base frozen (GPT-2's Conv1D: y = x W + b + the same path,
+W (in, out); PEFT's fan_in_fan_out leaves A and B as they are and transposes only the merged delta).
 
     /usr/bin/python3 tests/reference/test_lora.py --dump PATH [--iqtrain PATH] [--only PATTERNS] [--keep DIR] [--list]
 
-Each case builds a tiny random model folder (llama_reference.py), runs test_reference_dump with a "lora" object
+Each case builds a tiny random model folder (llama_reference.py; gpt2_iqlearn.py for the gpt2 cases), runs test_reference_dump with a "lora" object
 (rank, alpha, targets; B drawn nonzero so the adapters matter) and compares, in float64, at test_llama.py's
 tolerances:
   logits (valid positions)        max |diff| / max |ref| <= 1e-5
@@ -13,10 +14,11 @@ tolerances:
   the losses of AdamW steps on the adapters only (weight decay on A and B, as torch.optim.AdamW over the
   adapters' parameters, clip_grad_norm_ over them) within 1e-4 relative.
 The adapter folder the program writes (adapter_config.json, adapter_model.safetensors) is checked against PEFT's
-documented layout: peft_type LORA, r, lora_alpha, target_modules, and tensors named
-base_model.model.model.layers.N.{self_attn,mlp}.MODULE.lora_A.weight (r, in) / lora_B.weight (out, r), F32.
+documented layout: peft_type LORA, r, lora_alpha, target_modules, fan_in_fan_out (true for GPT-2), and tensors named
+base_model.model.model.layers.N.{self_attn,mlp}.MODULE.lora_A.weight (r, in) / lora_B.weight (out, r), F32 (GPT-2:
+base_model.model.transformer.h.N.{attn,mlp}.MODULE...., c_proj adapting both attn.c_proj and mlp.c_proj).
 A fresh adapter (B = 0) gives the base model's logits exactly (the b_std 0 case). With --iqtrain, `iqtrain merge` of the
-base and the adapter folder gives a model folder whose logits (PyTorch, plain Llama forward) equal the unmerged formula's
+base and the adapter folder gives a model folder whose logits (PyTorch, plain Llama or GPT-2 forward) equal the unmerged formula's
 within 1e-5 relative.
 Prints one line per case, then `N passed, M failed`; exit 1 on any failure.
 """
@@ -68,7 +70,27 @@ CASES = {
                                        use_sliding_window=False, sliding_window=32, max_window_layers=2),
                                   dict(rank=2, alpha=4, targets="q_proj,v_proj,down_proj", b_std=0.05,
                                        base_dtype="bf16"), 1),
+    # GPT-2 (HF Conv1D layers): c_proj adapts attn.c_proj and mlp.c_proj both, as PEFT's name matching does
+    "lora_gpt2_default_c_attn": (dict(model_type="gpt2"), dict(rank=8, alpha=8, targets="c_attn", b_std=0.05), 1),
+    "lora_gpt2_all_r4_adamw3": (dict(model_type="gpt2"), dict(rank=4, alpha=16, targets="c_attn,c_proj,c_fc",
+                                                              b_std=0.05), 3),
+    "lora_gpt2_dropout_mlp": (dict(model_type="gpt2"), dict(rank=4, alpha=8, targets="mlp.c_proj,c_fc", b_std=0.05,
+                                                            dropout=0.25), 3),
+    "lora_gpt2_fresh_b0_is_base": (dict(model_type="gpt2"), dict(rank=4, alpha=8, targets="c_attn,c_proj,c_fc",
+                                                                 b_std=0.0), 1),
+    # --train-head (an untied lm_head): the head's gradient is the full model's, AdamW steps it with the adapters
+    "lora_llama_train_head": (dict(model_type="llama", kv_heads=2, tied=False),
+                              dict(rank=4, alpha=8, targets="q_proj,v_proj", b_std=0.05, train_head=True), 3),
 }
+HEAD = "base_model.model.lm_head.weight"
+# GPT-2's targets: PEFT name -> the modules it adapts (block.module), their family index (the dropout key's)
+GPT2_MODULES = {"c_attn": ["attn.c_attn"], "c_proj": ["attn.c_proj", "mlp.c_proj"], "c_fc": ["mlp.c_fc"],
+                "attn.c_proj": ["attn.c_proj"], "mlp.c_proj": ["mlp.c_proj"]}
+GPT2_INDEX = {"attn.c_attn": 0, "attn.c_proj": 1, "mlp.c_fc": 2, "mlp.c_proj": 3}
+
+
+def is_gpt2(cfg):
+    return cfg.get("model_type") == "gpt2"
 # A bf16 base against the fp32 one: rounding to bf16 (8 significant bits, to nearest) moves each weight by at most
 # 2^-8 of itself, about 2^-8/sqrt(3) ~ 2.3e-3 RMS, so each product's output moves by ~2.3e-3 relative; the adapters'
 # gradients pass through ~10 such products of the tiny models (forward and backward): ||g - g_fp32|| / ||g_fp32||
@@ -108,8 +130,10 @@ def splitmix64(z):
 
 def dropout_mask(seed, pas, layer, target, shape, p):
     """lora.h's mask: element i (row-major) kept when splitmix64(key ^ i) >> 40 >= ceil(p 2^24); kept ones scaled
-    by 1/(1-p). key = splitmix64(splitmix64(splitmix64(seed) ^ pass) ^ (layer * 7 + target))."""
-    key = splitmix64(splitmix64(splitmix64(seed) ^ pas) ^ (layer * len(TARGETS) + TARGETS.index(target)))
+    by 1/(1-p). key = splitmix64(splitmix64(splitmix64(seed) ^ pass) ^ (layer * 7 + target)), target the index in its
+    family (TARGETS; GPT2_INDEX for GPT-2's block.module)."""
+    index = GPT2_INDEX[target] if target in GPT2_INDEX else TARGETS.index(target)
+    key = splitmix64(splitmix64(splitmix64(seed) ^ pas) ^ (layer * len(TARGETS) + index))
     i = np.arange(int(np.prod(shape)), dtype=np.uint64)
     keep = (splitmix64(np.uint64(key) ^ i) >> np.uint64(40)) >= np.uint64(int(np.ceil(p * 16777216.0)))
     return torch.from_numpy(keep.reshape(shape).astype(np.float64) / (1.0 - p))
@@ -131,27 +155,77 @@ def lora_linear(adapters, scale, base_linear, drop=None):
     return linear
 
 
+def gpt2_lora_forward(p, ids, cfg, adapters, scale, drop):
+    """gpt2_iqlearn.forward with the adapters' path on their targets: x W + b + scale ((drop(x) A^T) B^T)."""
+    B, T = ids.shape
+    eps, H, C = cfg.get("layer_norm_epsilon", 1e-5), cfg["n_head"], cfg["n_embd"]
+    D = C // H
+
+    def conv1d(x, layer, module):
+        name = "h.%d.%s" % (layer, module)
+        y = x @ p[name + ".weight"] + p[name + ".bias"]
+        key = "base_model.model.transformer." + name
+        if key + ".lora_A.weight" in adapters:
+            xin = x
+            if drop and drop["p"] > 0:
+                xin = x * dropout_mask(drop["seed"], drop["pass"], layer, module, tuple(x.shape), drop["p"])
+            y = y + scale * ((xin @ adapters[key + ".lora_A.weight"].t()) @ adapters[key + ".lora_B.weight"].t())
+        return y
+
+    x = p["wte.weight"][ids] + p["wpe.weight"][:T].unsqueeze(0)
+    mask = torch.ones(T, T, dtype=torch.bool).tril()
+    for i in range(cfg["n_layer"]):
+        h = "h.%d." % i
+        a = ref.layer_norm(x, p[h + "ln_1.weight"], p[h + "ln_1.bias"], eps)
+        q, k, v = conv1d(a, i, "attn.c_attn").split(C, dim=-1)
+        q, k, v = (t.view(B, T, H, D).transpose(1, 2) for t in (q, k, v))
+        att = ((q @ k.transpose(-1, -2)) * (1.0 / np.sqrt(D))).masked_fill(~mask, float("-inf"))
+        y = (torch.softmax(att, dim=-1) @ v).transpose(1, 2).reshape(B, T, C)
+        x = x + conv1d(y, i, "attn.c_proj")
+        m = ref.gelu_tanh(conv1d(ref.layer_norm(x, p[h + "ln_2.weight"], p[h + "ln_2.bias"], eps), i, "mlp.c_fc"))
+        x = x + conv1d(m, i, "mlp.c_proj")
+    x = ref.layer_norm(x, p["ln_f.weight"], p["ln_f.bias"], eps)
+    return x @ p["wte.weight"].t()
+
+
+def load_model(folder):
+    """(cfg, params) of a Llama-family or GPT-2 folder."""
+    with open(os.path.join(folder, "config.json")) as f:
+        gpt2 = json.load(f).get("model_type") == "gpt2"
+    return ref.load_model(folder) if gpt2 else lr.load_folder(folder)
+
+
+def plain_forward(tp, ids, cfg):
+    return ref.forward(tp, ids, cfg) if is_gpt2(cfg) else lr.forward(tp, ids, cfg)
+
+
 def reference(cfg, params, adapters, scale, batch, steps):
     """Step 1's logits, loss terms and the adapters' gradients (base frozen), and the losses of `steps` AdamW steps
     on the adapters, float64."""
     rows = batch["rows"]
     tp = ref.to_torch(params, requires_grad=False)
     ta = ref.to_torch(adapters)
+    if HEAD in ta:   # --train-head: the head is the adapter folder's copy, trained (no weight decay, as iqtrain's)
+        tp["lm_head.weight"] = ta[HEAD]
     ids, lengths = ref.pad_batch(rows)
     base_linear = lr.linear
     lo = batch["lora"]
     drop = {"p": lo.get("dropout", 0.0), "seed": lo["seed"], "pass": 0}
     lr.linear = lora_linear(ta, scale, base_linear, drop)
+    forward = (lambda tp_, ids_, cfg_: gpt2_lora_forward(tp_, ids_, cfg_, ta, scale, drop)) if is_gpt2(cfg) else lr.forward
     try:
         o = batch["optim"]
-        opt = torch.optim.AdamW(list(ta.values()), lr=o["lr"], betas=(o["beta1"], o["beta2"]), eps=o["eps"],
+        groups = [{"params": [t for n, t in ta.items() if n != HEAD]}]
+        if HEAD in ta:
+            groups.append({"params": [ta[HEAD]], "weight_decay": 0.0})
+        opt = torch.optim.AdamW(groups, lr=o["lr"], betas=(o["beta1"], o["beta2"]), eps=o["eps"],
                                 weight_decay=o["weight_decay"])
         losses, out = [], {}
         for s in range(steps):
             for t in ta.values():
                 t.grad = None
             drop["pass"] = s * 65536   # iq_train_step: AdamW steps so far x 65536 + the micro-batch
-            logits = lr.forward(tp, ids, cfg)
+            logits = forward(tp, ids, cfg)
             res = ref.iqlearn_loss(logits, rows, float(batch["lambda"]), float(batch["gamma"]), batch["td_grad"],
                                    batch["truncation"])
             res["loss"].backward()
@@ -179,7 +253,8 @@ def check_layout(d, cfg, lo):
     with open(os.path.join(d, "adapter_config.json")) as f:
         ac = json.load(f)
     want = {"peft_type": "LORA", "r": lo["rank"], "lora_alpha": lo["alpha"], "task_type": "CAUSAL_LM",
-            "bias": "none", "lora_dropout": lo.get("dropout", 0)}
+            "bias": "none", "lora_dropout": lo.get("dropout", 0), "fan_in_fan_out": is_gpt2(cfg),
+            "modules_to_save": ["lm_head"] if lo.get("train_head") else None}
     for k, v in want.items():
         if ac.get(k) != v:
             fails.append("adapter_config.json: %s = %r, want %r" % (k, ac.get(k), v))
@@ -187,17 +262,28 @@ def check_layout(d, cfg, lo):
     if sorted(ac.get("target_modules", [])) != sorted(targets):
         fails.append("adapter_config.json: target_modules %r" % ac.get("target_modules"))
     t, _, dt = ref.load_safetensors(os.path.join(d, "adapter_model.safetensors"), with_dtypes=True)
-    H, K, D = lr.dims(cfg)
-    C, I = cfg["hidden_size"], cfg["intermediate_size"]
-    io = {"q_proj": (C, H * D), "k_proj": (C, K * D), "v_proj": (C, K * D), "o_proj": (H * D, C),
-          "gate_proj": (C, I), "up_proj": (C, I), "down_proj": (I, C)}
     r = lo["rank"]
     want_t = {}
-    for layer in range(cfg["num_hidden_layers"]):
-        for m in targets:
-            pre = "base_model.model.model.layers.%d.%s.%s." % (layer, BLOCK[m], m)
-            want_t[pre + "lora_A.weight"] = (r, io[m][0])
-            want_t[pre + "lora_B.weight"] = (io[m][1], r)
+    if is_gpt2(cfg):
+        C = cfg["n_embd"]
+        io = {"attn.c_attn": (C, 3 * C), "attn.c_proj": (C, C), "mlp.c_fc": (C, 4 * C), "mlp.c_proj": (4 * C, C)}
+        for layer in range(cfg["n_layer"]):
+            for m in sorted({x for name in targets for x in GPT2_MODULES[name]}):
+                pre = "base_model.model.transformer.h.%d.%s." % (layer, m)
+                want_t[pre + "lora_A.weight"] = (r, io[m][0])
+                want_t[pre + "lora_B.weight"] = (io[m][1], r)
+    else:
+        H, K, D = lr.dims(cfg)
+        C, I = cfg["hidden_size"], cfg["intermediate_size"]
+        io = {"q_proj": (C, H * D), "k_proj": (C, K * D), "v_proj": (C, K * D), "o_proj": (H * D, C),
+              "gate_proj": (C, I), "up_proj": (C, I), "down_proj": (I, C)}
+        for layer in range(cfg["num_hidden_layers"]):
+            for m in targets:
+                pre = "base_model.model.model.layers.%d.%s.%s." % (layer, BLOCK[m], m)
+                want_t[pre + "lora_A.weight"] = (r, io[m][0])
+                want_t[pre + "lora_B.weight"] = (io[m][1], r)
+    if lo.get("train_head"):   # PEFT's ModulesToSaveWrapper saves the module's weight under its own name
+        want_t[HEAD] = (cfg["vocab_size"], cfg["hidden_size"])
     if sorted(t) != sorted(want_t):
         fails.append("adapter tensors: extra %s, missing %s" % (sorted(set(t) - set(want_t))[:3],
                                                                sorted(set(want_t) - set(t))[:3]))
@@ -216,11 +302,15 @@ def check_layout(d, cfg, lo):
 def run_case(name, work, dump, iqtrain=None):
     over, lo, steps = CASES[name]
     seed = zlib.crc32(name.encode())
-    cfg = lr.make_config(**over)
-    params = lr.init_params(cfg, seed)
+    gpt2 = over.get("model_type") == "gpt2"
+    cfg = ref.make_config() if gpt2 else lr.make_config(**over)
+    params = ref.init_params(cfg, seed) if gpt2 else lr.init_params(cfg, seed)
     d = os.path.join(work, name)
     shutil.rmtree(d, ignore_errors=True)
-    lr.save_folder(os.path.join(d, "model"), cfg, params, "F32", 1)
+    if gpt2:
+        ref.save_model(os.path.join(d, "model"), cfg, params)
+    else:
+        lr.save_folder(os.path.join(d, "model"), cfg, params, "F32", 1)
     rng = np.random.default_rng(seed + 7)
     batch = {"rows": tr.make_rows(rng), "lambda": 0.1, "gamma": 0.99, "td_grad": "full", "truncation": "bootstrap",
              "steps": steps, "optim": dict(tr.OPTIM, weight_decay=1.0 if steps > 1 else 0.1),
@@ -232,7 +322,7 @@ def run_case(name, work, dump, iqtrain=None):
     if p.returncode != 0:
         return False, "program exited %d" % p.returncode, [p.stderr.decode(errors="replace")[-2000:]]
     adapters, fails = check_layout(os.path.join(d, "out", "adapter"), cfg, lo)
-    cfg_r, params_r = lr.load_folder(os.path.join(d, "model"))
+    cfg_r, params_r = load_model(os.path.join(d, "model"))
     half = lo.get("base_dtype") == "bf16"
     r = reference(cfg_r, bf16_base(params_r) if half else params_r, adapters, lo["alpha"] / lo["rank"], batch, steps)
     with open(os.path.join(d, "out", "result.json")) as f:
@@ -257,13 +347,15 @@ def run_case(name, work, dump, iqtrain=None):
             continue
         e = rel_grad(g[n], r["grads"][n]) if np.isfinite(g[n]).all() else float("inf")
         if e > worst or e != e:
-            worst, wname = e, n.replace("base_model.model.model.", "")
+            worst, wname = e, n.replace("base_model.model.model.", "").replace("base_model.model.transformer.", "")
         if not e <= tr.TOL_GRAD:
             fails.append("grad %s: rel err %.3g" % (n, e))
     line = "grad %.1e (%s)  logits %.1e  scalars %.1e  loss %.5f" % (worst, wname, e_logits, worst_s, r["loss"])
+    if HEAD in g:   # --train-head: the head's gradient against the full model's (autograd through the same loss)
+        line += "  head grad %.1e" % rel_grad(g[HEAD], r["grads"][HEAD])
     if lo["b_std"] == 0.0:   # a fresh adapter: the base model's logits, B's gradient nonzero, A's zero
         tb = ref.to_torch(params_r, requires_grad=False)
-        base = lr.forward(tb, ref.pad_batch(batch["rows"])[0], cfg_r).detach().numpy()
+        base = plain_forward(tb, ref.pad_batch(batch["rows"])[0], cfg_r).detach().numpy()
         e_base = max(float(np.abs(lg[b, :L] - base[b, :L]).max()) for b, L in enumerate(r["lengths"])) / scale
         nb = sum(float(np.abs(v).sum()) for k, v in g.items() if "lora_B" in k)
         na = sum(float(np.abs(v).sum()) for k, v in g.items() if "lora_A" in k)
@@ -304,9 +396,9 @@ def check_merged(iqtrain, d, batch, r, scale, fails):
     if p.returncode != 0:
         fails.append("iqtrain merge exited %d: %s" % (p.returncode, p.stderr.decode(errors="replace")[-500:]))
         return float("inf")
-    cfg_m, params_m = lr.load_folder(merged)
+    cfg_m, params_m = load_model(merged)
     tm = ref.to_torch(params_m, requires_grad=False)
-    lg = lr.forward(tm, ref.pad_batch(batch["rows"])[0], cfg_m).detach().numpy()
+    lg = plain_forward(tm, ref.pad_batch(batch["rows"])[0], cfg_m).detach().numpy()
     e = max(float(np.abs(lg[b, :L] - r["logits"][b, :L]).max()) for b, L in enumerate(r["lengths"])) / scale
     if not e <= tr.TOL_LOGITS:
         fails.append("merged logits: max |diff| / max |ref| = %.3g against the unmerged formula" % e)

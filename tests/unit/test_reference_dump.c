@@ -9,7 +9,8 @@
  * With "lora": {"rank", "alpha", "targets", "seed", "b_std", "dropout"} (issue #19): adapters are attached (B drawn from
  * N(0, b_std^2) so that they matter), their initial values written to OUT_DIR/adapter in PEFT's layout, and the
  * gradients dumped are the adapters' (the base is frozen: no gradient arena; its matrices in bf16 with
- * "base_dtype": "bf16"), named model.layers.N....lora_A.weight. */
+ * "base_dtype": "bf16"), named model.layers.N....lora_A.weight; with "train_head": true also the head's copy,
+ * lm_head.weight (an untied head, --train-head). */
 #include <cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -92,10 +93,15 @@ static iq_lora *attach_lora(iq_model *m, const cJSON *j, int rows, const char *o
     *bad = false;
     if (!j) return NULL;
     const cJSON *tg = cJSON_GetObjectItemCaseSensitive(j, "targets");
-    iq_lora_opts o = {(int)num(j, "rank", 8), (float)num(j, "alpha", 8), (float)num(j, "dropout", 0), 0};
+    iq_lora_opts o = {(int)num(j, "rank", 8), (float)num(j, "alpha", 8), (float)num(j, "dropout", 0), 0,
+                      cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "train_head"))};
     iq_lora *lo = NULL;
+    const iq_model_config *c = iq_model_cfg(m);
     *bad = iq_lora_parse_targets(cJSON_IsString(tg) ? tg->valuestring : IQ_LORA_DEFAULT_TARGETS, &o.targets) ||
-           iq_lora_create(iq_model_cfg(m), &o, rows, (uint64_t)num(j, "seed", 1), &lo) || iq_model_set_lora(m, lo);
+           iq_lora_create(c, &o, rows, (uint64_t)num(j, "seed", 1), &lo);
+    if (!*bad && iq_lora_head(lo)) /* --train-head: the base's head, as train.c copies it */
+        memcpy(iq_lora_head(lo), iq_model_head(m), (size_t)c->vocab * c->n_embd * sizeof(float));
+    if (!*bad) *bad = iq_model_set_lora(m, lo) != IQ_OK;
     if (*bad) return lo;
     iq_rng rng;
     iq_rng_seed(&rng, (uint64_t)num(j, "seed", 1), 77);
@@ -107,6 +113,8 @@ static iq_lora *attach_lora(iq_model *m, const cJSON *j, int rows, const char *o
     float *P = iq_lora_params(lo, &n);
     for (int i = 1; i < nt; i += 2) /* the B of each pair */
         for (size_t k = 0; k < refs[i].numel; k++) P[refs[i].offset + k] = b_std * iq_rng_normal(&rng);
+    float *head = iq_lora_head(lo); /* --train-head: the head's copy moved too, so that merging it matters */
+    for (size_t k = 0; head && k < (size_t)c->vocab * c->n_embd; k++) head[k] += b_std * iq_rng_normal(&rng);
     free(refs);
     char *dir = iq_path_join(out, "adapter");
     *bad = iq_lora_save(lo, dir, "model") != IQ_OK;
