@@ -142,7 +142,9 @@ one_run() { # $1 = size, $2 = seed, rest = --grid NAME=VALUE ...
   epoch_evals "$dir/$name" "$spe" "$ep"
 }
 
-have_option() { "$BIN" train --help 2>&1 | grep -q -- "$1"; }
+# (the help read whole, then searched: `| grep -q` under pipefail failed at random, as grep's early exit
+# could kill iqtrain with SIGPIPE, and a seed-1 label-smoothing run was skipped that way)
+have_option() { local help; help=$("$BIN" train --help 2>&1); [[ $help == *"$1"* ]]; }
 
 best_lambda() {
   if [ -n "${BEST_LAMBDA:-}" ]; then echo "$BEST_LAMBDA"; return; fi
