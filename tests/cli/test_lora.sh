@@ -15,6 +15,7 @@ set -u
 source "$(dirname "$0")/../lib/harness.sh"
 harness_init lora "$@"
 TOK=$ROOT/tests/fixtures/gpt2
+export PYTHONPATH=$ROOT/tests/cli${PYTHONPATH:+:$PYTHONPATH}   # lora_folders.read_st for the checks below
 
 for i in 0 1 2 3 4 5 6 7; do
     printf '{"prompt": "Question %d: what is %d + %d?", "completion": " It is %d."}\n' $i $i $((2 * i)) $((3 * i))
@@ -28,12 +29,10 @@ run "$BIN" --model base/final --lora-rank 4 --lora-alpha 8 --lora-targets $ALL -
     --lr 1e-2 --warmup 2 --save-every 10 --threads 2 --json --out run data.jsonl
 want_rc 0
 $PY - <<'PY' || WHY+=("the LoRA run's outputs (above)")
-import json, struct, sys
-def header(p):
-    raw = open(p, "rb").read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    h = json.loads(raw[8:8 + n]); h.pop("__metadata__", None)
-    return h
+import json, sys
+from lora_folders import read_st
+def header(p):   # name -> shape
+    return {k: list(a.shape) for k, (_, a) in read_st(p)[0].items()}
 bad = []
 losses = [json.loads(l)["loss"] for l in open("run/metrics.jsonl") if '"train"' in l and '"loss"' in l]
 if not (len(losses) >= 2 and losses[-1] < 0.98 * losses[0]):   # a random tiny base, its head frozen: a few %
@@ -115,19 +114,13 @@ for prec in fp32 bf16; do
         want_rc 0
     done
     $PY - half-$prec-1 half-$prec-2 <<'PY' || WHY+=("--base-dtype bf16 --matmul-precision $prec (above)")
-import json, struct, sys
+import json, sys
 import numpy as np
+from lora_folders import read_st
 def rows(d):
     return [{k: v for k, v in json.loads(l).items() if k not in ("elapsed_s", "tokens_per_s")} for l in open(d + "/metrics.jsonl")]
-def tensors(p):
-    raw = open(p, "rb").read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    h = json.loads(raw[8:8 + n]); h.pop("__metadata__", None)
-    out = {}
-    for k, v in h.items():
-        b = raw[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]]
-        out[k] = (v["dtype"], np.frombuffer(b, np.uint16).astype(np.uint32) << 16 if v["dtype"] == "BF16" else np.frombuffer(b, np.uint32))
-    return out
+def tensors(p):   # name -> (dtype, the values' fp32 bit patterns)
+    return {k: (dt, a.astype(np.uint32) << 16 if dt == "BF16" else a.view(np.uint32)) for k, (dt, a) in read_st(p)[0].items()}
 bad = []
 a, b = rows(sys.argv[1]), rows(sys.argv[2])
 if a != b or len(a) < 2:
@@ -174,12 +167,10 @@ GL=(--model gbase/final --lora-rank 4 --lora-alpha 8 --lora-targets c_attn,c_pro
 run "$BIN" "${GL[@]}" --out g data.jsonl
 want_rc 0
 $PY - <<'PY' || WHY+=("the gpt2 LoRA run's outputs (above)")
-import json, struct, sys
-def header(p):
-    raw = open(p, "rb").read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    h = json.loads(raw[8:8 + n]); h.pop("__metadata__", None)
-    return h
+import json, sys
+from lora_folders import read_st
+def header(p):   # name -> shape
+    return {k: list(a.shape) for k, (_, a) in read_st(p)[0].items()}
 bad = []
 losses = [json.loads(l)["loss"] for l in open("g/metrics.jsonl") if '"train"' in l and '"loss"' in l]
 if not (len(losses) >= 2 and losses[-1] < 0.99 * losses[0]):   # a random tiny base, its head frozen: ~1% (measured 1.2%)
@@ -191,7 +182,7 @@ h = header("g/final/adapter_model.safetensors")
 pre = "base_model.model.transformer.h.1."
 want = {pre + "attn.c_attn.lora_B.weight": [192, 4], pre + "attn.c_proj.lora_A.weight": [4, 64],
         pre + "mlp.c_fc.lora_B.weight": [256, 4], pre + "mlp.c_proj.lora_A.weight": [4, 256]}
-if len(h) != 2 * 2 * 4 or any(h.get(k, {}).get("shape") != v for k, v in want.items()):
+if len(h) != 2 * 2 * 4 or any(h.get(k) != v for k, v in want.items()):
     bad.append("final/adapter_model.safetensors: %d tensors %s" % (len(h), sorted(h)[:4]))
 if open("g/checkpoint-20/model.safetensors", "rb").read() != open("gbase/final/model.safetensors", "rb").read():
     bad.append("the gpt2 base changed under the adapters")

@@ -193,6 +193,23 @@ wait_all() {
     fi
 }
 track_pid() { _HARNESS_PIDS+=("$1"); }
+# kill -9 at a chosen moment: runs "$@" in the background (stdout/stderr to $W/out, $W/err) and kills it once
+# DIR/metrics.jsonl holds K train rows (or the run exits; 60 s at most); a run that finished first fails the check.
+kill_after_rows() { # $1 = K, $2 = the run's folder (--out), rest = the command
+    local k=$1 dir=$2 pid i
+    shift 2
+    "$@" </dev/null >"$W/out" 2>"$W/err" &
+    pid=$!
+    track_pid "$pid"
+    for ((i = 0; i < 1200; i++)); do
+        [ "$(grep -c '"type":"train"' "$dir/metrics.jsonl" 2>/dev/null)" -ge "$k" ] 2>/dev/null && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    kill -9 "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    [ ! -d "$dir/final" ] || WHY+=("the run had finished before the kill")
+}
 
 # ---------------------------------------------------------------------------------------------------
 # assertions (each appends a reason to WHY when it does not hold)

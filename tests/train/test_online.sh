@@ -117,17 +117,7 @@ KILL=(--max-steps 24 --save-every 1 --keep-last 2 --seed 7)
 run "${BASE[@]}" "${ONLINE[@]}" "${KILL[@]}" --out K0 "$DATA"
 want_rc 0
 K=$((7 % 5 + 6)) # 8: past a refresh (step 6), before the next (9)
-"${BASE[@]}" "${ONLINE[@]}" "${KILL[@]}" --out K1 "$DATA" </dev/null >"$W/out" 2>"$W/err" &
-pid=$!
-track_pid "$pid"
-for ((i = 0; i < 1200; i++)); do # up to 60 s
-    [ "$(grep -c '"type":"train"' K1/metrics.jsonl 2>/dev/null)" -ge "$K" ] 2>/dev/null && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.05
-done
-kill -9 "$pid" 2>/dev/null
-wait "$pid" 2>/dev/null
-[ ! -d K1/final ] || WHY+=("the run had finished before the kill")
+kill_after_rows "$K" K1 "${BASE[@]}" "${ONLINE[@]}" "${KILL[@]}" --out K1 "$DATA"
 run "${BASE[@]}" "${ONLINE[@]}" "${KILL[@]}" --resume auto --out K1 "$DATA"
 want_rc 0
 want_err "resuming K1/checkpoint-"
