@@ -237,7 +237,9 @@ const char *iq_matmul_isa(void) {
         if (strstr(impl, "avx512_core_bf16")) return "avx512_core_bf16";
         if (strstr(impl, "avx512_core")) return "avx512_core";
         if (strstr(impl, "avx2")) return "avx2";
-        return iq_dnnl_cpu_isa(); /* e.g. "gemm:jit", which dispatches on the CPU's best ISA */
+        /* "gemm:jit" (fp32, dnnl_sgemm) dispatches on the CPU's best fp32 ISA */
+        const char *isa = iq_dnnl_cpu_isa();
+        return strcmp(isa, "amx") == 0 || strcmp(isa, "avx512_core_bf16") == 0 ? "avx512_core" : isa;
     }
 #endif
     return "none";

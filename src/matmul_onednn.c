@@ -1,6 +1,12 @@
-/* matmul_onednn.c — matrix products on oneDNN's matmul primitive (fp32, and bf16 operands with fp32
- * accumulation and output), primitives cached per shape. Sections: bf16 conversion · the primitive cache ·
- * bf16 copies of parameters · groups · products · facts. */
+/* matmul_onednn.c — matrix products on oneDNN: fp32 through dnnl_sgemm (oneDNN's JIT GEMM), bf16 operands
+ * with fp32 accumulation and output through the matmul primitive, primitives cached per shape. Sections:
+ * bf16 conversion · the primitive cache · bf16 copies of parameters · groups · products · facts.
+ *
+ * Why fp32 does not use the matmul primitive: oneDNN 2.6 runs fp32 matmuls of plain row-major operands on its
+ * brgemm implementation ("brg:avx512_core"), which on a 2-core AVX-512 Xeon ran some of GPT-2's shapes at half
+ * speed or less — M 256 x N 3072 x K 768 (the MLP's up projection) at 90-160 GFLOP/s against 270-300 for
+ * dnnl_sgemm and OpenBLAS, and no faster elsewhere (N 2304, 2560, 3584, 5120, 6144 slow too; powers of two
+ * not). dnnl_sgemm ("gemm:jit") matched or beat the primitive on every product of a GPT-2 step. */
 #ifdef IQ_ONEDNN /* the whole file: the build links oneDNN (CMake IQTRAIN_ONEDNN) */
 #include "matmul_onednn.h"
 
@@ -309,6 +315,8 @@ static const uint16_t *operand_bf16(const float *src, int rows, int cols, int ld
 static bool gemm(bool bf16, bool b_param, bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
                  const float *B, const uint16_t *given16, int ldb, float beta, float *C, int ldc) {
     if (!g_engine && !iq_dnnl_init()) return false;
+    if (!bf16 && !given16) /* row-major, like the rest of this file */
+        return dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) == dnnl_success;
     pthread_mutex_lock(&g_lock);
     const void *a = A, *b = B;
     bool ok = true;
@@ -357,6 +365,10 @@ const char *iq_dnnl_impl(bool bf16) {
     if (out[0]) return out;
     snprintf(out, sizeof buf[0], "unavailable");
     if (!g_engine && !iq_dnnl_init()) return out;
+    if (!bf16) { /* dnnl_sgemm: the JIT GEMM for the CPU's best ISA */
+        snprintf(out, sizeof buf[0], "gemm:jit");
+        return out;
+    }
     key k = {bf16, false, false, 256, 256, 256, 256, 256, 256, omp_get_max_threads(), 1.0f, 0.0f};
     entry e = {0};
     if (entry_build(&e, &k) != dnnl_success) return out;

@@ -8,11 +8,12 @@
 /* Creates oneDNN's CPU engine and stream (once). false with iq_fail's message if oneDNN cannot run. */
 bool iq_dnnl_init(void);
 
-/* C (M,N) = alpha op(A) op(B) + beta C as in iq_sgemm_ld, on oneDNN's matmul primitive; with bf16, A and
- * B are rounded to bf16 (into scratch buffers that grow to the largest product seen and are then reused)
- * and the products accumulated in fp32. Primitives are created once per shape, leading dimensions,
- * alpha, beta and precision, and kept (least recently used out beyond 64). Not thread-safe: call from
- * one thread, outside parallel regions. false if oneDNN refused the product (the caller falls back). */
+/* C (M,N) = alpha op(A) op(B) + beta C as in iq_sgemm_ld. fp32: dnnl_sgemm (why: matmul_onednn.c). bf16: A
+ * and B are rounded to bf16 (into scratch buffers that grow to the largest product seen and are then reused)
+ * and multiplied on oneDNN's matmul primitive, accumulated in fp32; primitives are created once per shape,
+ * leading dimensions, alpha, beta and precision, and kept (least recently used out beyond 64). Not
+ * thread-safe: call from one thread, outside parallel regions. false if oneDNN refused the product (the
+ * caller falls back). */
 bool iq_dnnl_gemm(bool bf16, bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A, int lda,
                   const float *B, int ldb, float beta, float *C, int ldc);
 /* The same where B is a parameter: with bf16 its rounded copy is kept (one per distinct B, up to 256) and
@@ -27,7 +28,8 @@ bool iq_dnnl_gemm_bw(bool trans_a, bool trans_b, int M, int N, int K, float alph
 void iq_dnnl_group_begin(void);
 void iq_dnnl_group_end(void);
 
-/* oneDNN's implementation name for a 256 x 256 x 256 product at that precision ("brg:avx512_core_bf16"). */
+/* oneDNN's implementation name for a 256 x 256 x 256 product at that precision ("brg:avx512_core_bf16"; fp32:
+ * "gemm:jit", dnnl_sgemm's). */
 const char *iq_dnnl_impl(bool bf16);
 /* "2.6.3" */
 const char *iq_dnnl_version(void);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "model_arch.h"
+#include "iqtrain/kernels.h"
 #include "iqtrain/lora.h"
 
 // ----------------------------------------------------------------------------------------------------
@@ -311,7 +312,7 @@ void iq_model_backward(iq_model *m, const int32_t *ids, int B, int T) {
 }
 
 void iq_model_zero_grad(iq_model *m) {
-    if (m->grads_memory) memset(m->grads_memory, 0, m->num_params * sizeof(float));
+    if (m->grads_memory) iq_zero(m->grads_memory, m->num_params);
     if (m->lora) iq_lora_zero_grad(m->lora);
 }
 

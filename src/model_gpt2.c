@@ -369,7 +369,7 @@ static void gpt2_backward(iq_model *m, const int32_t *ids, int B, int T) {
     const acts *a = &y->a, *ga = &y->ga;
     /* every activation gradient but dlnf (written by the loss head) is accumulated into: clear them */
     size_t lnf_off = (size_t)(ga->lnf - m->grads_acts_memory);
-    memset(m->grads_acts_memory, 0, lnf_off * sizeof(float));
+    iq_zero(m->grads_acts_memory, lnf_off);
 
     float *dres = ga->residual3 + (size_t)(L - 1) * N * C;
     iq_layernorm_backward(dres, g->lnfw, g->lnfb, ga->lnf, a->residual3 + (size_t)(L - 1) * N * C, p->lnfw, a->lnf_mean,

@@ -657,8 +657,8 @@ static void llama_backward(iq_model *m, const int32_t *ids, int B, int T) {
             mlp_forward(y, &d, l); /* rewrites the layer's output with the same values */
         }
         /* every gradient the layer's backward writes is accumulated into: clear them */
-        memset(y->ga[A_LN1], 0, layer * sizeof(float));
-        memset(din, 0, NC * sizeof(float));
+        iq_zero(y->ga[A_LN1], layer);
+        iq_zero(din, NC);
         mlp_backward(y, &d, l, dout);
         attn_backward(y, &d, l, res, din);
         float *t = dout;

@@ -31,6 +31,8 @@ void iq_bias_backward(float *dbias, const float *dout, int N, int OC);
 // out = gelu_tanh(inp)
 void iq_gelu_forward(float *out, const float *inp, size_t N);
 void iq_gelu_backward(float *dinp, const float *inp, const float *dout, size_t N);
+// p[0..n) = 0, the pages split across the threads (one thread's memset is a few % of a small model's step)
+void iq_zero(float *p, size_t n);
 // out = a + b
 void iq_residual_forward(float *out, const float *a, const float *b, size_t N);
 void iq_residual_backward(float *da, float *db, const float *dout, size_t N);
