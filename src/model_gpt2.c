@@ -209,7 +209,8 @@ static size_t gpt2_head_offset(const iq_model_config *c) {
 }
 
 // ----------------------------------------------------------------------------------------------------
-// activations: (L, ...) stacks in training mode; one layer's worth, reused by every layer, in inference
+// activations: (L, ...) stacks in training mode; one layer's worth, reused by every layer, in inference and for
+// the activation gradients (the backward pass needs one layer's at a time)
 
 #define NUM_ACT 19
 typedef struct {
@@ -257,6 +258,11 @@ static size_t gpt2_act_floats(const iq_model_config *c, int B, int T, bool train
     return act_sizes(c, B, T, train, s);
 }
 
+static size_t gpt2_grad_act_floats(const iq_model_config *c, int B, int T) {
+    size_t s[NUM_ACT];
+    return act_sizes(c, B, T, false, s);
+}
+
 static void point_acts(acts *a, float *mem, const size_t s[NUM_ACT]) {
     float **ptrs[NUM_ACT] = {&a->encoded, &a->ln1, &a->ln1_mean, &a->ln1_rstd, &a->qkv, &a->atty, &a->att,
                              &a->attproj, &a->residual2, &a->ln2, &a->ln2_mean, &a->ln2_rstd, &a->fch,
@@ -275,7 +281,9 @@ static void gpt2_layout_fn(iq_model *m, int B, int T) {
     size_t s[NUM_ACT];
     act_sizes(&m->cfg, B, T, train, s);
     point_acts(&y->a, m->acts_memory, s);
-    if (train) point_acts(&y->ga, m->grads_acts_memory, s);
+    if (!train) return;
+    act_sizes(&m->cfg, B, T, false, s);
+    point_acts(&y->ga, m->grads_acts_memory, s);
 }
 
 static float *gpt2_lnf(iq_model *m) { return ((gpt2_layout *)m->layout)->a.lnf; }
@@ -322,39 +330,37 @@ static void gpt2_forward(iq_model *m, const int32_t *ids, int B, int T) {
 /* g's slice at off, or NULL for a frozen base's (NULL) gradients: the kernels then skip the parameter gradients */
 static float *gat(float *g, size_t off) { return g ? g + off : NULL; }
 
-/* One layer's backward: from dres3 (the gradient of its output) into dres_in (its input's); g's members NULL for a
- * frozen base (adapters attached, or no gradient arena). */
-static void layer_backward(iq_model *m, const params *g, int l, int B, int T, float *dres_in) {
+/* One layer's backward: from dres3 (the gradient of its output) into dres_in (its input's), through the one layer's
+ * worth of activation gradients in ga; g's members NULL for a frozen base (adapters attached, or no gradient arena). */
+static void layer_backward(iq_model *m, const params *g, int l, int B, int T, const float *dres3, float *dres_in) {
     const iq_model_config *c = &m->cfg;
     int C = c->n_embd, H = c->n_head, N = B * T;
     gpt2_layout *y = m->layout;
     const params *p = &y->p;
     const acts *a = &y->a, *ga = &y->ga;
     const float *res = l == 0 ? a->encoded : a->residual3 + (size_t)(l - 1) * N * C;
-    size_t nc = (size_t)l * N * C;
-    float *dres3 = ga->residual3 + nc;
+    size_t nc = (size_t)l * N * C; /* this layer's slice of the stacked activations */
     /* residual3 = residual2 + fcproj */
-    iq_residual_backward(ga->residual2 + nc, ga->fcproj + nc, dres3, (size_t)N * C);
-    iq_matmul_backward(ga->fch_gelu + nc * 4, gat(g->fcprojw, (size_t)l * 4 * C * C), gat(g->fcprojb, (size_t)l * C),
-                       ga->fcproj + nc, a->fch_gelu + nc * 4, p->fcprojw + (size_t)l * 4 * C * C, N, 4 * C, C);
-    iq_lora_backward(m->lora, IQ_LORA_MLP_C_PROJ, l, ga->fch_gelu + nc * 4, ga->fcproj + nc, a->fch_gelu + nc * 4, N);
-    iq_gelu_backward(ga->fch + nc * 4, a->fch + nc * 4, ga->fch_gelu + nc * 4, (size_t)N * 4 * C);
-    iq_matmul_backward(ga->ln2 + nc, gat(g->fcw, (size_t)l * C * 4 * C), gat(g->fcb, (size_t)l * 4 * C), ga->fch + nc * 4,
-                       a->ln2 + nc, p->fcw + (size_t)l * C * 4 * C, N, C, 4 * C);
-    iq_lora_backward(m->lora, IQ_LORA_C_FC, l, ga->ln2 + nc, ga->fch + nc * 4, a->ln2 + nc, N);
-    iq_layernorm_backward(ga->residual2 + nc, gat(g->ln2w, (size_t)l * C), gat(g->ln2b, (size_t)l * C), ga->ln2 + nc,
+    iq_residual_backward(ga->residual2, ga->fcproj, dres3, (size_t)N * C);
+    iq_matmul_backward(ga->fch_gelu, gat(g->fcprojw, (size_t)l * 4 * C * C), gat(g->fcprojb, (size_t)l * C), ga->fcproj,
+                       a->fch_gelu + nc * 4, p->fcprojw + (size_t)l * 4 * C * C, N, 4 * C, C);
+    iq_lora_backward(m->lora, IQ_LORA_MLP_C_PROJ, l, ga->fch_gelu, ga->fcproj, a->fch_gelu + nc * 4, N);
+    iq_gelu_backward(ga->fch, a->fch + nc * 4, ga->fch_gelu, (size_t)N * 4 * C);
+    iq_matmul_backward(ga->ln2, gat(g->fcw, (size_t)l * C * 4 * C), gat(g->fcb, (size_t)l * 4 * C), ga->fch, a->ln2 + nc,
+                       p->fcw + (size_t)l * C * 4 * C, N, C, 4 * C);
+    iq_lora_backward(m->lora, IQ_LORA_C_FC, l, ga->ln2, ga->fch, a->ln2 + nc, N);
+    iq_layernorm_backward(ga->residual2, gat(g->ln2w, (size_t)l * C), gat(g->ln2b, (size_t)l * C), ga->ln2,
                           a->residual2 + nc, p->ln2w + l * C, a->ln2_mean + (size_t)l * N, a->ln2_rstd + (size_t)l * N, N, C);
     /* residual2 = res + attproj */
-    iq_residual_backward(dres_in, ga->attproj + nc, ga->residual2 + nc, (size_t)N * C);
-    iq_matmul_backward(ga->atty + nc, gat(g->attprojw, (size_t)l * C * C), gat(g->attprojb, (size_t)l * C), ga->attproj + nc,
+    iq_residual_backward(dres_in, ga->attproj, ga->residual2, (size_t)N * C);
+    iq_matmul_backward(ga->atty, gat(g->attprojw, (size_t)l * C * C), gat(g->attprojb, (size_t)l * C), ga->attproj,
                        a->atty + nc, p->attprojw + (size_t)l * C * C, N, C, C);
-    iq_lora_backward(m->lora, IQ_LORA_ATTN_C_PROJ, l, ga->atty + nc, ga->attproj + nc, a->atty + nc, N);
-    iq_attention_backward(ga->qkv + nc * 3, ga->att + (size_t)l * B * H * T * T, ga->atty + nc, a->qkv + nc * 3,
-                          a->att + (size_t)l * B * H * T * T, B, T, C, H);
-    iq_matmul_backward(ga->ln1 + nc, gat(g->qkvw, (size_t)l * C * 3 * C), gat(g->qkvb, (size_t)l * 3 * C), ga->qkv + nc * 3,
-                       a->ln1 + nc, p->qkvw + (size_t)l * C * 3 * C, N, C, 3 * C);
-    iq_lora_backward(m->lora, IQ_LORA_C_ATTN, l, ga->ln1 + nc, ga->qkv + nc * 3, a->ln1 + nc, N);
-    iq_layernorm_backward(dres_in, gat(g->ln1w, (size_t)l * C), gat(g->ln1b, (size_t)l * C), ga->ln1 + nc, res,
+    iq_lora_backward(m->lora, IQ_LORA_ATTN_C_PROJ, l, ga->atty, ga->attproj, a->atty + nc, N);
+    iq_attention_backward(ga->qkv, ga->att, ga->atty, a->qkv + nc * 3, a->att + (size_t)l * B * H * T * T, B, T, C, H);
+    iq_matmul_backward(ga->ln1, gat(g->qkvw, (size_t)l * C * 3 * C), gat(g->qkvb, (size_t)l * 3 * C), ga->qkv, a->ln1 + nc,
+                       p->qkvw + (size_t)l * C * 3 * C, N, C, 3 * C);
+    iq_lora_backward(m->lora, IQ_LORA_C_ATTN, l, ga->ln1, ga->qkv, a->ln1 + nc, N);
+    iq_layernorm_backward(dres_in, gat(g->ln1w, (size_t)l * C), gat(g->ln1b, (size_t)l * C), ga->ln1, res,
                           p->ln1w + l * C, a->ln1_mean + (size_t)l * N, a->ln1_rstd + (size_t)l * N, N, C);
 }
 
@@ -364,19 +370,25 @@ static const params FROZEN;
 static void gpt2_backward(iq_model *m, const int32_t *ids, int B, int T) {
     const iq_model_config *c = &m->cfg;
     int L = c->n_layer, C = c->n_embd, N = B * T;
+    size_t NC = (size_t)N * C;
     gpt2_layout *y = m->layout;
     const params *p = &y->p, *g = m->lora || !m->grads_memory ? &FROZEN : &y->g;
     const acts *a = &y->a, *ga = &y->ga;
-    /* every activation gradient but dlnf (written by the loss head) is accumulated into: clear them */
-    size_t lnf_off = (size_t)(ga->lnf - m->grads_acts_memory);
-    iq_zero(m->grads_acts_memory, lnf_off);
-
-    float *dres = ga->residual3 + (size_t)(L - 1) * N * C;
-    iq_layernorm_backward(dres, g->lnfw, g->lnfb, ga->lnf, a->residual3 + (size_t)(L - 1) * N * C, p->lnfw, a->lnf_mean,
+    /* the residual stream's gradient alternates between two (N, C) entries, the layer output's and its input's;
+     * every other activation gradient is one layer's, accumulated into by the kernels: cleared per layer */
+    float *dout = ga->residual3, *din = ga->encoded;
+    size_t layer = (size_t)(ga->residual3 - ga->ln1); /* ln1 .. fcproj */
+    iq_zero(dout, NC);
+    iq_layernorm_backward(dout, g->lnfw, g->lnfb, ga->lnf, a->residual3 + (size_t)(L - 1) * NC, p->lnfw, a->lnf_mean,
                           a->lnf_rstd, N, C);
-    for (int l = L - 1; l >= 0; l--)
-        layer_backward(m, g, l, B, T, l == 0 ? ga->encoded : ga->residual3 + (size_t)(l - 1) * N * C);
-    if (g->wte) iq_encoder_backward(g->wte, g->wpe, ga->encoded, ids, B, T, C); /* frozen: the embeddings too */
+    for (int l = L - 1; l >= 0; l--) {
+        iq_zero(ga->ln1, layer);
+        iq_zero(din, NC);
+        layer_backward(m, g, l, B, T, dout, din);
+        float *t = dout;
+        dout = din, din = t;
+    }
+    if (g->wte) iq_encoder_backward(g->wte, g->wpe, dout, ids, B, T, C); /* frozen: the embeddings too */
 }
 
 // ----------------------------------------------------------------------------------------------------
@@ -515,6 +527,7 @@ const iq_arch iq_arch_gpt2 = {
     .config_to_json = gpt2_config_to_json,
     .tensors = gpt2_tensors,
     .act_floats = gpt2_act_floats,
+    .grad_act_floats = gpt2_grad_act_floats,
     .layout = gpt2_layout_fn,
     .layout_size = sizeof(gpt2_layout),
     .init = gpt2_init,
