@@ -34,6 +34,7 @@
 #include "iqtrain/online.h"
 #include "iqtrain/run_folder.h"
 #include "iqtrain/run_log.h"
+#include "iqtrain/signals.h"
 #include "iqtrain/step.h"
 #include "iqtrain/tokenizer.h"
 
@@ -48,19 +49,12 @@ static void on_signal(int sig) {
     iq_dist_on_signal(); /* under MPI: a rank stuck waiting for a dead one exits 70 after a grace period */
 }
 
-static void install_signals(void) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
+static const int STOP_SIGNALS[2] = {SIGINT, SIGTERM};
 
-static void restore_signals(void) {
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
-}
+/* on an alternate stack, off the OpenMP workers: oneDNN's JIT kernels (signals.h) */
+static void install_signals(void) { iq_signals_install(on_signal, STOP_SIGNALS, 2); }
+
+static void restore_signals(void) { iq_signals_restore(STOP_SIGNALS, 2); }
 
 /* The signal every rank agrees on (the largest), 0 for none. */
 static int agreed_signal(void) { return iq_dist_world() > 1 ? (int)iq_dist_max_f64((double)g_signal) : (int)g_signal; }
