@@ -75,7 +75,7 @@ static uint16_t *scratch_get(scratch *s, size_t n) {
 // the primitive cache
 
 typedef struct {
-    bool bf16, ta, tb;
+    bool ta, tb; /* the primitives are all bf16 (fp32 runs on dnnl_sgemm) */
     int M, N, K, lda, ldb, ldc, threads; /* oneDNN splits the work for the thread count at creation */
     float alpha, beta;
 } key;
@@ -97,7 +97,7 @@ static scratch g_abuf, g_bbuf;
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static bool key_eq(const key *a, const key *b) {
-    return a->bf16 == b->bf16 && a->ta == b->ta && a->tb == b->tb && a->M == b->M && a->N == b->N && a->K == b->K &&
+    return a->ta == b->ta && a->tb == b->tb && a->M == b->M && a->N == b->N && a->K == b->K &&
            a->lda == b->lda && a->ldb == b->ldb && a->ldc == b->ldc && a->threads == b->threads && a->alpha == b->alpha && a->beta == b->beta;
 }
 
@@ -150,7 +150,7 @@ static dnnl_status_t make_attr(const key *k, dnnl_primitive_attr_t *attr) {
 
 /* Builds the primitive and memory objects of k into e. */
 static dnnl_status_t entry_build(entry *e, const key *k) {
-    dnnl_data_type_t in = k->bf16 ? dnnl_bf16 : dnnl_f32;
+    dnnl_data_type_t in = dnnl_bf16;
     dnnl_memory_desc_t a, b, c;
     dnnl_status_t s = md_2d(&a, k->M, k->K, k->ta, k->lda, in);
     if (!s) s = md_2d(&b, k->K, k->N, k->tb, k->ldb, in);
@@ -315,26 +315,18 @@ static const uint16_t *operand_bf16(const float *src, int rows, int cols, int ld
 static bool gemm(bool bf16, bool b_param, bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
                  const float *B, const uint16_t *given16, int ldb, float beta, float *C, int ldc) {
     if (!g_engine && !iq_dnnl_init()) return false;
-    if (!bf16 && !given16) /* row-major, like the rest of this file */
+    if (!bf16) /* row-major, like the rest of this file */
         return dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) == dnnl_success;
     pthread_mutex_lock(&g_lock);
-    const void *a = A, *b = B;
-    bool ok = true;
-    if (bf16) {
-        /* stored shapes: A is (M,K) or (K,M), B is (K,N) or (N,K); packed to their natural leading dimension */
-        int ar = ta ? K : M, ac = ta ? M : K, br = tb ? N : K, bc = tb ? K : N;
-        const uint16_t *b16 = given16 ? given16 : b_param ? param_bf16(B, br, bc, ldb) : NULL;
-        if (!b16) b16 = operand_bf16(B, br, bc, ldb, &g_bbuf);
-        const uint16_t *a16 = operand_bf16(A, ar, ac, lda, &g_abuf);
-        ok = a16 && b16;
-        a = a16;
-        b = b16;
-        lda = ac;
-        ldb = bc;
-    }
-    key k = {bf16, ta, tb, M, N, K, lda, ldb, ldc, omp_get_max_threads(), alpha, beta};
+    /* stored shapes: A is (M,K) or (K,M), B is (K,N) or (N,K); packed to their natural leading dimension */
+    int ar = ta ? K : M, ac = ta ? M : K, br = tb ? N : K, bc = tb ? K : N;
+    const uint16_t *b16 = given16 ? given16 : b_param ? param_bf16(B, br, bc, ldb) : NULL;
+    if (!b16) b16 = operand_bf16(B, br, bc, ldb, &g_bbuf);
+    const uint16_t *a16 = operand_bf16(A, ar, ac, lda, &g_abuf);
+    bool ok = a16 && b16;
+    key k = {ta, tb, M, N, K, ac, bc, ldc, omp_get_max_threads(), alpha, beta};
     entry *e = ok ? cache_get(&k) : NULL;
-    ok = e && execute(e, a, b, C);
+    ok = e && execute(e, a16, b16, C);
     pthread_mutex_unlock(&g_lock);
     return ok;
 }
@@ -369,7 +361,7 @@ const char *iq_dnnl_impl(bool bf16) {
         snprintf(out, sizeof buf[0], "gemm:jit");
         return out;
     }
-    key k = {bf16, false, false, 256, 256, 256, 256, 256, 256, omp_get_max_threads(), 1.0f, 0.0f};
+    key k = {false, false, 256, 256, 256, 256, 256, 256, omp_get_max_threads(), 1.0f, 0.0f};
     entry e = {0};
     if (entry_build(&e, &k) != dnnl_success) return out;
     const_dnnl_primitive_desc_t pd;
