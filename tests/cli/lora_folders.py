@@ -35,6 +35,16 @@ def read_st(path):
     return out, meta
 
 
+def shapes(path):
+    """a safetensors file's tensor names -> shapes (lists)"""
+    return {k: list(a.shape) for k, (_, a) in read_st(path)[0].items()}
+
+
+def train_losses(metrics):
+    """the loss of every train row of a metrics.jsonl, in order"""
+    return [json.loads(line)["loss"] for line in open(metrics) if '"train"' in line and '"loss"' in line]
+
+
 def write_st(path, tensors, meta=None):
     """tensors: [(name, dtype, array)] in order."""
     h, blobs, off = {}, [], 0
@@ -140,6 +150,8 @@ def main(argv):
     elif argv[1] == "nll":
         rows = [json.loads(line) for line in open(argv[2])]
         print([r["nll"] for r in rows if r.get("type") == "eval" and r["step"] == int(argv[3])][-1])
+    elif argv[1] == "json_nll":
+        print(json.load(open(argv[2]))["nll"])
     elif argv[1] == "close":
         a, b, rel = float(argv[2]), float(argv[3]), float(argv[4])
         return 0 if abs(a - b) <= rel * abs(b) else 1

@@ -15,7 +15,7 @@ set -u
 source "$(dirname "$0")/../lib/harness.sh"
 harness_init lora "$@"
 TOK=$ROOT/tests/fixtures/gpt2
-export PYTHONPATH=$ROOT/tests/cli${PYTHONPATH:+:$PYTHONPATH}   # lora_folders.read_st for the checks below
+export PYTHONPATH=$ROOT/tests/cli${PYTHONPATH:+:$PYTHONPATH}   # lora_folders (read_st, shapes, train_losses) for the checks below
 
 for i in 0 1 2 3 4 5 6 7; do
     printf '{"prompt": "Question %d: what is %d + %d?", "completion": " It is %d."}\n' $i $i $((2 * i)) $((3 * i))
@@ -30,11 +30,9 @@ run "$BIN" --model base/final --lora-rank 4 --lora-alpha 8 --lora-targets $ALL -
 want_rc 0
 $PY - <<'PY' || WHY+=("the LoRA run's outputs (above)")
 import json, sys
-from lora_folders import read_st
-def header(p):   # name -> shape
-    return {k: list(a.shape) for k, (_, a) in read_st(p)[0].items()}
+from lora_folders import shapes as header, train_losses
 bad = []
-losses = [json.loads(l)["loss"] for l in open("run/metrics.jsonl") if '"train"' in l and '"loss"' in l]
+losses = train_losses("run/metrics.jsonl")
 if not (len(losses) >= 2 and losses[-1] < 0.98 * losses[0]):   # a random tiny base, its head frozen: a few %
     bad.append("the loss did not fall: %r" % losses)
 ac = json.load(open("run/final/adapter_config.json"))
@@ -168,11 +166,9 @@ run "$BIN" "${GL[@]}" --out g data.jsonl
 want_rc 0
 $PY - <<'PY' || WHY+=("the gpt2 LoRA run's outputs (above)")
 import json, sys
-from lora_folders import read_st
-def header(p):   # name -> shape
-    return {k: list(a.shape) for k, (_, a) in read_st(p)[0].items()}
+from lora_folders import shapes as header, train_losses
 bad = []
-losses = [json.loads(l)["loss"] for l in open("g/metrics.jsonl") if '"train"' in l and '"loss"' in l]
+losses = train_losses("g/metrics.jsonl")
 if not (len(losses) >= 2 and losses[-1] < 0.99 * losses[0]):   # a random tiny base, its head frozen: ~1% (measured 1.2%)
     bad.append("the loss did not fall: %r" % losses)
 ac = json.load(open("g/final/adapter_config.json"))
@@ -192,7 +188,7 @@ PY
 done_check "gpt2: adapters on c_attn, c_proj (both modules), c_fc train a frozen base; PEFT layout, fan_in_fan_out true"
 NLL=$("$PY" "$LF" nll g/metrics.jsonl 20)
 EV=(--data ev.jsonl --lambda 0.1 --gamma 0.99 --threads 2 --json)
-nll_of() { "$PY" -c 'import json,sys; print(json.load(sys.stdin)["nll"])' <"$W/out"; }
+nll_of() { "$PY" "$LF" json_nll "$W/out"; }
 run "$BIN" eval --model gbase/final --adapter g/final "${EV[@]}"
 want_rc 0
 got=$(nll_of)

@@ -39,7 +39,7 @@ LORA=(--model base/final --lora-rank 4 --lora-alpha 8 --lora-targets $ALL --batc
 require "a LoRA run of 20 steps" "$BIN" "${LORA[@]}" --out run data.jsonl
 NLL=$("$PY" "$LF" nll run/metrics.jsonl 20)
 EV=(--data ev.jsonl --lambda 0.1 --gamma 0.99 --threads 1 --json)
-nll_of() { "$PY" -c 'import json,sys; print(json.load(sys.stdin)["nll"])' <"$W/out"; }
+nll_of() { "$PY" "$LF" json_nll "$W/out"; }
 
 # ---- 1. --adapter, merge, export
 run "$BIN" eval --model base/final --adapter run/final "${EV[@]}"
