@@ -6,8 +6,8 @@
 Reads DIR/results.csv (scripts/paper_results.py) and writes:
   DIR/table.md                   per train size and arm, mean ± SEM over seeds: peak and final greedy accuracy
                                  over the epoch checkpoints, min and final held-out nll, sample accuracy and
-                                 Self-BLEU, beam - greedy, the reward-correctness correlation; and each arm's
-                                 difference from MLE paired by seed
+                                 Self-BLEU, beam - greedy, the reward-correctness correlation, sample accuracy
+                                 at equal Self-BLEU; and each arm's difference from MLE paired by seed
   DIR/epochs_n<SIZE>.png         greedy accuracy and held-out nll per arm over epochs (the Fig. 7 analogue)
   DIR/accuracy_vs_selfbleu.png   the final models' sample accuracy against Self-BLEU across temperatures (Fig. 2)
 An arm is a run's settings without its seed (lambda, gamma, label smoothing, entropy coefficient); MLE is the
@@ -77,6 +77,19 @@ def fmt(ms, scale=1.0, digits=1):
     return "%.*f ± %s" % (digits, m * scale, s)
 
 
+# Self-BLEU levels at which arms are compared at equal diversity (the paper's Fig. 2 read at fixed x)
+BLEU_LEVELS = (0.8, 0.7, 0.6)
+
+
+def at_self_bleu(fig2, level):
+    """A final model's sample accuracy at Self-BLEU `level`, linear between the two temperatures of its sweep whose
+    Self-BLEU brackets it (Self-BLEU falls as T rises); nan when no pair does."""
+    for (_, a0, b0), (_, a1, b1) in zip(fig2, fig2[1:]):
+        if min(b0, b1) <= level <= max(b0, b1) and b0 != b1:
+            return a0 + (level - b0) / (b1 - b0) * (a1 - a0)
+    return float("nan")
+
+
 def per_run(rows):
     """run -> summary of its epoch checkpoints and its final model's evaluation."""
     runs = defaultdict(lambda: {"epochs": {}, "final": {}, "samples": {}})
@@ -111,6 +124,8 @@ def per_run(rows):
         s["rho_reward"] = f(t1["spearman_reward"]) if t1 else float("nan")
         s["rho_logprob"] = f(t1["spearman_logprob"]) if t1 else float("nan")
         s["fig2"] = sorted((t, f(r["accuracy"]), f(r["self_bleu"])) for (dec, t), r in fin.items() if dec == "sample")
+        for level in BLEU_LEVELS:
+            s["acc_at_bleu%g" % level] = at_self_bleu(s["fig2"], level)
         out[name] = s
     return out
 
@@ -120,17 +135,21 @@ def table(runs):
     lines = ["# Paper-regime experiment: results (mean ± SEM over seeds)", "",
              "Made by `scripts/paper_report.py` from results.csv. Accuracies in %, on the first 200 eval problems",
              "(epoch checkpoints: greedy each epoch; samples at T 0.7 and 1.0 at the last epoch) and on the first 100",
-             "for the final model (beam 4, the reward correlation at T 1.0). nll: all 500 eval rows, per token.", ""]
+             "for the final model (beam 4, the reward correlation at T 1.0). nll: all 500 eval rows, per token.",
+             "acc @ Self-BLEU x: the final model's sample accuracy at equal diversity, interpolated between the",
+             "temperatures of its sweep (T 0.1 ... 1.0) whose Self-BLEU brackets x.", ""]
     metrics = [("peak greedy acc", "peak_acc", 100, 1), ("(epoch)", "peak_epoch", 1, 1),
                ("final greedy acc", "final_acc", 100, 1), ("min eval nll", "min_nll", 1, 3),
                ("(epoch)", "min_epoch", 1, 1), ("final eval nll", "final_nll", 1, 3),
                ("acc T0.7", "acc_t0.7", 100, 1), ("Self-BLEU T0.7", "bleu_t0.7", 1, 3),
                ("acc T1.0", "acc_t1", 100, 1), ("Self-BLEU T1.0", "bleu_t1", 1, 3),
                ("beam − greedy", "beam_minus_greedy", 100, 1), ("ρ(reward, correct)", "rho_reward", 1, 2),
-               ("ρ(logprob, correct)", "rho_logprob", 1, 2)]
+               ("ρ(logprob, correct)", "rho_logprob", 1, 2)] + [
+        ("acc @ Self-BLEU %g" % v, "acc_at_bleu%g" % v, 100, 1) for v in BLEU_LEVELS]
     paired = [("Δ peak acc", "peak_acc", 100, 1), ("Δ final acc", "final_acc", 100, 1),
               ("Δ min nll", "min_nll", 1, 3), ("Δ final nll", "final_nll", 1, 3),
-              ("Δ ρ(reward, correct)", "rho_reward", 1, 2)]
+              ("Δ ρ(reward, correct)", "rho_reward", 1, 2)] + [
+        ("Δ acc @ Self-BLEU %g" % v, "acc_at_bleu%g" % v, 100, 1) for v in BLEU_LEVELS]
     for size in sizes:
         arms = defaultdict(list)
         for s in runs.values():

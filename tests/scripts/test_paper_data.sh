@@ -91,6 +91,13 @@ check "--best-lambda: 0.01 (peak 0.30 beats 0.25; lambda 0 runs are not candidat
 # no lambda 0 run without label smoothing), SEM shown as "-" for one seed
 mk "$R/seed=1,lambda=0,gamma=1/epochs/epoch-1" eval.json 0.05
 mk "$R/seed=1,lambda=0,gamma=1/epochs/epoch-2" eval.json 0.15
+# MLE's final model swept over two temperatures: Self-BLEU 0.9 at 40 %, 0.5 at 20 % (0.8 -> 35 %, 0.7 -> 30 %, 0.6 -> 25 %)
+mkdir -p "$R/seed=1,lambda=0,gamma=1/eval"
+printf '{"nll": 1.5, "td": 2.0, "token_accuracy": 0.7, "settings": [%s, %s, %s]}\n' \
+  '{"decoding": "greedy", "temperature": 0, "samples_per_prompt": 1, "accuracy": 0.15}' \
+  '{"decoding": "sample", "temperature": 0.5, "samples_per_prompt": 4, "accuracy": 0.4, "self_bleu": 0.9}' \
+  '{"decoding": "sample", "temperature": 1.0, "samples_per_prompt": 4, "accuracy": 0.2, "self_bleu": 0.5}' \
+  > "$R/seed=1,lambda=0,gamma=1/eval/eval.json"
 "$PY" scripts/paper_results.py "$W/res" > "$W/res.log" 2>&1
 "$PY" scripts/paper_report.py "$W/res" > "$W/rep.log" 2>&1
 rc=$?
@@ -98,6 +105,9 @@ check "paper_report.py exits 0 (got $rc: $(tail -c 300 "$W/rep.log"))" test $rc 
 check "table.md: MLE's peak 15.0 at epoch 2, final 15.0" grep -q "^| MLE (λ 0) | 1 | 15.0 ± - | 2.0 ± - | 15.0 ± - |" "$W/res/table.md"
 check "table.md: λ 0.01 paired with MLE, Δ peak +15.0, Δ final +5.0" grep -q "^| λ 0.01 | 1 | 15.0 ± - | 5.0 ± - |" "$W/res/table.md"
 check "table.md: the label-smoothing arm is named" grep -q "^| label smoothing 0.1 | 1 | 90.0" "$W/res/table.md"
+check "table.md: MLE's accuracy at Self-BLEU 0.8 / 0.7 / 0.6 interpolated between its temperatures: 35 / 30 / 25 %" \
+  grep -q "^| MLE (λ 0) | 1 | .* | 35.0 ± - | 30.0 ± - | 25.0 ± - |$" "$W/res/table.md"
+check "table.md: λ 0.01's one sample point brackets no level: '-'" grep -q "^| λ 0.01 | 1 | .* | - | - | - |$" "$W/res/table.md"
 if command -v gnuplot > /dev/null; then
   check "epochs_n256.png written" test -s "$W/res/epochs_n256.png"
 fi
