@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "iqtrain/data.h"
+#include "iqtrain/kernels.h"
 #include "iqtrain/matmul.h"
 #include "vecmath.h"
 
@@ -290,7 +291,7 @@ static void head_run(iq_head *h, const float *lnf, const float *wte, const int32
         iq_matmul_group_end();
     }
     if (backward) {
-        memset(dlnf, 0, (size_t)B * T * C * sizeof *dlnf);
+        iq_zero(dlnf, (size_t)B * T * C);
 #pragma omp parallel for
         for (int k = 0; k < n; k++) memcpy(dlnf + (size_t)h->row_idx[k] * C, h->dxg + (size_t)k * C, (size_t)C * sizeof(float));
     }

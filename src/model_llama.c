@@ -648,7 +648,7 @@ static void llama_backward(iq_model *m, const int32_t *ids, int B, int T) {
     size_t NC = (size_t)d.N * d.C, layer = (size_t)(y->ga[A_RES3] - y->ga[A_LN1]); /* one layer's entries, A_LN1..A_DOWN */
     /* the residual stream's gradient alternates between two (N, C) entries: the output's and the input's */
     float *dout = y->ga[A_RES3], *din = y->ga[A_ENC];
-    memset(dout, 0, NC * sizeof(float));
+    iq_zero(dout, NC);
     iq_rmsnorm_backward(dout, d.frozen ? NULL : y->g.t[P_NORM], y->ga[A_LNF], at(y, y->a, A_RES3, L - 1), y->p.t[P_NORM], y->a[A_LNFR], d.N, d.C);
     for (int l = L - 1; l >= 0; l--) {
         const float *res = l == 0 ? y->a[A_ENC] : at(y, y->a, A_RES3, l - 1);
