@@ -183,54 +183,79 @@ def plots(runs, out):
     if not shutil.which("gnuplot"):
         print("paper_report: gnuplot is missing: no PNGs (scripts/setup.sh installs gnuplot-nox)", file=sys.stderr)
         return
+    # one colour and point type per arm, the same in every panel
+    style = {a: i + 1 for i, a in enumerate(sorted({s["arm"] for s in runs.values()}, key=arm_order))}
     tmp = tempfile.mkdtemp()
     try:
-        script = ["set terminal pngcairo size 1200,500 noenhanced", "set grid", "set key outside right"]
-        for size in sorted({s["size"] for s in runs.values()}):
-            arms = defaultdict(list)
-            for s in runs.values():
-                if s["size"] == size:
-                    arms[s["arm"]].append(s)
-            files = []
-            for i, a in enumerate(sorted(arms, key=arm_order)):
-                path = os.path.join(tmp, "n%d_%d.dat" % (size, i))
-                eps = sorted({e for s in arms[a] for e in s["epochs"]})
-                with open(path, "w") as fh:
-                    for e in eps:
-                        acc = mean_sem([s["epochs"][e][0] * 100 for s in arms[a] if e in s["epochs"]])
-                        nll = mean_sem([s["epochs"][e][1] for s in arms[a] if e in s["epochs"]])
-                        fh.write("%d %g %g %g %g\n" % (e, acc[0], 0 if math.isnan(acc[1]) else acc[1], nll[0],
-                                                       0 if math.isnan(nll[1]) else nll[1]))
-                files.append((path, arm_name(a)))
-            script += ["set output '%s/epochs_n%d.png'" % (out, size),
-                       "set multiplot layout 1,2 title '%d training rows: per epoch (mean ± SEM over seeds)'" % size,
-                       "set xlabel 'epoch'", "set ylabel 'greedy accuracy (%)'",
-                       "plot " + ", ".join("'%s' using 1:2:3 with yerrorlines title '%s'" % p for p in files),
-                       "set ylabel 'held-out nll'",
-                       "plot " + ", ".join("'%s' using 1:4:5 with yerrorlines title '%s'" % p for p in files),
-                       "unset multiplot"]
-        files = []
-        for (size, a), ss in sorted(_by_size_arm(runs).items(), key=lambda kv: (kv[0][0], arm_order(kv[0][1]))):
+        script = ["set grid"] + epochs_script(runs, style, tmp, out) + fig2_script(runs, style, tmp, out)
+        subprocess.run(["gnuplot"], input="\n".join(script) + "\n", text=True, check=True)
+    finally:
+        shutil.rmtree(tmp)
+
+
+def curve(path, title, arm_style, columns, bars):
+    return "'%s' using %s with %s lc %d pt %d title '%s'" % (path, columns, bars, arm_style, arm_style, title)
+
+
+def epochs_script(runs, style, tmp, out):
+    """epochs_n<SIZE>.png: greedy accuracy and held-out nll per arm over epochs (mean ± SEM over seeds)."""
+    script = ["set terminal pngcairo size 1400,600 noenhanced"]
+    for size in sorted({s["size"] for s in runs.values()}):
+        arms = {a: ss for (n, a), ss in _by_size_arm(runs).items() if n == size}
+        acc_curves, nll_curves, lowest = [], [], float("inf")
+        for a in sorted(arms, key=arm_order):
+            path = os.path.join(tmp, "n%d_%d.dat" % (size, style[a]))
+            with open(path, "w") as fh:
+                for e in sorted({e for s in arms[a] for e in s["epochs"]}):
+                    acc = mean_sem([s["epochs"][e][0] * 100 for s in arms[a] if e in s["epochs"]])
+                    nll = mean_sem([s["epochs"][e][1] for s in arms[a] if e in s["epochs"]])
+                    lowest = min(lowest, nll[0])
+                    fh.write("%d %g %g %g %g\n" % (e, acc[0], _zero_nan(acc[1]), nll[0], _zero_nan(nll[1])))
+            acc_curves.append(curve(path, arm_name(a), style[a], "1:2:3", "yerrorlines"))
+            nll_curves.append(curve(path, arm_name(a), style[a], "1:4:5", "yerrorlines"))
+        script += ["set output '%s/epochs_n%d.png'" % (out, size),
+                   "set multiplot layout 1,2 title '%d training rows: per epoch (mean ± SEM over seeds)'" % size,
+                   "set xlabel 'epoch'", "set ylabel 'greedy accuracy (%)'", "set key inside bottom right",
+                   "plot " + ", ".join(acc_curves),
+                   # the first epochs' nll (several times the rest) would flatten the overfitting out of view
+                   "set ylabel 'held-out nll'", "set key inside top right",
+                   "set yrange [%g:%g]" % (0.9 * lowest, 1.8 * lowest), "plot " + ", ".join(nll_curves),
+                   "set yrange [*:*]", "unset multiplot"]
+    return script
+
+
+def fig2_script(runs, style, tmp, out):
+    """accuracy_vs_selfbleu.png: each final model's sample accuracy against Self-BLEU across temperatures, a panel
+    per training size (the paper's Fig. 2)."""
+    panels = []
+    for size in sorted({s["size"] for s in runs.values()}):
+        arms = {a: ss for (n, a), ss in _by_size_arm(runs).items() if n == size}
+        curves = []
+        for a in sorted(arms, key=arm_order):
+            ss = arms[a]
             temps = sorted({t for s in ss for t, _, _ in s["fig2"]})
             if not temps:
                 continue
-            path = os.path.join(tmp, "fig2_%d_%d.dat" % (size, len(files)))
+            path = os.path.join(tmp, "fig2_%d_%d.dat" % (size, style[a]))
             with open(path, "w") as fh:
                 for t in temps:
                     acc = mean_sem([a_ * 100 for s in ss for t_, a_, _ in s["fig2"] if t_ == t])
                     bleu = mean_sem([b_ for s in ss for t_, _, b_ in s["fig2"] if t_ == t])
-                    fh.write("%g %g %g %g\n" % (bleu[0], acc[0], 0 if math.isnan(bleu[1]) else bleu[1],
-                                                0 if math.isnan(acc[1]) else acc[1]))
-            files.append((path, "n%d %s" % (size, arm_name(a))))
-        if files:
-            script += ["set terminal pngcairo size 900,600 noenhanced",
-                       "set output '%s/accuracy_vs_selfbleu.png'" % out,
-                       "set title 'Final models: sample accuracy against Self-BLEU, T 0.1 ... 1.0 (mean ± SEM)'",
-                       "set xlabel 'Self-BLEU (lower = more diverse)'", "set ylabel 'sample accuracy (%)'",
-                       "plot " + ", ".join("'%s' using 1:2:3:4 with xyerrorlines title '%s'" % p for p in files)]
-        subprocess.run(["gnuplot"], input="\n".join(script) + "\n", text=True, check=True)
-    finally:
-        shutil.rmtree(tmp)
+                    fh.write("%g %g %g %g\n" % (bleu[0], acc[0], _zero_nan(bleu[1]), _zero_nan(acc[1])))
+            curves.append(curve(path, arm_name(a), style[a], "1:2:3:4", "xyerrorlines"))
+        if curves:
+            panels += ["set title '%d training rows'" % size, "plot " + ", ".join(curves)]
+    if not panels:
+        return []
+    return ["set terminal pngcairo size 1400,600 noenhanced", "set output '%s/accuracy_vs_selfbleu.png'" % out,
+            "set multiplot layout 1,%d title 'Final models: sample accuracy against Self-BLEU over T 0.1 ... 1.0"
+            " (mean ± SEM over seeds)'" % (len(panels) // 2),
+            "set xlabel 'Self-BLEU (lower = more diverse)'", "set ylabel 'sample accuracy (%)'",
+            "set key inside bottom right", "set xrange [0.4:1]"] + panels + ["unset multiplot", "set xrange [*:*]"]
+
+
+def _zero_nan(x):
+    return 0 if math.isnan(x) else x
 
 
 def _by_size_arm(runs):
