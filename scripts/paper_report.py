@@ -148,7 +148,7 @@ def table(runs):
         ("acc @ Self-BLEU %g" % v, "acc_at_bleu%g" % v, 100, 1) for v in BLEU_LEVELS]
     paired = [("Δ peak acc", "peak_acc", 100, 1), ("Δ final acc", "final_acc", 100, 1),
               ("Δ min nll", "min_nll", 1, 3), ("Δ final nll", "final_nll", 1, 3),
-              ("Δ ρ(reward, correct)", "rho_reward", 1, 2)] + [
+              ("Δ beam − greedy", "beam_minus_greedy", 100, 1), ("Δ ρ(reward, correct)", "rho_reward", 1, 2)] + [
         ("Δ acc @ Self-BLEU %g" % v, "acc_at_bleu%g" % v, 100, 1) for v in BLEU_LEVELS]
     for size in sizes:
         arms = defaultdict(list)
