@@ -118,7 +118,9 @@ char *iq_bench_make_text(size_t len, size_t *out_len) {
 // ----------------------------------------------------------------------------------------------------
 // training steps
 
+#include <stdio.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include "iqtrain/batch.h"
 #include "iqtrain/data.h"
@@ -154,6 +156,29 @@ double iq_bench_sgemm_peak(int n) {
     free(b);
     free(c);
     return 2.0 * n * (double)nn / t[2] / 1e9;
+}
+
+/* The "cpu" line of /proc/stat: busy and total jiffies over all CPUs; false when it cannot be read. */
+static bool cpu_jiffies(unsigned long long *busy, unsigned long long *total) {
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f) return false;
+    unsigned long long v[8] = {0}; /* user nice system idle iowait irq softirq steal */
+    int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]);
+    fclose(f);
+    if (n < 4) return false;
+    *total = 0;
+    for (int i = 0; i < 8; i++) *total += v[i];
+    *busy = *total - v[3] - v[4];
+    return true;
+}
+
+double iq_bench_cpu_busy(double seconds) {
+    unsigned long long b0, t0, b1, t1;
+    if (!cpu_jiffies(&b0, &t0)) return -1.0;
+    struct timespec ts = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
+    nanosleep(&ts, NULL);
+    if (!cpu_jiffies(&b1, &t1) || t1 <= t0) return -1.0;
+    return (double)(b1 - b0) / (double)(t1 - t0);
 }
 
 /* 6 x tokens x (the blocks' matrices + the LM head) + 6 B T^2 (query width) L for causal attention's four

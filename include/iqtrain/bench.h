@@ -65,6 +65,11 @@ iq_status iq_bench_train(const iq_bench_train_opts *o, iq_bench_train_result *r)
 /* Achieved sgemm GFLOP/s on n x n x n (median of a few runs). */
 double iq_bench_sgemm_peak(int n);
 
+/* The fraction of the machine's CPU time spent busy (user, system, ...: everything but idle and iowait), over
+ * all its CPUs, during the next `seconds`, from /proc/stat; this process sleeps meanwhile, so it is what other
+ * processes leave of the machine. -1 where /proc/stat cannot be read. */
+double iq_bench_cpu_busy(double seconds);
+
 /* ---------------------------------------------------------------- generation */
 typedef struct {
     iq_model_config cfg;

@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "iqtrain/bench.h"
 #include "iqtrain/dist.h"
+#include "iqtrain/log.h"
 #include "iqtrain/matmul.h"
 #include "iqtrain/model_folder.h"
 #include "iqtrain/tokenizer.h"
@@ -69,10 +70,24 @@ static const char *precision(opt_set *o) {
     return iq_matmul_precision_name();
 }
 
+/* What other processes left of the machine before the run (iq_bench_cpu_busy), -1 unknown: in every JSON object,
+ * and a warning when they kept it busy, as a loaded machine's numbers are low and noisy. */
+static double cpu_busy_before = -1.0;
+#define BUSY_WARN 0.25
+
+static void probe_cpu_busy(void) {
+    cpu_busy_before = iq_bench_cpu_busy(0.3);
+    if (cpu_busy_before > BUSY_WARN)
+        iq_warn("the CPUs were %.0f%% busy with other processes just before this run: the numbers will be "
+                "low and noisy; measure on a quiet machine",
+                100 * cpu_busy_before);
+}
+
 /* The fields every bench object starts with. */
 static cJSON *json_begin(const char *what, const iq_model_config *c, int threads, const char *prec) {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "what", what);
+    cJSON_AddNumberToObject(j, "cpu_busy_before", cpu_busy_before);
     cJSON_AddStringToObject(j, "model_type", iq_model_arch_name(c));
     cJSON_AddNumberToObject(j, "parameters", (double)iq_model_config_num_params(c));
     cJSON_AddNumberToObject(j, "n_layer", c->n_layer);
@@ -197,6 +212,7 @@ static int run(const cmd_spec *cmd, opt_set *o) {
     (void)cmd;
     int threads = opt_is_set(o, "threads") ? (int)opt_int(o, "threads") : iq_default_threads();
     const char *what = opt_str(o, "what");
+    probe_cpu_busy();
     if (strcmp(what, "train") == 0 || strcmp(what, "generate") == 0) {
         iq_set_threads(threads);
         return what[0] == 't' ? run_train(o, threads) : run_generate(o, threads);
@@ -231,6 +247,7 @@ static int run(const cmd_spec *cmd, opt_set *o) {
     if (opt_flag(o, "json")) {
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "what", "tokenizer");
+        cJSON_AddNumberToObject(j, "cpu_busy_before", cpu_busy_before);
         cJSON_AddNumberToObject(j, "threads", r.threads);
         cJSON_AddNumberToObject(j, "bytes", (double)r.bytes);
         cJSON_AddNumberToObject(j, "tokens", (double)r.tokens);
