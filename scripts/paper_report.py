@@ -69,6 +69,12 @@ def mean_sem(xs):
     return m, math.sqrt(var / len(xs))
 
 
+def cell(xs, scale, digits):
+    """fmt of the mean ± SEM of xs, with "(k of n)" when only k of the n values exist (nan: the rest)."""
+    k = sum(1 for x in xs if not math.isnan(x))
+    return fmt(mean_sem(xs), scale, digits) + ("" if k in (0, len(xs)) else " (%d of %d)" % (k, len(xs)))
+
+
 def fmt(ms, scale=1.0, digits=1):
     m, s = ms
     if math.isnan(m):
@@ -84,7 +90,8 @@ BLEU_LEVELS = (0.8, 0.7, 0.6)
 def at_self_bleu(fig2, level):
     """A final model's sample accuracy at Self-BLEU `level`, linear between the two temperatures of its sweep whose
     Self-BLEU brackets it (Self-BLEU falls as T rises); nan when no pair does."""
-    for (_, a0, b0), (_, a1, b1) in zip(fig2, fig2[1:]):
+    pts = [(t, a, b) for t, a, b in fig2 if not (math.isnan(a) or math.isnan(b))]
+    for (_, a0, b0), (_, a1, b1) in zip(pts, pts[1:]):
         if min(b0, b1) <= level <= max(b0, b1) and b0 != b1:
             return a0 + (level - b0) / (b1 - b0) * (a1 - a0)
     return float("nan")
@@ -167,7 +174,7 @@ def table(runs):
         for a in order:
             ss = arms[a]
             lines.append("| %s | %d | " % (arm_name(a), len(ss)) + " | ".join(
-                fmt(mean_sem([x[k] for x in ss]), sc, dg) for _, k, sc, dg in metrics) + " |")
+                cell([x[k] for x in ss], sc, dg) for _, k, sc, dg in metrics) + " |")
         mle = next((a for a in order if is_mle(a)), None)
         if mle is not None:
             base = {x["seed"]: x for x in arms[mle]}
@@ -179,7 +186,7 @@ def table(runs):
                     continue
                 pairs = [(x, base[x["seed"]]) for x in arms[a] if x["seed"] in base]
                 lines.append("| %s | %d | " % (arm_name(a), len(pairs)) + " | ".join(
-                    fmt(mean_sem([x[k] - y[k] for x, y in pairs]), sc, dg) for _, k, sc, dg in paired) + " |")
+                    cell([x[k] - y[k] for x, y in pairs], sc, dg) for _, k, sc, dg in paired) + " |")
         lines.append("")
     return "\n".join(lines) + "\n"
 
@@ -224,7 +231,8 @@ def epochs_script(runs, style, tmp, out):
                    "plot " + ", ".join(acc_curves),
                    # the first epochs' nll (several times the rest) would flatten the overfitting out of view
                    "set ylabel 'held-out nll'", "set key inside top right",
-                   "set yrange [%g:%g]" % (0.9 * lowest, 1.8 * lowest), "plot " + ", ".join(nll_curves),
+                   "set yrange [%g:%g]" % (0.9 * lowest, 1.8 * lowest) if math.isfinite(lowest) else "set yrange [*:*]",
+                   "plot " + ", ".join(nll_curves),
                    "set yrange [*:*]", "unset multiplot"]
     return script
 
@@ -256,7 +264,7 @@ def fig2_script(runs, style, tmp, out):
             "set multiplot layout 1,%d title 'Final models: sample accuracy against Self-BLEU over T 0.1 ... 1.0"
             " (mean ± SEM over seeds)'" % (len(panels) // 2),
             "set xlabel 'Self-BLEU (lower = more diverse)'", "set ylabel 'sample accuracy (%)'",
-            "set key inside bottom right", "set xrange [0.4:1]"] + panels + ["unset multiplot", "set xrange [*:*]"]
+            "set key inside bottom right"] + panels + ["unset multiplot"]
 
 
 def _zero_nan(x):

@@ -178,7 +178,8 @@ double iq_bench_cpu_busy(double seconds) {
     struct timespec ts = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
     nanosleep(&ts, NULL);
     if (!cpu_jiffies(&b1, &t1) || t1 <= t0) return -1.0;
-    return (double)(b1 - b0) / (double)(t1 - t0);
+    double busy = (double)((long long)(b1 - b0)) / (double)(t1 - t0); /* idle can step back on tickless kernels */
+    return busy < 0.0 ? 0.0 : busy > 1.0 ? 1.0 : busy;
 }
 
 /* 6 x tokens x (the blocks' matrices + the LM head) + 6 B T^2 (query width) L for causal attention's four

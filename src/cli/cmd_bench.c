@@ -212,14 +212,15 @@ static int run(const cmd_spec *cmd, opt_set *o) {
     (void)cmd;
     int threads = opt_is_set(o, "threads") ? (int)opt_int(o, "threads") : iq_default_threads();
     const char *what = opt_str(o, "what");
-    probe_cpu_busy();
-    if (strcmp(what, "train") == 0 || strcmp(what, "generate") == 0) {
-        iq_set_threads(threads);
-        return what[0] == 't' ? run_train(o, threads) : run_generate(o, threads);
-    }
-    if (!opt_is_set(o, "tokenizer")) {
+    bool tokenizer = strcmp(what, "train") != 0 && strcmp(what, "generate") != 0;
+    if (tokenizer && !opt_is_set(o, "tokenizer")) {
         cli_error("bench --what tokenizer needs --tokenizer PATH");
         return IQ_EUSAGE;
+    }
+    probe_cpu_busy();
+    if (!tokenizer) {
+        iq_set_threads(threads);
+        return what[0] == 't' ? run_train(o, threads) : run_generate(o, threads);
     }
     iq_tokenizer *tok;
     int rc = cli_load_tokenizer(opt_str(o, "tokenizer"), &tok);

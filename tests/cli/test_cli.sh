@@ -841,20 +841,28 @@ for k in tokens_per_s ms_per_step first_step_ms gflops peak_fraction peak_rss_mb
 done
 done_check "bench --what train --json: the fields scripts/bench.sh reads, all positive"
 
-# bench measures what other processes leave of the CPUs just before it runs (/proc/stat): with a busy loop on
-# every CPU it says so on stderr and records cpu_busy_before >= 0.5 (a quiet machine cannot be assumed here)
-HOGS=()
-for _ in $(seq "$(nproc)"); do sh -c 'while :; do :; done' & HOGS+=($!); done
-sleep 0.5
-run "$BIN" bench --what train --n-layer 1 --n-head 2 --n-embd 32 --ctx 64 --vocab-size 64 --batch-size 2 \
-    --seq-len 16 --steps 2 --threads 1 --json
-kill "${HOGS[@]}" 2>/dev/null
-wait "${HOGS[@]}" 2>/dev/null
-want_rc 0
-want_err "busy with other processes just before this run"
-/usr/bin/python3 -c 'import json,sys; v=json.load(open(sys.argv[1]))["cpu_busy_before"]; assert 0.5 <= v <= 1, v' "$W/out" \
-    2>/dev/null || WHY+=("bench --json: cpu_busy_before missing or < 0.5 with every CPU busy: $(head -c 300 "$W/out")")
-done_check "bench on a busy machine: a warning, and cpu_busy_before >= 0.5 in the JSON"
+# bench measures what other processes leave of the CPUs just before it runs (/proc/stat, every CPU of the
+# machine): with a busy loop on each it says so on stderr and records cpu_busy_before > 0.25 (a quiet machine
+# cannot be assumed here, so only the busy case is checked; not on machines of over 8 CPUs or in a cpuset that
+# hides some, where the loops would not load every CPU /proc/stat counts)
+NCPU=$(grep -c '^cpu[0-9]' /proc/stat)
+USABLE=$("$PY" -c 'import os; print(len(os.sched_getaffinity(0)))')
+if [ "$NCPU" -gt 8 ] || [ "$NCPU" != "$USABLE" ]; then
+    skip_check "bench on a busy machine" "$NCPU CPUs in /proc/stat, $USABLE usable here: cannot load them all"
+else
+    HOGS=() # busy loops that end by themselves after 60 s (and are killed on exit) whatever stops this script
+    for _ in $(seq "$NCPU"); do bash -c 'while [ $SECONDS -lt 60 ]; do :; done' & HOGS+=($!); track_pid $!; done
+    sleep 0.5
+    run "$BIN" bench --what train --n-layer 1 --n-head 2 --n-embd 32 --ctx 64 --vocab-size 64 --batch-size 2 \
+        --seq-len 16 --steps 2 --threads 1 --json
+    kill "${HOGS[@]}" 2>/dev/null
+    wait "${HOGS[@]}" 2>/dev/null
+    want_rc 0
+    want_err "busy with other processes just before this run"
+    /usr/bin/python3 -c 'import json,sys; v=json.load(open(sys.argv[1]))["cpu_busy_before"]; assert 0.25 < v <= 1, v' \
+        "$W/out" 2>/dev/null || WHY+=("bench --json: cpu_busy_before missing or <= 0.25 with every CPU busy: $(head -c 300 "$W/out")")
+    done_check "bench on a busy machine: a warning, and cpu_busy_before > 0.25 in the JSON"
+fi
 
 # matmul backends and precisions (src/matmul.h): oneDNN when built in; bf16 needs it (and a CPU it has bf16 for)
 HAVE_DNNL=0
