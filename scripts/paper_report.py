@@ -118,12 +118,12 @@ def per_run(rows):
         eps = sorted(d["epochs"])
         acc = [d["epochs"][e][0] for e in eps]
         nll = [d["epochs"][e][1] for e in eps]
-        last = eps[-1]
+        last, quarter = eps[-1], max(1, len(nll) // 4)
         s = {"arm": d["arm"], "size": d["size"], "seed": d["seed"], "epochs": d["epochs"], "last": last,
              "peak_acc": max(acc), "peak_epoch": eps[acc.index(max(acc))], "final_acc": acc[-1],
              "min_nll": min(nll), "min_epoch": eps[nll.index(min(nll))], "final_nll": nll[-1],
              # the last epoch alone moves by ±0.03 from one epoch to the next: the mean of the last quarter too
-             "late_nll": sum(nll[-max(1, len(nll) // 4):]) / max(1, len(nll) // 4)}
+             "late_nll": sum(nll[-quarter:]) / quarter}
         for t in (0.7, 1.0):
             s["acc_t%g" % t], s["bleu_t%g" % t] = d["samples"].get((last, t), (float("nan"), float("nan")))
         fin = d["final"]
@@ -163,10 +163,7 @@ def table(runs):
               ("Δ beam − greedy", "beam_minus_greedy", 100, 1), ("Δ ρ(reward, correct)", "rho_reward", 1, 2)] + [
         ("Δ acc @ Self-BLEU %g" % v, "acc_at_bleu%g" % v, 100, 1) for v in BLEU_LEVELS]
     for size in sizes:
-        arms = defaultdict(list)
-        for s in runs.values():
-            if s["size"] == size:
-                arms[s["arm"]].append(s)
+        arms = arms_of(runs, size)
         order = sorted(arms, key=arm_order)
         lines += ["## %d training rows" % size, "",
                   "| arm | seeds | " + " | ".join(m[0] for m in metrics) + " |",
@@ -213,7 +210,7 @@ def epochs_script(runs, style, tmp, out):
     """epochs_n<SIZE>.png: greedy accuracy and held-out nll per arm over epochs (mean ± SEM over seeds)."""
     script = ["set terminal pngcairo size 1400,600 noenhanced"]
     for size in sorted({s["size"] for s in runs.values()}):
-        arms = {a: ss for (n, a), ss in _by_size_arm(runs).items() if n == size}
+        arms = arms_of(runs, size)
         acc_curves, nll_curves, lowest = [], [], float("inf")
         for a in sorted(arms, key=arm_order):
             path = os.path.join(tmp, "n%d_%d.dat" % (size, style[a]))
@@ -242,7 +239,7 @@ def fig2_script(runs, style, tmp, out):
     per training size (the paper's Fig. 2)."""
     panels = []
     for size in sorted({s["size"] for s in runs.values()}):
-        arms = {a: ss for (n, a), ss in _by_size_arm(runs).items() if n == size}
+        arms = arms_of(runs, size)
         curves = []
         for a in sorted(arms, key=arm_order):
             ss = arms[a]
@@ -271,10 +268,12 @@ def _zero_nan(x):
     return 0 if math.isnan(x) else x
 
 
-def _by_size_arm(runs):
+def arms_of(runs, size):
+    """arm -> the summaries of its runs (one per seed) at training size `size`."""
     d = defaultdict(list)
     for s in runs.values():
-        d[(s["size"], s["arm"])].append(s)
+        if s["size"] == size:
+            d[s["arm"]].append(s)
     return d
 
 
