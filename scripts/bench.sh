@@ -171,6 +171,17 @@ out = [f"# iqtrain benchmark, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()
        f"{pt.get('torch', '?')} with OPENBLAS_CORETYPE="
        f"{pt.get('openblas_coretype')}; OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}; "
        f"medians of {f32['n']} interleaved repeats, spread = min-max tokens/s.", ""]
+# the arithmetic peaks every iqtrain train run measures (registers only, no memory): the best of the run
+fma = max((r.get("fp32_fma_peak_gflops") or 0 for k, r in R.items() if k.startswith("train-")), default=0)
+dot = max((r.get("bf16_dot_peak_gflops") or 0 for k, r in R.items() if k.startswith("train-")), default=0)
+if fma:
+    gemm = max((r.get("peak_gflops") or 0 for k, r in R.items() if k.startswith("train-") and r.get("precision") == "fp32"),
+               default=0)
+    out += [f"Arithmetic peaks ({nt} threads, registers only, `iqtrain bench`): fp32 FMA {fma:.0f} GFLOP/s"
+            + (f", bf16 dot products (vdpbf16ps) {dot:.0f} GFLOP/s = {dot / fma:.2f}x fp32's" if dot else
+               ", no bf16 dot-product instruction")
+            + (f"; the best fp32 GEMM of the run (1024^3) reached {gemm:.0f} = {100 * gemm / fma:.0f}% of the FMA peak."
+               if gemm else "."), ""]
 if gpt2:
     out += ["## Training steps (forward, IQLearn loss, backward, clip, AdamW)", "",
             "| config | implementation | tokens/s (spread) | ms/step | step 0 ms | GFLOP/s | % of best fp32 peak | peak RSS MB | vs PyTorch fp32 | vs PyTorch bf16 |",
@@ -212,6 +223,10 @@ for cfg in (("S", "G") if gpt2 else ()):
                f"lambda 0.1 vs 0 time per step = {f32['ms_per_step'] / l0['ms_per_step']:.3f}; "
                f"{nt} threads vs 1 = {t1['ms_per_step'] / f32['ms_per_step']:.2f}x; "
                f"peak RSS iqtrain {f32['peak_rss_mb']:.0f} MB vs PyTorch {R[f'train-{cfg}-pytorch-fp32']['peak_rss_mb']:.0f} MB")
+    if dot and "amx_bf16" not in flags:  # what the bf16 target asks of the hardware: the step's FLOPs at 2x PyTorch bf16's tokens/s
+        need = 2 * R[f"train-{cfg}-pytorch-bf16"]["tokens_per_s"] * f32["gflops"] / f32["tokens_per_s"]
+        out.append(f"- {cfg}: bf16 at 2x PyTorch bf16 autocast needs {need:.0f} GFLOP/s for the whole step = "
+                   f"{100 * need / dot:.0f}% of the bf16 dot-product peak ({dot:.0f})")
 if "train-S-mpi-2ranks-1thread" in R:
     m, one = R["train-S-mpi-2ranks-1thread"], R["train-S-iqtrain-1thread"]
     out += ["", "## MPI data parallelism (config S, 1 thread per rank, mpirun --bind-to core)", "",

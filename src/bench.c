@@ -250,6 +250,7 @@ iq_status iq_bench_train(const iq_bench_train_opts *o, iq_bench_train_result *r)
     if (o->batch % world != 0)
         return iq_fail(IQ_EUSAGE, "--batch-size %d is not a multiple of the %d MPI ranks", o->batch, world);
     int B = o->batch / world, T = o->seq, steps = o->steps < 2 ? 2 : o->steps;
+    iq_cpu_peak_measure(iq_get_threads(), &r->cpu_peak);
     iq_model *m = NULL;
     iq_status st = iq_model_create(&o->cfg, IQ_MODEL_TRAIN, B, T, &m);
     if (st) return st;

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 
+#include "iqtrain/cpu_peak.h"
 #include "iqtrain/model.h"
 #include "iqtrain/tokenizer.h"
 
@@ -49,6 +50,7 @@ typedef struct {
     double gflops;          /* achieved, from the FLOP count below */
     double flops_per_step;  /* 6 x tokens x (block matmul params + LM head) + causal attention */
     double peak_gflops;     /* sgemm peak measured at start-up with the same threads */
+    iq_cpu_peak cpu_peak;   /* the arithmetic peaks (fp32 FMA, bf16 dot products), same threads */
     double peak_fraction;
     double peak_rss_mb;
     double loss_first, loss_last;

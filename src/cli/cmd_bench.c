@@ -148,6 +148,23 @@ static int run_generate(opt_set *o, int threads) {
     return 0;
 }
 
+/* The arithmetic peaks (cpu_peak.h): null where the CPU has no such instruction. */
+static void add_cpu_peak(cJSON *j, const iq_cpu_peak *p) {
+    if (p->fp32_fma_gflops > 0) cJSON_AddNumberToObject(j, "fp32_fma_peak_gflops", p->fp32_fma_gflops);
+    else cJSON_AddNullToObject(j, "fp32_fma_peak_gflops");
+    if (p->bf16_dot_gflops > 0) cJSON_AddNumberToObject(j, "bf16_dot_peak_gflops", p->bf16_dot_gflops);
+    else cJSON_AddNullToObject(j, "bf16_dot_peak_gflops");
+}
+
+static void print_cpu_peak(const iq_cpu_peak *p, double gflops, int threads) {
+    if (p->fp32_fma_gflops <= 0) return;
+    printf("arithmetic peak (%d thread%s, registers only): fp32 FMA %.1f GFLOP/s (%d-bit), the step %.0f%% of it",
+           threads, threads == 1 ? "" : "s", p->fp32_fma_gflops, p->fp32_fma_bits, 100 * gflops / p->fp32_fma_gflops);
+    if (p->bf16_dot_gflops > 0)
+        printf("; bf16 dot products %.1f GFLOP/s = %.2fx fp32's", p->bf16_dot_gflops, p->bf16_dot_gflops / p->fp32_fma_gflops);
+    printf("\n");
+}
+
 static int run_train(opt_set *o, int threads) {
     iq_bench_train_opts b = {0};
     int rc = model_config(o, &b.cfg);
@@ -183,6 +200,7 @@ static int run_train(opt_set *o, int threads) {
         cJSON_AddNumberToObject(j, "gflops", r.gflops);
         cJSON_AddNumberToObject(j, "peak_gflops", r.peak_gflops);
         cJSON_AddNumberToObject(j, "peak_fraction", r.peak_fraction);
+        add_cpu_peak(j, &r.cpu_peak);
         cJSON_AddNumberToObject(j, "peak_rss_mb", r.peak_rss_mb);
         cJSON_AddNumberToObject(j, "loss_first", r.loss_first);
         cJSON_AddNumberToObject(j, "loss_last", r.loss_last);
@@ -199,6 +217,7 @@ static int run_train(opt_set *o, int threads) {
                "= %.0f%% of the sgemm peak %.1f, peak RSS %.0f MB\n",
                iq_model_arch_name(&b.cfg), b.cfg.n_layer, b.cfg.n_head, b.cfg.n_embd, b.cfg.vocab, b.batch, b.seq, threads, threads == 1 ? "" : "s",
                r.ms_per_step, r.first_step_ms, r.tokens_per_s, r.gflops, 100 * r.peak_fraction, r.peak_gflops, r.peak_rss_mb);
+        print_cpu_peak(&r.cpu_peak, r.gflops / r.world, threads);
         if (b.online_mix > 0)
             printf("online IQLearn (alpha %g): sampling %.1f ms per step (%.1f new tokens per row, KV cache) + the update "
                    "%.1f ms, of which the policy pass %.1f ms: sampling is %.2fx the update\n",
