@@ -8,6 +8,7 @@
 #include <omp.h>
 #include <string.h>
 
+#include "iqtrain/attention.h"
 #include "iqtrain/matmul.h"
 #include "vecmath.h"
 
@@ -141,61 +142,16 @@ void iq_bias_backward(float *dbias, const float *dout, int N, int OC) {
     }
 }
 
-// out (B,T,C) = causal self-attention of qkv (B,T,3C); att (B,H,T,T) keeps the probabilities (rows t, cols <= t).
-// Per (batch, head): S = Q K^T (sgemm on the strided q/k columns of qkv), causal softmax, out = P V. These
-// products are always fp32 on OpenBLAS (iq_sgemm_fp32_ld): one thread each inside the loop over heads.
+// GPT-2's attention: q, k, v are the three C-wide thirds of each qkv row (attention.h)
 void iq_attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int H) {
-    int hs = C / H, C3 = 3 * C;
-    float scale = 1.0f / sqrtf((float)hs);
-#pragma omp parallel for collapse(2)
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < H; h++) {
-            const float *q = qkv + (size_t)b * T * C3 + h * hs, *k = q + C, *v = q + 2 * C;
-            float *a = att + ((size_t)b * H + h) * T * T;
-            iq_sgemm_fp32_ld(false, true, T, T, hs, scale, q, C3, k, C3, 0.0f, a, T);
-            for (int t = 0; t < T; t++) {
-                float *row = a + (size_t)t * T, maxv = -INFINITY, sum = 0.0f;
-#pragma omp simd reduction(max : maxv)
-                for (int t2 = 0; t2 <= t; t2++) maxv = row[t2] > maxv ? row[t2] : maxv;
-#pragma omp simd
-                for (int t2 = 0; t2 <= t; t2++) row[t2] = iq_vexp(row[t2] - maxv);
-#pragma omp simd reduction(+ : sum)
-                for (int t2 = 0; t2 <= t; t2++) sum += row[t2];
-                float inv = 1.0f / sum;
-                for (int t2 = 0; t2 <= t; t2++) row[t2] *= inv;
-                for (int t2 = t + 1; t2 < T; t2++) row[t2] = 0.0f;
-            }
-            iq_sgemm_fp32_ld(false, false, T, hs, T, 1.0f, a, T, v, C3, 0.0f, out + (size_t)b * T * C + h * hs, C);
-        }
+    iq_attn_shape s = {B, T, H, H, C / H, 3 * C, 3 * C};
+    iq_causal_attention_forward(&s, out, att, qkv, qkv + C, qkv + 2 * C);
 }
 
-// dqkv (B,T,3C) += backward of attention_forward given dout (B,T,C); datt (B,H,T,T) is scratch.
-// dV = P^T dO; dP = dO V^T; dS = P * (dP - rowsum(P * dP)) * scale; dQ = dS K; dK = dS^T Q.
 void iq_attention_backward(float *dqkv, float *datt, const float *dout, const float *qkv, const float *att, int B,
                            int T, int C, int H) {
-    int hs = C / H, C3 = 3 * C;
-    float scale = 1.0f / sqrtf((float)hs);
-    /* each (b, h) owns disjoint columns of dqkv: no races */
-#pragma omp parallel for collapse(2)
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < H; h++) {
-            const float *q = qkv + (size_t)b * T * C3 + h * hs, *k = q + C, *v = q + 2 * C;
-            float *dq = dqkv + (size_t)b * T * C3 + h * hs, *dk = dq + C, *dv = dq + 2 * C;
-            const float *a = att + ((size_t)b * H + h) * T * T, *d = dout + (size_t)b * T * C + h * hs;
-            float *da = datt + ((size_t)b * H + h) * T * T;
-            iq_sgemm_fp32_ld(true, false, T, hs, T, 1.0f, a, T, d, C, 1.0f, dv, C3);
-            iq_sgemm_fp32_ld(false, true, T, T, hs, 1.0f, d, C, v, C3, 0.0f, da, T);
-            for (int t = 0; t < T; t++) {
-                const float *ar = a + (size_t)t * T;
-                float *dr = da + (size_t)t * T, dot = 0.0f;
-#pragma omp simd reduction(+ : dot)
-                for (int t2 = 0; t2 <= t; t2++) dot += ar[t2] * dr[t2];
-                for (int t2 = 0; t2 <= t; t2++) dr[t2] = ar[t2] * (dr[t2] - dot) * scale;
-                for (int t2 = t + 1; t2 < T; t2++) dr[t2] = 0.0f;
-            }
-            iq_sgemm_fp32_ld(false, false, T, hs, T, 1.0f, da, T, k, C3, 1.0f, dq, C3);
-            iq_sgemm_fp32_ld(true, false, T, hs, T, 1.0f, da, T, q, C3, 1.0f, dk, C3);
-        }
+    iq_attn_shape s = {B, T, H, H, C / H, 3 * C, 3 * C};
+    iq_causal_attention_backward(&s, dqkv, dqkv + C, dqkv + 2 * C, datt, dout, qkv, qkv + C, qkv + 2 * C, att);
 }
 
 #define GELU_SCALE 0.7978845608028654f /* sqrt(2/pi) */

@@ -8,6 +8,7 @@
 #include <omp.h>
 #include <string.h>
 
+#include "iqtrain/attention.h"
 #include "iqtrain/kernels.h"
 #include "iqtrain/matmul.h"
 #include "vecmath.h"
@@ -155,64 +156,17 @@ void iq_rope_backward(float *dx, const float *cos_t, const float *sin_t, int N, 
     rope_apply(dx, cos_t, sin_t, N, T, H, D, -1.0f);
 }
 
-/* causal softmax of the rows of a (T,T) in place (columns > t zeroed) */
-static void causal_softmax(float *a, int T) {
-    for (int t = 0; t < T; t++) {
-        float *row = a + (size_t)t * T, maxv = -INFINITY, sum = 0.0f;
-        /* a max is exact in any order: vectorized (the sums below stay sequential, their order fixed) */
-#pragma omp simd reduction(max : maxv)
-        for (int t2 = 0; t2 <= t; t2++) maxv = row[t2] > maxv ? row[t2] : maxv;
-#pragma omp simd
-        for (int t2 = 0; t2 <= t; t2++) row[t2] = iq_vexp(row[t2] - maxv);
-        for (int t2 = 0; t2 <= t; t2++) sum += row[t2];
-        float inv = 1.0f / sum;
-        for (int t2 = 0; t2 <= t; t2++) row[t2] *= inv;
-        for (int t2 = t + 1; t2 < T; t2++) row[t2] = 0.0f;
-    }
-}
-
-// per (batch, query head): S = Q K^T / sqrt(D) on the strided columns, causal softmax, out = P V
+// grouped-query attention on separate q (B,T,Hq*D) and k, v (B,T,Hk*D) (attention.h)
 void iq_gqa_forward(float *out, float *att, const float *q, const float *k, const float *v, int B, int T, int Hq, int Hk,
                     int D) {
-    int QW = Hq * D, KW = Hk * D, G = Hq / Hk;
-    float scale = 1.0f / sqrtf((float)D);
-#pragma omp parallel for collapse(2)
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < Hq; h++) {
-            const float *qh = q + (size_t)b * T * QW + (size_t)h * D;
-            const float *kh = k + (size_t)b * T * KW + (size_t)(h / G) * D, *vh = v + (size_t)b * T * KW + (size_t)(h / G) * D;
-            float *a = att + ((size_t)b * Hq + h) * T * T;
-            iq_sgemm_ld(false, true, T, T, D, scale, qh, QW, kh, KW, 0.0f, a, T);
-            causal_softmax(a, T);
-            iq_sgemm_ld(false, false, T, D, T, 1.0f, a, T, vh, KW, 0.0f, out + (size_t)b * T * QW + (size_t)h * D, QW);
-        }
+    iq_attn_shape s = {B, T, Hq, Hk, D, Hq * D, Hk * D};
+    iq_causal_attention_forward(&s, out, att, q, k, v);
 }
 
-// dV += P^T dO; dP = dO V^T; dS = P (dP - rowsum(P dP)) / sqrt(D); dQ += dS K; dK += dS^T Q. Parallel over
-// (batch, key/value head): the query heads of a group add into the same dK, dV one after the other.
 void iq_gqa_backward(float *dq, float *dk, float *dv, float *datt, const float *dout, const float *q, const float *k,
                      const float *v, const float *att, int B, int T, int Hq, int Hk, int D) {
-    int QW = Hq * D, KW = Hk * D, G = Hq / Hk;
-    float scale = 1.0f / sqrtf((float)D);
-#pragma omp parallel for collapse(2)
-    for (int b = 0; b < B; b++)
-        for (int kh = 0; kh < Hk; kh++)
-            for (int h = kh * G; h < (kh + 1) * G; h++) {
-                size_t qo = (size_t)b * T * QW + (size_t)h * D, ko = (size_t)b * T * KW + (size_t)kh * D;
-                const float *a = att + ((size_t)b * Hq + h) * T * T, *d = dout + qo;
-                float *da = datt + ((size_t)b * Hq + h) * T * T;
-                iq_sgemm_ld(true, false, T, D, T, 1.0f, a, T, d, QW, 1.0f, dv + ko, KW);
-                iq_sgemm_ld(false, true, T, T, D, 1.0f, d, QW, v + ko, KW, 0.0f, da, T);
-                for (int t = 0; t < T; t++) {
-                    const float *ar = a + (size_t)t * T;
-                    float *dr = da + (size_t)t * T, dot = 0.0f;
-                    for (int t2 = 0; t2 <= t; t2++) dot += ar[t2] * dr[t2];
-                    for (int t2 = 0; t2 <= t; t2++) dr[t2] = ar[t2] * (dr[t2] - dot) * scale;
-                    for (int t2 = t + 1; t2 < T; t2++) dr[t2] = 0.0f;
-                }
-                iq_sgemm_ld(false, false, T, D, T, 1.0f, da, T, k + ko, KW, 1.0f, dq + qo, QW);
-                iq_sgemm_ld(true, false, T, D, T, 1.0f, da, T, q + qo, QW, 1.0f, dk + ko, KW);
-            }
+    iq_attn_shape s = {B, T, Hq, Hk, D, Hq * D, Hk * D};
+    iq_causal_attention_backward(&s, dq, dk, dv, datt, dout, q, k, v, att);
 }
 
 static inline float sigmoid(float x) { return 1.0f / (1.0f + iq_vexp(-x)); }
