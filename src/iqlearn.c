@@ -84,17 +84,14 @@ iq_head *iq_head_create(int max_rows, int C, int V, int chunk_rows) {
     h->row_idx = iq_xcalloc(n, sizeof *h->row_idx);
     h->target = iq_xcalloc(n, sizeof *h->target);
     h->meta = iq_xcalloc(n, 1);
-    h->xg = iq_xcalloc(n * (size_t)C, sizeof *h->xg);
-    h->dxg = iq_xcalloc(n * (size_t)C, sizeof *h->dxg);
-    h->logits = iq_xcalloc(((size_t)chunk_rows + 1) * (size_t)V, sizeof *h->logits);
+    h->xg = iq_arena_xcalloc(n * (size_t)C, sizeof *h->xg);
+    h->dxg = iq_arena_xcalloc(n * (size_t)C, sizeof *h->dxg);
+    h->logits = iq_arena_xcalloc(((size_t)chunk_rows + 1) * (size_t)V, sizeof *h->logits);
     h->lse = iq_xcalloc(n, sizeof *h->lse);
     h->r = iq_xcalloc(n, sizeof *h->r);
     h->argmax = iq_xcalloc(n, sizeof *h->argmax);
     h->ent = iq_xcalloc(n, sizeof *h->ent);
     h->smooth = iq_xcalloc(n, sizeof *h->smooth);
-    iq_prefault(h->xg, n * (size_t)C * sizeof *h->xg);
-    iq_prefault(h->dxg, n * (size_t)C * sizeof *h->dxg);
-    iq_prefault(h->logits, ((size_t)chunk_rows + 1) * (size_t)V * sizeof *h->logits);
     return h;
 }
 

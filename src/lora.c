@@ -150,12 +150,12 @@ iq_status iq_lora_create(const iq_model_config *cfg, const iq_lora_opts *o, int 
     }
     lo->n_params = lo->per_layer * lo->n_layer;
     if (o->train_head) lo->head_off = lo->n_params, lo->n_params += (size_t)cfg->vocab * cfg->n_embd;
-    lo->params = iq_xcalloc(lo->n_params, sizeof(float));
-    lo->grads = iq_xcalloc(lo->n_params, sizeof(float));
-    lo->xa = iq_xcalloc((size_t)lo->n_layer * lo->n_used * max_rows * r, sizeof(float));
-    lo->tmp = iq_xcalloc((size_t)max_rows * r, sizeof(float));
+    lo->params = iq_arena_xcalloc(lo->n_params, sizeof(float));
+    lo->grads = iq_arena_xcalloc(lo->n_params, sizeof(float));
+    lo->xa = iq_arena_xcalloc((size_t)lo->n_layer * lo->n_used * max_rows * r, sizeof(float));
+    lo->tmp = iq_arena_xcalloc((size_t)max_rows * r, sizeof(float));
     lo->seed = seed, lo->pass = IQ_LORA_NO_DROPOUT;
-    if (o->dropout > 0.0f) lo->xd = iq_xcalloc((size_t)max_rows * widest_in(lo), sizeof(float));
+    if (o->dropout > 0.0f) lo->xd = iq_arena_xcalloc((size_t)max_rows * widest_in(lo), sizeof(float));
     init_adapters(lo, seed);
     *out = lo;
     return IQ_OK;

@@ -59,13 +59,11 @@ typedef struct {
 static uint16_t *scratch_get(scratch *s, size_t n) {
     if (n > s->cap) {
         free(s->p);
-        size_t bytes = (n * sizeof(uint16_t) + 63) / 64 * 64;
-        s->p = aligned_alloc(64, bytes);
+        s->p = iq_arena_calloc(n, sizeof(uint16_t));
         if (!s->p) {
             s->cap = 0;
             return NULL;
         }
-        iq_prefault(s->p, bytes);
         s->cap = n;
     }
     return s->p;

@@ -136,11 +136,7 @@ static void layout(iq_model *m, int B, int T) {
     m->cur_T = T;
 }
 
-static float *alloc_floats(size_t n) {
-    float *p = calloc(n ? n : 1, sizeof(float));
-    if (p) iq_prefault(p, (n ? n : 1) * sizeof(float)); /* step 0 pays no page faults */
-    return p;
-}
+static float *alloc_floats(size_t n) { return iq_arena_calloc(n, sizeof(float)); }
 
 /* A bf16 base: the weight matrices (the tensors with decay) move to the bf16 arena. Each class keeps the
  * family's order of offsets (a stacked tensor stays contiguous in its arena): a tensor's new offset is its old
@@ -202,8 +198,7 @@ static iq_status model_new(const iq_model_config *cfg, iq_model_mode mode, int m
     m->acts_memory = alloc_floats(m->acts_capacity);
     bool ok = m->params_memory && m->acts_memory;
     if (bf16) {
-        m->params_bf16 = calloc(m->num_bf16 ? m->num_bf16 : 1, sizeof *m->params_bf16);
-        if (m->params_bf16) iq_prefault(m->params_bf16, (m->num_bf16 ? m->num_bf16 : 1) * sizeof *m->params_bf16);
+        m->params_bf16 = iq_arena_calloc(m->num_bf16, sizeof *m->params_bf16);
         ok = ok && m->params_bf16;
     }
     if (train) {

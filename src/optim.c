@@ -62,10 +62,8 @@ iq_adamw *iq_adamw_create(iq_model *model) {
     iq_adamw *a = iq_xcalloc(1, sizeof *a);
     float *g;
     iq_model_trainable(model, &g, &a->n); /* the adapters when LoRA adapters are attached */
-    a->m = iq_xcalloc(a->n, sizeof *a->m);
-    a->v = iq_xcalloc(a->n, sizeof *a->v);
-    iq_prefault(a->m, a->n * sizeof *a->m);
-    iq_prefault(a->v, a->n * sizeof *a->v);
+    a->m = iq_arena_xcalloc(a->n, sizeof *a->m);
+    a->v = iq_arena_xcalloc(a->n, sizeof *a->v);
     decay_spans(a, model);
     a->norm_parts = iq_xcalloc(a->n / NORM_BLOCK + 1, sizeof *a->norm_parts);
     return a;

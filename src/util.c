@@ -80,11 +80,25 @@ void *iq_xcalloc(size_t n, size_t size) {
     return p;
 }
 
-void iq_prefault(void *p, size_t n) {
-    /* calloc'd memory is mapped to the shared zero page until written: write one zero per page */
-    volatile char *c = p;
-    for (size_t i = 0; i < n; i += 4096) c[i] = 0;
-    if (n) c[n - 1] = 0;
+void *iq_arena_calloc(size_t n, size_t size) {
+    if (size && n > SIZE_MAX / size) return NULL;
+    size_t bytes = n * size > 0 ? n * size : 1;
+    void *p = NULL;
+    if (posix_memalign(&p, 64, bytes) != 0) return NULL;
+    /* zeroed (and every page mapped) by both threads: a few GB take a second on one */
+    size_t chunks = (bytes + (1u << 20) - 1) >> 20;
+#pragma omp parallel for if (chunks > 1)
+    for (size_t c = 0; c < chunks; c++) {
+        size_t at = c << 20, len = bytes - at < (1u << 20) ? bytes - at : (1u << 20);
+        memset((char *)p + at, 0, len);
+    }
+    return p;
+}
+
+void *iq_arena_xcalloc(size_t n, size_t size) {
+    void *p = iq_arena_calloc(n, size);
+    if (!p) iq_oom(n * size);
+    return p;
 }
 
 void *iq_xrealloc(void *p, size_t n) {
