@@ -247,8 +247,8 @@ static size_t act_sizes(const iq_model_config *c, int B, int T, bool train, size
                          L * BT * 4 * C, L * BT * C, L * BT * C, BT * C, BT, BT};
     size_t total = 0;
     for (int i = 0; i < NUM_ACT; i++) {
-        s[i] = v[i];
-        total += v[i];
+        s[i] = iq_line_floats(v[i]); /* every entry starts on a cache line */
+        total += s[i];
     }
     return total;
 }

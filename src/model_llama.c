@@ -414,7 +414,7 @@ static void act_layer_sizes(const iq_model_config *c, int B, int T, size_t s[NUM
     size_t v[NUM_ACT] = {N * C,  N * C,  N,      N * QD, N * KD, N * KD, qk * N * QD, qk * N * Hq, qk * N * KD,
                          qk * N * Hk, B * Hq * T * T, N * QD, N * C, N * C, N * C, N, N * I, N * I, N * I, N * C, N * C,
                          N * C,  N,      (size_t)T * c->head_dim / 2, (size_t)T * c->head_dim / 2};
-    memcpy(s, v, sizeof v);
+    for (int i = 0; i < NUM_ACT; i++) s[i] = iq_line_floats(v[i]); /* every entry (and layer) starts on a cache line */
 }
 
 /* Which entries hold every layer: none (inference, and the gradients), all of A_LN1..A_RES3 (training), or

@@ -44,6 +44,8 @@ void *iq_xcalloc(size_t n, size_t size);
 void *iq_arena_calloc(size_t n, size_t size);
 /* The same, exiting 70 with the out-of-memory message on failure (sizes computed by the program). */
 void *iq_arena_xcalloc(size_t n, size_t size);
+/* n floats rounded up to whole 64-byte lines: the size of one entry of an arena, so that the next starts aligned */
+static inline size_t iq_line_floats(size_t n) { return (n + 15) & ~(size_t)15; }
 void *iq_xrealloc(void *p, size_t n);
 char *iq_xstrdup(const char *s);
 char *iq_xstrndup(const char *s, size_t n);
