@@ -137,8 +137,10 @@ static void chunk_lse(iq_head *h, const float *Lg, int ks, int m, bool ctl) {
         float mx = z[0];
 #pragma omp simd reduction(max : mx)
         for (int v = 1; v < V; v++) mx = z[v] > mx ? z[v] : mx;
-        int am = 0;
-        while (am < V - 1 && z[am] != mx) am++; /* the first maximum, as a scan with > finds */
+        int am = V; /* the first maximum, as a scan with > finds (16 lanes wide; a NaN row: the last index) */
+#pragma omp simd reduction(min : am)
+        for (int v = 0; v < V; v++) am = z[v] == mx && v < am ? v : am;
+        if (am == V) am = V - 1;
         float s = 0.0f;
         if (ctl && (h->meta[ks + i] & ROW_TARGET)) {
             float sd = 0.0f, sz = 0.0f; /* sums of t = z - mx and of e^t t, in the same pass */
