@@ -122,12 +122,12 @@ void iq_matmul_forward(float *out, const float *inp, const float *weight, const 
     iq_sgemm_w(false, false, N, OC, C, 1.0f, inp, weight, 1.0f, out);
 }
 
-// dinp (N,C) += dout (N,OC) @ weight^T; dweight (C,OC) += inp^T @ dout; dbias (OC) += sum_N dout
+// dinp (N,C) += dout (N,OC) @ weight^T; dweight (C,OC) = dw_beta dweight + inp^T @ dout; dbias (OC) += sum_N dout
 void iq_matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
-                            const float *weight, int N, int C, int OC) {
+                        const float *weight, int N, int C, int OC, float dw_beta) {
     iq_matmul_group_begin(); /* dout is rounded to bf16 once for both products */
     iq_sgemm_w(false, true, N, C, OC, 1.0f, dout, weight, 1.0f, dinp);
-    if (dweight) iq_sgemm(true, false, C, OC, N, 1.0f, inp, dout, 1.0f, dweight); /* NULL: frozen, dX only */
+    if (dweight) iq_sgemm(true, false, C, OC, N, 1.0f, inp, dout, dw_beta, dweight); /* NULL: frozen, dX only */
     iq_matmul_group_end();
     if (dbias) iq_bias_backward(dbias, dout, N, OC);
 }

@@ -84,10 +84,10 @@ void iq_linear_forward(float *out, const float *inp, const float *weight, const 
 }
 
 void iq_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
-                        const float *weight, int N, int C, int OC) {
+                        const float *weight, int N, int C, int OC, float dw_beta) {
     iq_matmul_group_begin(); /* dout is rounded to bf16 once for both products */
     iq_sgemm_w(false, false, N, C, OC, 1.0f, dout, weight, 1.0f, dinp);
-    if (dweight) iq_sgemm(true, false, OC, C, N, 1.0f, dout, inp, 1.0f, dweight); /* NULL: frozen, dX only */
+    if (dweight) iq_sgemm(true, false, OC, C, N, 1.0f, dout, inp, dw_beta, dweight); /* NULL: frozen, dX only */
     iq_matmul_group_end();
     if (dbias) iq_bias_backward(dbias, dout, N, OC);
 }

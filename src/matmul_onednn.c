@@ -59,7 +59,7 @@ typedef struct {
 static uint16_t *scratch_get(scratch *s, size_t n) {
     if (n > s->cap) {
         free(s->p);
-        s->p = iq_arena_calloc(n, sizeof(uint16_t));
+        s->p = iq_arena_calloc((n + 31) / 32 * 32, sizeof(uint16_t)); /* whole cache lines */
         if (!s->p) {
             s->cap = 0;
             return NULL;

@@ -32,6 +32,8 @@ struct iq_model {
     bool frozen;             /* IQ_MODEL_FROZEN: no parameter gradients */
     size_t head_offset;      /* the LM head in params_memory (the family's head_offset, moved by a bf16 base) */
     float *grads_memory;     /* (num_params); NULL in inference mode and frozen */
+    bool grads_unset;        /* iq_model_zero_grad left the weight matrices' gradients (the tensors with decay) as
+                              * they were: the next backward writes them (beta 0) instead of adding to them */
     float *acts_memory;      /* activations for (max_batch, max_seq) */
     float *grads_acts_memory; /* their gradients; NULL in inference mode */
     size_t acts_capacity;
@@ -76,6 +78,9 @@ typedef struct iq_arch {
     size_t layout_size;
     void (*init)(iq_model *m, uint64_t seed);
     void (*forward)(iq_model *m, const int32_t *ids, int B, int T);
+    /* adds the parameter gradients to grads_memory, except that with m->grads_unset it writes those of the
+     * tensors with decay (every family's decay tensors are its blocks' weight matrices, each the output of one
+     * weight-gradient product per backward) */
     void (*backward)(iq_model *m, const int32_t *ids, int B, int T);
     size_t (*head_offset)(const iq_model_config *cfg); /* the (V, C) LM head (the Q head) in the arena */
     float *(*lnf)(iq_model *m);  /* (B*T, C) final hidden states of the last forward */

@@ -340,25 +340,26 @@ static void layer_backward(iq_model *m, const params *g, int l, int B, int T, co
     const acts *a = &y->a, *ga = &y->ga;
     const float *res = l == 0 ? a->encoded : a->residual3 + (size_t)(l - 1) * N * C;
     size_t nc = (size_t)l * N * C; /* this layer's slice of the stacked activations */
+    float wb = m->grads_unset ? 0.0f : 1.0f; /* the weight matrices' gradients: written, or added to */
     /* residual3 = residual2 + fcproj */
     iq_residual_backward(ga->residual2, ga->fcproj, dres3, (size_t)N * C);
     iq_matmul_backward(ga->fch_gelu, gat(g->fcprojw, (size_t)l * 4 * C * C), gat(g->fcprojb, (size_t)l * C), ga->fcproj,
-                       a->fch_gelu + nc * 4, p->fcprojw + (size_t)l * 4 * C * C, N, 4 * C, C);
+                       a->fch_gelu + nc * 4, p->fcprojw + (size_t)l * 4 * C * C, N, 4 * C, C, wb);
     iq_lora_backward(m->lora, IQ_LORA_MLP_C_PROJ, l, ga->fch_gelu, ga->fcproj, a->fch_gelu + nc * 4, N);
     iq_gelu_backward(ga->fch, a->fch + nc * 4, ga->fch_gelu, (size_t)N * 4 * C);
     iq_matmul_backward(ga->ln2, gat(g->fcw, (size_t)l * C * 4 * C), gat(g->fcb, (size_t)l * 4 * C), ga->fch, a->ln2 + nc,
-                       p->fcw + (size_t)l * C * 4 * C, N, C, 4 * C);
+                       p->fcw + (size_t)l * C * 4 * C, N, C, 4 * C, wb);
     iq_lora_backward(m->lora, IQ_LORA_C_FC, l, ga->ln2, ga->fch, a->ln2 + nc, N);
     iq_layernorm_backward(ga->residual2, gat(g->ln2w, (size_t)l * C), gat(g->ln2b, (size_t)l * C), ga->ln2,
                           a->residual2 + nc, p->ln2w + l * C, a->ln2_mean + (size_t)l * N, a->ln2_rstd + (size_t)l * N, N, C);
     /* residual2 = res + attproj */
     iq_residual_backward(dres_in, ga->attproj, ga->residual2, (size_t)N * C);
     iq_matmul_backward(ga->atty, gat(g->attprojw, (size_t)l * C * C), gat(g->attprojb, (size_t)l * C), ga->attproj,
-                       a->atty + nc, p->attprojw + (size_t)l * C * C, N, C, C);
+                       a->atty + nc, p->attprojw + (size_t)l * C * C, N, C, C, wb);
     iq_lora_backward(m->lora, IQ_LORA_ATTN_C_PROJ, l, ga->atty, ga->attproj, a->atty + nc, N);
     iq_attention_backward(ga->qkv, ga->att, ga->atty, a->qkv + nc * 3, a->att + (size_t)l * B * H * T * T, B, T, C, H);
     iq_matmul_backward(ga->ln1, gat(g->qkvw, (size_t)l * C * 3 * C), gat(g->qkvb, (size_t)l * 3 * C), ga->qkv, a->ln1 + nc,
-                       p->qkvw + (size_t)l * C * 3 * C, N, C, 3 * C);
+                       p->qkvw + (size_t)l * C * 3 * C, N, C, 3 * C, wb);
     iq_lora_backward(m->lora, IQ_LORA_C_ATTN, l, ga->ln1, ga->qkv, a->ln1 + nc, N);
     iq_layernorm_backward(dres_in, gat(g->ln1w, (size_t)l * C), gat(g->ln1b, (size_t)l * C), ga->ln1, res,
                           p->ln1w + l * C, a->ln1_mean + (size_t)l * N, a->ln1_rstd + (size_t)l * N, N, C);

@@ -495,11 +495,12 @@ typedef struct {
     bool qk_norm;
     iq_lora *lora; /* attached adapters (NULL: none) */
     bool frozen;   /* adapters attached or no gradient arena (IQ_MODEL_FROZEN): no parameter gradients */
+    float dw_beta; /* backward: 0 writes the weight matrices' gradients, 1 adds to them (iq_model.grads_unset) */
 } dims;
 
 static dims dims_of(const iq_model_config *c, int B, int T) {
     dims d = {B, T, B * T, c->n_embd, c->n_head, c->n_kv_head, c->head_dim, c->n_head * c->head_dim,
-              c->n_kv_head * c->head_dim, c->n_inner, c->ln_eps, c->qk_norm, NULL, false};
+              c->n_kv_head * c->head_dim, c->n_inner, c->ln_eps, c->qk_norm, NULL, false, 1.0f};
     return d;
 }
 
@@ -514,10 +515,12 @@ static void lin_forward(const params *p, int w, int b, int l, float *out, const 
 
 /* dinp += dout W; with gradients g (not FROZEN) also dW and db. A bf16 weight is always frozen. */
 static void lin_backward(const params *p, const params *g, int w, int b, int l, float *dinp, const float *dout,
-                         const float *inp, int N, int C, int OC) {
+                         const float *inp, int N, int C, int OC, float dw_beta) {
     size_t per = (size_t)C * OC;
     if (p->h[w]) iq_linear_backward_bf16(dinp, dout, p->h[w] + per * (size_t)l, N, C, OC);
-    else iq_linear_backward(dinp, pl(g, w, l, per), b >= 0 ? pl(g, b, l, (size_t)OC) : NULL, dout, inp, pl(p, w, l, per), N, C, OC);
+    else
+        iq_linear_backward(dinp, pl(g, w, l, per), b >= 0 ? pl(g, b, l, (size_t)OC) : NULL, dout, inp, pl(p, w, l, per), N,
+                           C, OC, dw_beta);
 }
 
 /* res2 = res + o_proj(attention(rope(norm(q, k)), v)) of rmsnorm(res) */
@@ -597,11 +600,11 @@ static void mlp_backward(const llama_layout *y, const dims *d, int l, const floa
     float *const *a = y->a, *const *ga = y->ga;
     size_t C = (size_t)d->C, I = (size_t)d->I, NI = (size_t)d->N * I;
     iq_residual_backward(ga[A_RES2], ga[A_DOWN], dres3, (size_t)d->N * C);
-    lin_backward(p, g, P_WD, -1, l, ga[A_H], ga[A_DOWN], at(y, a, A_H, l), d->N, d->I, d->C);
+    lin_backward(p, g, P_WD, -1, l, ga[A_H], ga[A_DOWN], at(y, a, A_H, l), d->N, d->I, d->C, d->dw_beta);
     iq_lora_backward(d->lora, IQ_LORA_DOWN, l, ga[A_H], ga[A_DOWN], at(y, a, A_H, l), d->N);
     iq_swiglu_backward(ga[A_GATE], ga[A_UP], ga[A_H], at(y, a, A_GATE, l), at(y, a, A_UP, l), NI);
-    lin_backward(p, g, P_WU, -1, l, ga[A_LN2], ga[A_UP], at(y, a, A_LN2, l), d->N, d->C, d->I);
-    lin_backward(p, g, P_WG, -1, l, ga[A_LN2], ga[A_GATE], at(y, a, A_LN2, l), d->N, d->C, d->I);
+    lin_backward(p, g, P_WU, -1, l, ga[A_LN2], ga[A_UP], at(y, a, A_LN2, l), d->N, d->C, d->I, d->dw_beta);
+    lin_backward(p, g, P_WG, -1, l, ga[A_LN2], ga[A_GATE], at(y, a, A_LN2, l), d->N, d->C, d->I, d->dw_beta);
     iq_lora_backward(d->lora, IQ_LORA_UP, l, ga[A_LN2], ga[A_UP], at(y, a, A_LN2, l), d->N);
     iq_lora_backward(d->lora, IQ_LORA_GATE, l, ga[A_LN2], ga[A_GATE], at(y, a, A_LN2, l), d->N);
     iq_rmsnorm_backward(ga[A_RES2], pl(g, P_LN2, l, C), ga[A_LN2], at(y, a, A_RES2, l), pl(p, P_LN2, l, C),
@@ -614,7 +617,7 @@ static void attn_backward(const llama_layout *y, const dims *d, int l, const flo
     float *const *a = y->a, *const *ga = y->ga;
     size_t C = (size_t)d->C, D = (size_t)d->D;
     iq_residual_backward(dres, ga[A_ATTPROJ], ga[A_RES2], (size_t)d->N * C);
-    lin_backward(p, g, P_WO, P_BO, l, ga[A_ATTY], ga[A_ATTPROJ], at(y, a, A_ATTY, l), d->N, d->QD, d->C);
+    lin_backward(p, g, P_WO, P_BO, l, ga[A_ATTY], ga[A_ATTPROJ], at(y, a, A_ATTY, l), d->N, d->QD, d->C, d->dw_beta);
     iq_lora_backward(d->lora, IQ_LORA_O, l, ga[A_ATTY], ga[A_ATTPROJ], at(y, a, A_ATTY, l), d->N);
     int iq = d->qk_norm ? A_QN : A_Q, ik = d->qk_norm ? A_KN : A_K;
     float *dqr = ga[iq], *dkr = ga[ik];
@@ -629,9 +632,9 @@ static void attn_backward(const llama_layout *y, const dims *d, int l, const flo
                             d->N * d->Hk, d->D);
     }
     float *ln1 = at(y, a, A_LN1, l), *dln1 = ga[A_LN1];
-    lin_backward(p, g, P_WQ, P_BQ, l, dln1, ga[A_Q], ln1, d->N, d->C, d->QD);
-    lin_backward(p, g, P_WK, P_BK, l, dln1, ga[A_K], ln1, d->N, d->C, d->KD);
-    lin_backward(p, g, P_WV, P_BV, l, dln1, ga[A_V], ln1, d->N, d->C, d->KD);
+    lin_backward(p, g, P_WQ, P_BQ, l, dln1, ga[A_Q], ln1, d->N, d->C, d->QD, d->dw_beta);
+    lin_backward(p, g, P_WK, P_BK, l, dln1, ga[A_K], ln1, d->N, d->C, d->KD, d->dw_beta);
+    lin_backward(p, g, P_WV, P_BV, l, dln1, ga[A_V], ln1, d->N, d->C, d->KD, d->dw_beta);
     iq_lora_backward(d->lora, IQ_LORA_Q, l, dln1, ga[A_Q], ln1, d->N);
     iq_lora_backward(d->lora, IQ_LORA_K, l, dln1, ga[A_K], ln1, d->N);
     iq_lora_backward(d->lora, IQ_LORA_V, l, dln1, ga[A_V], ln1, d->N);
@@ -644,6 +647,7 @@ static void llama_backward(iq_model *m, const int32_t *ids, int B, int T) {
     dims d = dims_of(c, B, T);
     d.lora = m->lora;
     d.frozen = m->lora || !m->grads_memory;
+    d.dw_beta = m->grads_unset ? 0.0f : 1.0f;
     int L = c->n_layer;
     size_t NC = (size_t)d.N * d.C, layer = (size_t)(y->ga[A_RES3] - y->ga[A_LN1]); /* one layer's entries, A_LN1..A_DOWN */
     /* the residual stream's gradient alternates between two (N, C) entries: the output's and the input's */

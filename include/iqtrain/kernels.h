@@ -18,9 +18,10 @@ void iq_layernorm_backward(float *dinp, float *dweight, float *dbias, const floa
                            const float *weight, const float *mean, const float *rstd, int N, int C);
 // out (N,OC) = inp (N,C) @ weight (C,OC) + bias (OC)
 void iq_matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int C, int OC);
-// dinp (N,C) += dout weight^T; dweight (C,OC), dbias (OC) += unless NULL (a frozen base)
+// dinp (N,C) += dout weight^T; dbias (OC) += unless NULL (a frozen base); dweight (C,OC) = dw_beta dweight +
+// inp^T dout unless NULL (dw_beta 0: written whole, whatever it held; 1: added to)
 void iq_matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
-                        const float *weight, int N, int C, int OC);
+                        const float *weight, int N, int C, int OC, float dw_beta);
 // out (B,T,C) = causal attention over qkv (B,T,3C) with H heads; att (B,H,T,T) probabilities
 void iq_attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int H);
 // dqkv (B,T,3C) += ...; datt (B,H,T,T) scratch

@@ -17,10 +17,10 @@ void iq_rmsnorm_backward(float *dinp, float *dweight, const float *dout, const f
                          const float *rstd, int N, int C);
 // out (N,OC) = inp (N,C) @ weight^T (weight (OC,C)) + bias (OC, or NULL)
 void iq_linear_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int C, int OC);
-// dinp (N,C) += dout @ weight; dweight (OC,C, or NULL: a frozen weight) += dout^T @ inp; dbias (OC, or NULL) += sum
-// over rows of dout
+// dinp (N,C) += dout @ weight; dweight (OC,C, or NULL: a frozen weight) = dw_beta dweight + dout^T @ inp (dw_beta 0:
+// written whole, whatever it held; 1: added to); dbias (OC, or NULL) += sum over rows of dout
 void iq_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
-                        const float *weight, int N, int C, int OC);
+                        const float *weight, int N, int C, int OC, float dw_beta);
 // The same with a frozen bf16 weight (a bf16 base, model.h): products through iq_sgemm_bw; backward is dinp only
 void iq_linear_forward_bf16(float *out, const float *inp, const uint16_t *weight, const float *bias, int N, int C, int OC);
 void iq_linear_backward_bf16(float *dinp, const float *dout, const uint16_t *weight, int N, int C, int OC);

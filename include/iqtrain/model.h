@@ -148,6 +148,9 @@ float *iq_model_dlnf(iq_model *m);
 /* Backward pass from iq_model_dlnf(); accumulates (+=) into the parameter gradients. The LM head's
  * share of its weight's gradient is added by the loss head directly. Training mode only. */
 void iq_model_backward(iq_model *m, const int32_t *ids, int B, int T);
+/* Zeroes the parameter gradients. The weight matrices' (the tensors with decay: most of the arena) are zeroed
+ * lazily: the next iq_model_backward writes them instead of adding, and iq_model_trainable and
+ * iq_model_grad_memory zero them if asked first. */
 void iq_model_zero_grad(iq_model *m);
 
 /* Attaches LoRA adapters (lora.h; NULL detaches): forward adds their low-rank path to the target layers and

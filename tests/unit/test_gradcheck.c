@@ -94,7 +94,13 @@ static void test_matmul_backward(void) {
     mm_ctx c = {randn(N * C, 1), randn((size_t)C * OC, 0.5f), randn(OC, 1), zeros((size_t)N * OC), randn((size_t)N * OC, 1), OC};
     float *din = zeros(N * C), *dw = zeros((size_t)C * OC), *db = zeros(OC);
     mm_obj(&c);
-    iq_matmul_backward(din, dw, db, c.wout, c.inp, c.w, N, C, OC);
+    iq_matmul_backward(din, dw, db, c.wout, c.inp, c.w, N, C, OC, 1.0f);
+    { /* dw_beta 0 writes dweight whatever it held: the same bits as adding to zeros */
+        float *din2 = zeros(N * C), *dw2 = randn((size_t)C * OC, 1), *db2 = zeros(OC);
+        iq_matmul_backward(din2, dw2, db2, c.wout, c.inp, c.w, N, C, OC, 0.0f);
+        CHECK(memcmp(dw2, dw, (size_t)C * OC * sizeof *dw) == 0 && memcmp(din2, din, N * C * sizeof *din) == 0);
+        free(din2), free(dw2), free(db2);
+    }
     float *v1 = randn(N * C, 1), *v2 = randn((size_t)C * OC, 1), *v3 = randn(OC, 1);
     double n1 = numeric(mm_obj, &c, c.inp, v1, N * C, 1e-2f), n2 = numeric(mm_obj, &c, c.w, v2, (size_t)C * OC, 1e-2f),
            n3 = numeric(mm_obj, &c, c.b, v3, OC, 1e-2f);
@@ -256,6 +262,15 @@ static void test_model_gradient(iq_truncation tr, float lambda, float eps, float
     float *G = iq_model_grad_memory(c.m, &ng);
     float *grad = malloc(ng * sizeof *grad);
     memcpy(grad, G, ng * sizeof *grad);
+    /* iq_model_zero_grad leaves the weight matrices' gradients for the next backward to write: a second pass
+     * gives the same gradient, not twice it; read before any backward, the arena is zero */
+    model_grad(&c);
+    CHECK(memcmp(iq_model_grad_memory(c.m, &ng), grad, ng * sizeof *grad) == 0);
+    iq_model_zero_grad(c.m);
+    G = iq_model_grad_memory(c.m, &ng);
+    size_t nonzero = 0;
+    for (size_t i = 0; i < ng; i++) nonzero += G[i] != 0.0f;
+    CHECK_MSG(nonzero == 0, "%zu of %zu gradients not zero after iq_model_zero_grad", nonzero, ng);
     int nt = iq_model_tensor_refs(c.m, NULL);
     iq_tensor_ref *refs = calloc((size_t)nt, sizeof *refs);
     iq_model_tensor_refs(c.m, refs);

@@ -74,7 +74,7 @@ static double lin_obj(void *p) {
 static void test_linear_backward(void) {
     norm_ctx c = {randn(N * C, 1), randn(OC * C, 1), randn(OC, 1), zeros(N * OC), NULL, randn(N * OC, 1)};
     float *dx = zeros(N * C), *dw = zeros(OC * C), *db = zeros(OC);
-    iq_linear_backward(dx, dw, db, c.wout, c.x, c.w, N, C, OC);
+    iq_linear_backward(dx, dw, db, c.wout, c.x, c.w, N, C, OC, 1.0f);
     check_dir("linear dinp", lin_obj, &c, c.x, dx, N * C);
     check_dir("linear dweight", lin_obj, &c, c.w, dw, OC * C);
     check_dir("linear dbias", lin_obj, &c, c.b, db, OC);
