@@ -9,7 +9,7 @@
 # iqtrain fp32 (--matmul-backend auto: oneDNN where built in), fp32 on OpenBLAS, --matmul-precision bf16
 # (oneDNN; fp32 with a notice where there is no bf16 matmul), PyTorch fp32 and bf16 autocast; iqtrain at
 # lambda 0 (the cost of the TD term) and on 1 thread (scaling). IQTRAIN_BEFORE=BIN adds the rows of an older
-# build (as it runs out of the box) for a before/after table. The main rows run --repeat times (default 3,
+# build (as it runs out of the box) for a before/after table. Every row runs --repeat times (default 3,
 # interleaved): the table shows the median and the spread (min-max) of tokens/s.
 # PyTorch's fp32 matmuls use Debian's OpenBLAS, which runs its generic "Prescott" kernels on CPUs it does not
 # know: OPENBLAS_CORETYPE is set to SkylakeX (AVX-512) or Haswell (AVX2 + FMA), unless already set, so that
@@ -104,10 +104,11 @@ for cfg in $([ $GPT2 = 1 ] && echo S G); do
     grep -qw avx512_bf16 /proc/cpuinfo || bsteps=$((steps < 3 ? steps : 3))
     record "train-$cfg-pytorch-bf16" $cfg pytorch $PY tests/reference/bench_torch.py "${args[@]}" --steps "$bsteps" \
       --lambda 0.1 --threads "$NT" --precision bf16
+    # in the repeats too: single runs of these landed in different phases of a VM whose speed drifts by +-20%
+    record "train-$cfg-iqtrain-lambda0" $cfg iqtrain "$BIN" bench --what train "${args[@]}" --steps "$steps" --lambda 0
+    record "train-$cfg-iqtrain-1thread" $cfg iqtrain "$BIN" bench --what train "${args[@]}" --steps "$steps" \
+      --lambda 0.1 --threads 1
   done
-  record "train-$cfg-iqtrain-lambda0" $cfg iqtrain "$BIN" bench --what train "${args[@]}" --steps "$steps" --lambda 0
-  record "train-$cfg-iqtrain-1thread" $cfg iqtrain "$BIN" bench --what train "${args[@]}" --steps "$steps" --lambda 0.1 \
-    --threads 1
 done
 # the Llama families: SmolLM2-135M- and Qwen2.5-0.5B-shaped, iqtrain against PyTorch, one run each
 if [ $LLAMA = 1 ]; then
