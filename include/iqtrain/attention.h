@@ -8,7 +8,8 @@
  * att and datt: (B, Hq, T, T), row t holding the probabilities of keys 0..t (zeros after).
  *
  * The products run in blocks of query rows (and key columns) on the causal side of the diagonal only: at
- * T = 128 in blocks of 32 they do 10 of the 16 blocks of the full T x T products, at T = 512 36 of 64. */
+ * T = 128 in blocks of 32 they do 10 of the 16 blocks of the full T x T products, at T = 512 136 of 256. The
+ * products are always fp32 on OpenBLAS, one thread each (also for --matmul-precision bf16, as GPT-2's were). */
 #ifndef IQTRAIN_ATTENTION_H
 #define IQTRAIN_ATTENTION_H
 

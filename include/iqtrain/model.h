@@ -145,8 +145,10 @@ void iq_model_forward(iq_model *m, const int32_t *ids, int B, int T);
 float *iq_model_lnf(iq_model *m);
 /* Gradient of the loss w.r.t. the final norm's output, (B*T, C): the loss head writes it (training mode). */
 float *iq_model_dlnf(iq_model *m);
-/* Backward pass from iq_model_dlnf(); accumulates (+=) into the parameter gradients. The LM head's
- * share of its weight's gradient is added by the loss head directly. Training mode only. */
+/* Backward pass from iq_model_dlnf(); accumulates (+=) into the parameter gradients, except that the first
+ * backward after iq_model_zero_grad writes the weight matrices' (the tensors with decay) whatever they held.
+ * The LM head's share of its weight's gradient (never a tensor with decay) is added by the loss head
+ * directly. Training mode only. */
 void iq_model_backward(iq_model *m, const int32_t *ids, int B, int T);
 /* Zeroes the parameter gradients. The weight matrices' (the tensors with decay: most of the arena) are zeroed
  * lazily: the next iq_model_backward writes them instead of adding, and iq_model_trainable and
