@@ -12,14 +12,7 @@
 #include "iqtrain/matmul.h"
 #include "vecmath.h"
 
-void iq_zero(float *p, size_t n) {
-#pragma omp parallel
-    {
-        size_t nt = (size_t)omp_get_num_threads(), it = (size_t)omp_get_thread_num();
-        size_t i0 = n * it / nt, i1 = n * (it + 1) / nt;
-        memset(p + i0, 0, (i1 - i0) * sizeof *p);
-    }
-}
+void iq_zero(float *p, size_t n) { iq_zero_bytes(p, n * sizeof *p); }
 
 // out (B,T,C) = wte[inp] + wpe[t]; inp (B,T), wte (V,C), wpe (ctx,C)
 void iq_encoder_forward(float *out, const int32_t *inp, const float *wte, const float *wpe, int B, int T, int C) {

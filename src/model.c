@@ -277,8 +277,7 @@ static void zero_tensor_grads(iq_model *m, bool matrices) {
     for (int i = 0; i < m->n_tensors; i++) {
         const iq_tensor_ref *t = &m->tensors[i];
         if (t->decay != matrices) continue;
-        if (t->numel >= (1u << 16)) iq_zero(m->grads_memory + t->offset, t->numel);
-        else memset(m->grads_memory + t->offset, 0, t->numel * sizeof(float));
+        iq_zero(m->grads_memory + t->offset, t->numel);
     }
 }
 

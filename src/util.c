@@ -6,6 +6,7 @@
 #include <cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,18 +81,21 @@ void *iq_xcalloc(size_t n, size_t size) {
     return p;
 }
 
+void iq_zero_bytes(void *p, size_t n) {
+#pragma omp parallel if (n >= (1u << 18))
+    {
+        size_t nt = (size_t)omp_get_num_threads(), it = (size_t)omp_get_thread_num();
+        size_t i0 = n * it / nt, i1 = n * (it + 1) / nt;
+        memset((char *)p + i0, 0, i1 - i0);
+    }
+}
+
 void *iq_arena_calloc(size_t n, size_t size) {
     if (size && n > SIZE_MAX / size) return NULL;
     size_t bytes = n * size > 0 ? n * size : 1;
     void *p = NULL;
     if (posix_memalign(&p, 64, bytes) != 0) return NULL;
-    /* zeroed (and every page mapped) by both threads: a few GB take a second on one */
-    size_t chunks = (bytes + (1u << 20) - 1) >> 20;
-#pragma omp parallel for if (chunks > 1)
-    for (size_t c = 0; c < chunks; c++) {
-        size_t at = c << 20, len = bytes - at < (1u << 20) ? bytes - at : (1u << 20);
-        memset((char *)p + at, 0, len);
-    }
+    iq_zero_bytes(p, bytes); /* zeroed, and every page mapped, by all the threads: a few GB take a second on one */
     return p;
 }
 

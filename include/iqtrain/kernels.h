@@ -32,7 +32,7 @@ void iq_bias_backward(float *dbias, const float *dout, int N, int OC);
 // out = gelu_tanh(inp)
 void iq_gelu_forward(float *out, const float *inp, size_t N);
 void iq_gelu_backward(float *dinp, const float *inp, const float *dout, size_t N);
-// p[0..n) = 0, the pages split across the threads (one thread's memset is a few % of a small model's step)
+// p[0..n) = 0 (iq_zero_bytes, util.h: split across the threads from 256 KB)
 void iq_zero(float *p, size_t n);
 // out = a + b
 void iq_residual_forward(float *out, const float *a, const float *b, size_t N);

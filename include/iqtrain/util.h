@@ -36,6 +36,9 @@ const char *iq_status_name(iq_status st);
  * computed by the program; sizes read from untrusted files are checked before they get here. */
 void *iq_xmalloc(size_t n);
 void *iq_xcalloc(size_t n, size_t size);
+/* p[0..n) = 0 (n bytes), split across the threads from 256 KB (one thread's memset is a few % of a small
+ * model's step); iq_zero (kernels.h) is the same for floats. */
+void iq_zero_bytes(void *p, size_t n);
 /* An arena of n x size zeroed bytes, aligned to a 64-byte cache line, every page written now (the first
  * training step pays no page faults); NULL when out of memory or n x size overflows; free() releases it.
  * malloc and calloc put large blocks 16 bytes past a page, so that every 64-byte AVX-512 load straddles two
